@@ -1,0 +1,1 @@
+//! Edge node: pipeline + store-and-forward uplink + health. Arrives with the alert fabric (issue 3).

@@ -1,0 +1,12 @@
+//! Object detection: the model manifest, the ONNX Runtime environment, output decoders
+//! (CenterNet, YOLOv8/YOLO11) and the [`Detector`] that ties them to frames.
+
+mod detection;
+pub mod decode;
+mod detector;
+pub mod manifest;
+pub mod runtime;
+
+pub use detection::{BBox, Detection};
+pub use detector::{Detector, DetectorConfig};
+pub use manifest::{Manifest, ModelEntry};

@@ -1,0 +1,342 @@
+//! The camera path, wired: cameras → slots → inference executor → per-stream analytics
+//! (track → rules) → alerts.
+//!
+//! Threads: one per camera (GStreamer pull), one inference thread, one analytics thread.
+//! Cameras can be added and removed while it runs; each stream ends with an ordered
+//! "stream done" marker, so its open episodes end after its last frame, never before.
+
+use crate::config::PipelineConfig;
+use crossbeam_channel::{Receiver, Sender, select};
+use operators::detect::{Detector, Manifest};
+use operators::executor::{DetectedFrame, Executor, ExecutorOutput, StreamSet};
+use operators::rules::object_detected::FrameFacts;
+use operators::rules::{AlertContext, ObjectDetected, RulesConfig, VideoLoss};
+use operators::track::{Tracker, TrackerConfig};
+use pipeline::alert::{Alert, AlertSource, SourceKind};
+use pipeline::clock::{Clock, SystemClock};
+use pipeline::frame::Frame;
+use pipeline::metrics;
+use pipeline::slot::{Slot, Wakeup};
+use pipeline::sources::camera::{CameraConfig, CameraHandle, spawn_camera};
+use pipeline::sources::{SourceEvent, SourceState};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// What observers of the camera path see (tests, benchmarks, the demo's status line).
+#[derive(Debug, Clone)]
+pub enum PathEvent {
+    Source(SourceEvent),
+    /// One frame went through detection, tracking and rules.
+    Analysed { source: Arc<str>, seq: u64, detections: usize, tracks: usize },
+    /// A stream's last frame was analysed (file ended, camera failed or removed).
+    StreamDone(Arc<str>),
+}
+
+type Observers = Arc<Mutex<Vec<Sender<PathEvent>>>>;
+type Contexts = Arc<Mutex<HashMap<Arc<str>, Arc<AlertContext>>>>;
+
+/// A running camera path.
+pub struct CameraPath {
+    site: String,
+    model_size: (u32, u32),
+    provenance: serde_json::Map<String, serde_json::Value>,
+    streams: Arc<StreamSet>,
+    wakeup: Arc<Wakeup>,
+    cameras: Mutex<HashMap<String, CameraHandle>>,
+    contexts: Contexts,
+    events_tx: Option<Sender<SourceEvent>>,
+    observers: Observers,
+    clock: Arc<dyn Clock>,
+    executor: Option<Executor>,
+    analytics: Option<JoinHandle<()>>,
+}
+
+impl CameraPath {
+    /// Loads the detector, starts the executor and analytics, and adds the configured
+    /// cameras. Alerts go to `alerts` (unbounded: alerts are never dropped).
+    pub fn start(cfg: &PipelineConfig, alerts: Sender<Alert>) -> Result<Self, String> {
+        let manifest = Manifest::builtin();
+        let detector = Detector::load(&cfg.detector, &manifest)?;
+        let model_size = detector.input_size();
+        let labels = detector.labels();
+        let mut provenance = serde_json::Map::new();
+        let entry = detector.entry();
+        provenance.insert("model".into(), format!("{}@sha256:{}", entry.name, entry.sha256).into());
+        provenance.insert("config".into(), format!("sha256:{}", cfg.hash()).into());
+        provenance.insert("provider".into(), detector.provider().as_str().into());
+
+        let streams = Arc::new(StreamSet::default());
+        let wakeup = Arc::new(Wakeup::default());
+        // Analytics is cheap; a short queue keeps latency low and pushes back on the executor.
+        let (detected_tx, detected_rx) = crossbeam_channel::bounded(8);
+        let (events_tx, events_rx) = crossbeam_channel::unbounded();
+        let executor = Executor::spawn(detector, streams.clone(), wakeup.clone(), detected_tx);
+        let contexts: Contexts = Default::default();
+        let observers: Observers = Default::default();
+        let analytics = Analytics {
+            tracker: cfg.tracker.clone(),
+            rules: cfg.rules.clone(),
+            labels,
+            contexts: contexts.clone(),
+            observers: observers.clone(),
+            alerts,
+            streams: HashMap::new(),
+            loss: HashMap::new(),
+            clock: Arc::new(SystemClock),
+        };
+        let analytics = std::thread::Builder::new()
+            .name("analytics".into())
+            .spawn(move || analytics.run(detected_rx, events_rx))
+            .map_err(|e| format!("spawning the analytics thread: {e}"))?;
+        let path = Self {
+            site: cfg.site.clone(),
+            model_size,
+            provenance,
+            streams,
+            wakeup,
+            cameras: Mutex::new(HashMap::new()),
+            contexts,
+            events_tx: Some(events_tx),
+            observers,
+            clock: Arc::new(SystemClock),
+            executor: Some(executor),
+            analytics: Some(analytics),
+        };
+        for cam in &cfg.cameras {
+            path.add_camera(cam.clone())?;
+        }
+        Ok(path)
+    }
+
+    /// Starts a camera without disturbing the others.
+    pub fn add_camera(&self, cam: CameraConfig) -> Result<(), String> {
+        let mut cameras = self.cameras.lock().unwrap();
+        if cameras.contains_key(&cam.id) {
+            return Err(format!("camera {:?} is already running", cam.id));
+        }
+        let id: Arc<str> = cam.id.as_str().into();
+        let labels = [("source", cam.id.as_str())];
+        let slot = Arc::new(Slot::new(
+            cam.slot_capacity.max(1),
+            cam.full_policy(),
+            self.wakeup.clone(),
+            metrics::global().metric("qv_frames_dropped_total", &labels),
+            metrics::global().metric("qv_slot_depth", &labels),
+        ));
+        let mut provenance = self.provenance.clone();
+        provenance.insert("rule".into(), "object_detected/1".into());
+        let ctx = AlertContext {
+            site: self.site.clone(),
+            source: AlertSource {
+                kind: SourceKind::Camera,
+                id: cam.id.clone(),
+                name: cam.display_name().to_string(),
+                location: cam.location,
+            },
+            provenance,
+        };
+        self.contexts.lock().unwrap().insert(id.clone(), Arc::new(ctx));
+        let events = self.events_tx.clone().expect("running");
+        let handle = spawn_camera(cam.clone(), self.model_size, slot.clone(), events, self.clock.clone())?;
+        self.streams.add(id, slot);
+        cameras.insert(cam.id, handle);
+        Ok(())
+    }
+
+    /// Stops and removes a camera; its frames already queued are still analysed.
+    pub fn remove_camera(&self, id: &str) -> Result<(), String> {
+        let handle = self.cameras.lock().unwrap().remove(id);
+        match handle {
+            Some(h) => {
+                h.stop();
+                Ok(())
+            }
+            None => Err(format!("no camera {id:?} is running")),
+        }
+    }
+
+    /// Each camera's latest state.
+    pub fn camera_states(&self) -> Vec<(String, SourceState)> {
+        let mut v: Vec<_> = self.cameras.lock().unwrap().iter().map(|(id, h)| (id.clone(), h.state())).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// A channel of everything that happens from now on.
+    pub fn observe(&self) -> Receiver<PathEvent> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        self.observers.lock().unwrap().push(tx);
+        rx
+    }
+
+    /// The detector's input size, `(width, height)`.
+    pub fn model_size(&self) -> (u32, u32) {
+        self.model_size
+    }
+
+    /// Stops cameras, then inference, then analytics (which ends open episodes).
+    pub fn shutdown(mut self) {
+        self.stop_all();
+    }
+
+    fn stop_all(&mut self) {
+        let cameras: Vec<CameraHandle> = self.cameras.lock().unwrap().drain().map(|(_, h)| h).collect();
+        for h in cameras {
+            h.stop();
+        }
+        // Let the executor drain what the stopped cameras left, then stop it.
+        if let Some(ex) = self.executor.take() {
+            while !self.streams.is_empty() {
+                let seen = self.wakeup.generation();
+                self.wakeup.wait_past(seen, std::time::Duration::from_millis(50));
+            }
+            ex.stop();
+        }
+        self.events_tx = None;
+        if let Some(t) = self.analytics.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for CameraPath {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
+/// Per-stream state of the analytics thread.
+struct StreamAnalytics {
+    ctx: Arc<AlertContext>,
+    tracker: Tracker,
+    rules: Vec<ObjectDetected>,
+    last: Option<FrameFacts>,
+}
+
+/// The analytics thread: tracking and rules for every stream.
+struct Analytics {
+    tracker: TrackerConfig,
+    rules: RulesConfig,
+    labels: &'static [&'static str],
+    contexts: Contexts,
+    observers: Observers,
+    alerts: Sender<Alert>,
+    streams: HashMap<Arc<str>, StreamAnalytics>,
+    loss: HashMap<Arc<str>, VideoLoss>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Analytics {
+    fn run(mut self, detected: Receiver<ExecutorOutput>, events: Receiver<SourceEvent>) {
+        let raised = metrics::global().metric("qv_alerts_raised_total", &[]);
+        let mut out = Vec::new();
+        let mut events_open = true;
+        loop {
+            select! {
+                recv(detected) -> msg => match msg {
+                    Ok(ExecutorOutput::Frame(df)) => self.on_frame(df, &mut out),
+                    Ok(ExecutorOutput::StreamDone(id)) => self.on_stream_done(id, &mut out),
+                    Err(_) => break,
+                },
+                recv(events) -> ev => match ev {
+                    Ok(ev) => self.on_source_event(ev, &mut out),
+                    Err(_) => { events_open = false; break; }
+                },
+            }
+            for a in out.drain(..) {
+                raised.inc();
+                let _ = self.alerts.send(a);
+            }
+        }
+        // Shutting down: what is still queued is handled, nothing is dropped.
+        for msg in detected.try_iter() {
+            match msg {
+                ExecutorOutput::Frame(df) => self.on_frame(df, &mut out),
+                ExecutorOutput::StreamDone(id) => self.on_stream_done(id, &mut out),
+            }
+        }
+        if events_open {
+            for ev in events.iter() {
+                self.on_source_event(ev, &mut out);
+            }
+        }
+        let ids: Vec<Arc<str>> = self.streams.keys().cloned().collect();
+        for id in ids {
+            self.on_stream_done(id, &mut out);
+        }
+        for a in out.drain(..) {
+            raised.inc();
+            let _ = self.alerts.send(a);
+        }
+    }
+
+    fn notify(&self, ev: PathEvent) {
+        self.observers.lock().unwrap().retain(|o| o.send(ev.clone()).is_ok());
+    }
+
+    fn context(&self, id: &Arc<str>) -> Option<Arc<AlertContext>> {
+        self.contexts.lock().unwrap().get(id).cloned()
+    }
+
+    fn on_frame(&mut self, df: DetectedFrame, out: &mut Vec<Alert>) {
+        let frame: &Frame = &df.frame;
+        if !self.streams.contains_key(&frame.source_id) {
+            let Some(ctx) = self.context(&frame.source_id) else { return };
+            let rules = self.rules.object_detected.iter().map(|r| ObjectDetected::new(r.clone(), self.labels)).collect();
+            self.streams.insert(
+                frame.source_id.clone(),
+                StreamAnalytics { ctx, tracker: Tracker::new(self.tracker.clone()), rules, last: None },
+            );
+        }
+        let s = self.streams.get_mut(&frame.source_id).expect("inserted above");
+        let facts = FrameFacts {
+            t_secs: frame.t_secs(),
+            event_ts: frame.event_ts,
+            ingest_ts: frame.ingest_ts,
+            clock: frame.clock,
+            frame_w: frame.full_width as f32,
+            frame_h: frame.full_height as f32,
+        };
+        let tracks = s.tracker.update(facts.t_secs, &df.detections);
+        let n_tracks = tracks.len();
+        for rule in &mut s.rules {
+            rule.update(&s.ctx, &facts, s.tracker.reported(), s.tracker.ended(), out);
+        }
+        s.last = Some(facts);
+        let ev = PathEvent::Analysed {
+            source: frame.source_id.clone(),
+            seq: frame.seq,
+            detections: df.detections.len(),
+            tracks: n_tracks,
+        };
+        self.notify(ev);
+    }
+
+    /// The stream's last frame is analysed: every object episode of it ends.
+    fn on_stream_done(&mut self, id: Arc<str>, out: &mut Vec<Alert>) {
+        if let Some(mut s) = self.streams.remove(&id) {
+            if let Some(facts) = s.last.take() {
+                let alive: Vec<u64> = s.tracker.tracks().iter().map(|t| t.id).collect();
+                for rule in &mut s.rules {
+                    rule.update(&s.ctx, &facts, &[], &alive, out);
+                }
+            }
+        }
+        self.notify(PathEvent::StreamDone(id));
+    }
+
+    fn on_source_event(&mut self, ev: SourceEvent, out: &mut Vec<Alert>) {
+        if let Some(ctx) = self.context(&ev.source_id) {
+            let cfg = self.rules.video_loss.clone();
+            let rule = self.loss.entry(ev.source_id.clone()).or_insert_with(|| VideoLoss::new(cfg));
+            if let Some(a) = rule.update(&ctx, &ev, self.clock.state()) {
+                out.push(a);
+            }
+            if matches!(ev.state, SourceState::Stopped | SourceState::Failed { .. } | SourceState::Ended) {
+                self.loss.remove(&ev.source_id);
+            }
+        }
+        self.notify(PathEvent::Source(ev));
+    }
+}

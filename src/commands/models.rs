@@ -1,0 +1,153 @@
+//! `qorovul models fetch|list|verify`: obtain every model of the manifest, convert where
+//! needed, verify its sha256 and place it in the cache the binary loads from.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use operators::detect::manifest::{Manifest, ModelEntry};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ModelsCmd {
+    /// Obtain, convert, verify and cache every model (a cached, verified model is kept).
+    Fetch {
+        /// Run the conversion script even where its output is committed.
+        #[arg(long)]
+        reconvert: bool,
+    },
+    /// List the models of the manifest and whether each is cached.
+    List,
+    /// Re-hash the cached models against the manifest.
+    Verify,
+}
+
+/// Where the repository's `models/` folder is: `QOROVUL_MODELS_DIR`, else the source tree
+/// this binary was built from.
+fn models_dir() -> PathBuf {
+    std::env::var_os("QOROVUL_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models"))
+}
+
+pub fn run(cmd: ModelsCmd) -> Result<(), String> {
+    let manifest = Manifest::builtin();
+    match cmd {
+        ModelsCmd::List => {
+            for m in &manifest.models {
+                let path = m.cached_path();
+                let state = if path.exists() { "cached" } else { "missing" };
+                println!("{:<12} {:<8} {:<8} {}@{}  {}  [{state}]", m.name, m.task, m.licence, m.source.package, m.source.version, path.display());
+            }
+            Ok(())
+        }
+        ModelsCmd::Verify => {
+            let mut bad = vec![];
+            for m in &manifest.models {
+                match sha256_file(&m.cached_path(), &m.name) {
+                    Ok(h) if h == m.sha256 => println!("{}: ok", m.name),
+                    Ok(h) => bad.push(format!("{}: sha256 {h}, manifest says {}", m.name, m.sha256)),
+                    Err(e) => bad.push(e),
+                }
+            }
+            if bad.is_empty() { Ok(()) } else { Err(bad.join("\n")) }
+        }
+        ModelsCmd::Fetch { reconvert } => {
+            for m in &manifest.models {
+                fetch(m, reconvert)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn fetch(m: &ModelEntry, reconvert: bool) -> Result<(), String> {
+    let dest = m.cached_path();
+    if !reconvert && dest.exists() {
+        if sha256_file(&dest, &m.name)? == m.sha256 {
+            eprintln!("{}: cached and verified at {}", m.name, dest.display());
+            return Ok(());
+        }
+        eprintln!("{}: cached file does not match the manifest; fetching again", m.name);
+    }
+    let dir = models_dir();
+    let source = match (&m.conversion.committed, reconvert) {
+        (Some(committed), false) if dir.join(committed).exists() => dir.join(committed),
+        _ => convert(m, &dir)?,
+    };
+    let dir = dest.parent().expect("cache path has a parent");
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let partial = dest.with_extension("partial");
+    let hash = copy_hashing(&source, &partial, &m.name)?;
+    if hash != m.sha256 {
+        let _ = std::fs::remove_file(&partial);
+        return Err(format!(
+            "{}: {} has sha256 {hash}, the manifest says {} — refusing to cache it",
+            m.name,
+            source.display(),
+            m.sha256
+        ));
+    }
+    std::fs::rename(&partial, &dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    eprintln!("{}: verified and cached at {}", m.name, dest.display());
+    Ok(())
+}
+
+/// Runs the model's reproducer script; returns the file it produced.
+fn convert(m: &ModelEntry, dir: &Path) -> Result<PathBuf, String> {
+    let script = dir.join(&m.conversion.script);
+    eprintln!("{}: converting with {} (this downloads the conversion tools once)", m.name, script.display());
+    let status = std::process::Command::new("bash")
+        .arg(&script)
+        .status()
+        .map_err(|e| format!("{}: running {}: {e}", m.name, script.display()))?;
+    if !status.success() {
+        return Err(format!("{}: {} failed ({status})", m.name, script.display()));
+    }
+    let out = m.conversion.committed.as_ref().map(|c| dir.join(c)).ok_or_else(|| format!("{}: conversion has no output path", m.name))?;
+    if !out.exists() {
+        return Err(format!("{}: {} did not produce {}", m.name, script.display(), out.display()));
+    }
+    Ok(out)
+}
+
+fn progress(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:<24} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
+
+/// Copies `from` to `to`, hashing on the way; returns the hex sha256.
+fn copy_hashing(from: &Path, to: &Path, name: &str) -> Result<String, String> {
+    let mut src = std::fs::File::open(from).map_err(|e| format!("{name}: {}: {e}", from.display()))?;
+    let len = src.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut dst = std::fs::File::create(to).map_err(|e| format!("{name}: {}: {e}", to.display()))?;
+    let pb = progress(len, &format!("{name}: copy + verify"));
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = src.read(&mut buf).map_err(|e| format!("{name}: reading {}: {e}", from.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        dst.write_all(&buf[..n]).map_err(|e| format!("{name}: writing {}: {e}", to.display()))?;
+        pb.inc(n as u64);
+    }
+    dst.sync_all().map_err(|e| format!("{name}: {}: {e}", to.display()))?;
+    pb.finish();
+    Ok(hex(&hasher.finalize()))
+}
+
+fn sha256_file(path: &Path, name: &str) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{name}: {}: {e}", path.display()))?;
+    Ok(hex(&Sha256::digest(&bytes)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

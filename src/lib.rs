@@ -1,0 +1,6 @@
+//! qorovul: the assembled system. `config` reads a pipeline file; `camera_path` wires
+//! cameras, the inference executor and analytics; `commands` are the CLI's verbs.
+
+pub mod camera_path;
+pub mod commands;
+pub mod config;
