@@ -14,7 +14,7 @@ use operators::rules::{AlertContext, ObjectDetected, RulesConfig, VideoLoss};
 use operators::track::{Tracker, TrackerConfig};
 use pipeline::alert::{Alert, AlertSource, SourceKind};
 use pipeline::clock::{Clock, SystemClock};
-use pipeline::frame::Frame;
+use pipeline::frame::{EventTimeSource, Frame};
 use pipeline::metrics;
 use pipeline::slot::{Slot, Wakeup};
 use pipeline::sources::camera::{CameraConfig, CameraHandle, spawn_camera};
@@ -28,7 +28,7 @@ use std::thread::JoinHandle;
 pub enum PathEvent {
     Source(SourceEvent),
     /// One frame went through detection, tracking and rules.
-    Analysed { source: Arc<str>, seq: u64, detections: usize, tracks: usize },
+    Analysed { source: Arc<str>, seq: u64, time: EventTimeSource, detections: usize, tracks: usize },
     /// A stream's last frame was analysed (file ended, camera failed or removed).
     StreamDone(Arc<str>),
 }
@@ -307,6 +307,7 @@ impl Analytics {
         let ev = PathEvent::Analysed {
             source: frame.source_id.clone(),
             seq: frame.seq,
+            time: frame.event_time_source,
             detections: df.detections.len(),
             tracks: n_tracks,
         };

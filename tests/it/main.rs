@@ -1,1 +1,10 @@
+//! qorovul's end-to-end tests: one binary (each extra one re-links zenoh, GStreamer and
+//! ONNX Runtime). They need what `./run test` sets up: Debian's GStreamer and sample
+//! video, ONNX Runtime in the cache, and `qorovul models fetch`.
 
+mod bad_input;
+mod camera_path;
+mod detect_vtest;
+mod rtsp;
+mod support;
+mod zenoh_alerts;

@@ -1,0 +1,118 @@
+//! What the tests share: fixtures, child processes, schema validation, the model lock.
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// The sample video from Debian's opencv-doc.
+pub const VTEST: &str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
+
+/// The `qorovul` binary built with these tests.
+pub const QOROVUL: &str = env!("CARGO_BIN_EXE_qorovul");
+
+/// Model-heavy tests take turns: two cores cannot run two detectors usefully.
+pub fn model_lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A child process killed when dropped, with its output lines on channels.
+pub struct Proc {
+    pub child: Child,
+    pub stdout: Receiver<String>,
+    pub stderr: Receiver<String>,
+}
+
+impl Proc {
+    /// Starts `qorovul ARGS`.
+    pub fn qorovul(args: &[&str]) -> Proc {
+        let mut child = Command::new(QOROVUL)
+            .args(args)
+            .env("RUST_LOG", "info,zenoh=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting qorovul");
+        let stdout = lines(child.stdout.take().unwrap());
+        let stderr = lines(child.stderr.take().unwrap());
+        Proc { child, stdout, stderr }
+    }
+
+    /// Waits for a stderr line containing `needle`; all lines read are returned on failure.
+    pub fn wait_stderr(&self, needle: &str, timeout: Duration) -> Result<String, String> {
+        wait_line(&self.stderr, needle, timeout)
+    }
+
+    /// Runs to completion (or kills after `timeout`), returning (status, stdout, stderr).
+    pub fn run(args: &[&str], timeout: Duration) -> (Option<std::process::ExitStatus>, String, String) {
+        let mut p = Proc::qorovul(args);
+        let mut err = String::new();
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match p.stderr.recv_timeout(left) {
+                Ok(line) => {
+                    err.push_str(&line);
+                    err.push('\n');
+                }
+                Err(RecvTimeoutError::Disconnected) => break p.child.wait().ok(),
+                Err(RecvTimeoutError::Timeout) => break None,
+            }
+        };
+        let out: Vec<String> = p.stdout.try_iter().collect();
+        (status, out.join("\n"), err)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lines(r: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for a line containing `needle` on `rx`.
+pub fn wait_line(rx: &Receiver<String>, needle: &str, timeout: Duration) -> Result<String, String> {
+    let deadline = Instant::now() + timeout;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return Ok(line),
+            Ok(line) => seen.push(line),
+            Err(e) => return Err(format!("no line with {needle:?} ({e:?}); saw:\n{}", seen.join("\n"))),
+        }
+    }
+}
+
+/// Validates a JSON alert against the schema shipped in the repo.
+pub fn assert_valid_alert(json: &serde_json::Value) {
+    static VALIDATOR: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let v = VALIDATOR.get_or_init(|| {
+        let schema: serde_json::Value = serde_json::from_str(pipeline::alert::JSON_SCHEMA).unwrap();
+        jsonschema::validator_for(&schema).expect("the alert schema compiles")
+    });
+    let errors: Vec<String> = v.iter_errors(json).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "alert does not validate: {errors:?}\n{json}");
+}
