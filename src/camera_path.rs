@@ -28,7 +28,13 @@ use std::thread::JoinHandle;
 pub enum PathEvent {
     Source(SourceEvent),
     /// One frame went through detection, tracking and rules.
-    Analysed { source: Arc<str>, seq: u64, time: EventTimeSource, detections: usize, tracks: usize },
+    Analysed {
+        source: Arc<str>,
+        seq: u64,
+        time: EventTimeSource,
+        detections: usize,
+        tracks: usize,
+    },
     /// A stream's last frame was analysed (file ended, camera failed or removed).
     StreamDone(Arc<str>),
 }
@@ -187,7 +193,7 @@ impl CameraPath {
         }
         // Let the executor drain what the stopped cameras left, then stop it.
         if let Some(ex) = self.executor.take() {
-            while !self.streams.is_empty() {
+            while !self.streams.is_empty() && ex.is_running() {
                 let seen = self.wakeup.generation();
                 self.wakeup.wait_past(seen, std::time::Duration::from_millis(50));
             }
@@ -283,7 +289,8 @@ impl Analytics {
         let frame: &Frame = &df.frame;
         if !self.streams.contains_key(&frame.source_id) {
             let Some(ctx) = self.context(&frame.source_id) else { return };
-            let rules = self.rules.object_detected.iter().map(|r| ObjectDetected::new(r.clone(), self.labels)).collect();
+            let rules =
+                self.rules.object_detected.iter().map(|r| ObjectDetected::new(r.clone(), self.labels)).collect();
             self.streams.insert(
                 frame.source_id.clone(),
                 StreamAnalytics { ctx, tracker: Tracker::new(self.tracker.clone()), rules, last: None },

@@ -56,7 +56,10 @@ impl PipelineConfig {
     pub fn validate(&self) -> Result<(), String> {
         let key_chunk = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
         if !key_chunk(&self.site) {
-            return Err(format!("site: {:?} must be letters, digits, '_', '.', '-' (it is part of zenoh keys)", self.site));
+            return Err(format!(
+                "site: {:?} must be letters, digits, '_', '.', '-' (it is part of zenoh keys)",
+                self.site
+            ));
         }
         self.bus.validate().map_err(|e| format!("bus.{e}"))?;
         let manifest = Manifest::builtin();

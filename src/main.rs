@@ -44,7 +44,13 @@ fn main() -> ExitCode {
         Command::Demo(a) => demo::run(a),
         Command::Analyze(a) => analyze::run(a),
         Command::CheckConfig { file } => PipelineConfig::load(&file).map(|cfg| {
-            println!("{}: ok — site {:?}, {} camera(s), model {:?}", file.display(), cfg.site, cfg.cameras.len(), cfg.detector.model);
+            println!(
+                "{}: ok — site {:?}, {} camera(s), model {:?}",
+                file.display(),
+                cfg.site,
+                cfg.cameras.len(),
+                cfg.detector.model
+            );
         }),
         Command::Models(cmd) => models::run(cmd),
         Command::Listen(a) => listen::run(a),

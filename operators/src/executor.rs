@@ -53,7 +53,13 @@ impl StreamSet {
     }
     /// Takes up to `max` frames, one per stream, starting after the stream served last;
     /// forgets streams whose slot is closed and drained, naming them in `done`.
-    fn take_turn(&self, cursor: &mut usize, max: usize, batch: &mut Vec<(Arc<Frame>, Metric)>, done: &mut Vec<Arc<str>>) {
+    fn take_turn(
+        &self,
+        cursor: &mut usize,
+        max: usize,
+        batch: &mut Vec<(Arc<Frame>, Metric)>,
+        done: &mut Vec<Arc<str>>,
+    ) {
         let mut streams = self.streams.lock().unwrap();
         streams.retain(|s| {
             let finished = s.slot.is_finished();
@@ -92,7 +98,12 @@ pub struct Executor {
 impl Executor {
     /// Starts serving `streams` with `detector`, sending results to `out` (bounded: when
     /// analytics falls behind, the executor waits and the slots drop the oldest frames).
-    pub fn spawn(mut detector: Detector, streams: Arc<StreamSet>, wakeup: Arc<Wakeup>, out: Sender<ExecutorOutput>) -> Self {
+    pub fn spawn(
+        mut detector: Detector,
+        streams: Arc<StreamSet>,
+        wakeup: Arc<Wakeup>,
+        out: Sender<ExecutorOutput>,
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let stop = stop.clone();
@@ -140,6 +151,11 @@ impl Executor {
                 .expect("spawning the inference thread")
         };
         Self { stop, wakeup, thread: Some(thread) }
+    }
+
+    /// Whether the thread is still serving (it ends early only if analytics is gone).
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
     }
 
     /// Stops the thread after its current run.

@@ -148,13 +148,7 @@ impl Alert {
     /// The zenoh key expression this alert is published on:
     /// `qv/{site}/alert/{source_kind}/{source_id}/{kind}`.
     pub fn key_expr(&self) -> String {
-        format!(
-            "qv/{}/alert/{}/{}/{}",
-            self.site,
-            self.source.kind.as_str(),
-            self.source.id,
-            self.kind
-        )
+        format!("qv/{}/alert/{}/{}/{}", self.site, self.source.kind.as_str(), self.source.id, self.kind)
     }
 
     /// The wire form: one line of JSON.

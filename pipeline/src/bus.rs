@@ -50,7 +50,9 @@ impl BusConfig {
         fn json<T: Serialize>(v: &T) -> String {
             serde_json::to_string(v).expect("config values serialise")
         }
-        let set = |c: &mut zenoh::Config, k: &str, v: String| c.insert_json5(k, &v).map_err(|e| format!("zenoh config {k}: {e}"));
+        let set = |c: &mut zenoh::Config, k: &str, v: String| {
+            c.insert_json5(k, &v).map_err(|e| format!("zenoh config {k}: {e}"))
+        };
         set(&mut c, "mode", json(&self.mode))?;
         set(&mut c, "listen/endpoints", json(&self.listen))?;
         set(&mut c, "connect/endpoints", json(&self.connect))?;

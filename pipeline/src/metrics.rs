@@ -37,8 +37,7 @@ impl Registry {
     pub fn metric(&self, name: &str, labels: &[(&str, &str)]) -> Metric {
         let mut key = name.to_string();
         if !labels.is_empty() {
-            let parts: Vec<String> =
-                labels.iter().map(|(k, v)| format!("{k}=\"{}\"", v.replace('"', "'"))).collect();
+            let parts: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", v.replace('"', "'"))).collect();
             key = format!("{name}{{{}}}", parts.join(","));
         }
         self.metrics.lock().unwrap().entry(key).or_default().clone()

@@ -23,7 +23,10 @@ pub fn run(args: ListenArgs) -> Result<(), String> {
     rt.block_on(async {
         use std::io::Write;
         let session = pipeline::bus::open(&bus).await?;
-        let sub = session.declare_subscriber(args.key.clone()).await.map_err(|e| format!("subscribing to {}: {e}", args.key))?;
+        let sub = session
+            .declare_subscriber(args.key.clone())
+            .await
+            .map_err(|e| format!("subscribing to {}: {e}", args.key))?;
         // Tells a supervising process (or a test) that the subscription is in place.
         eprintln!("listening on {} via {}", args.key, args.connect.join(", "));
         let mut n = 0;

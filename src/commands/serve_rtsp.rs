@@ -23,7 +23,8 @@ pub fn run(args: ServeRtspArgs) -> Result<(), String> {
     if !file.is_file() {
         return Err(format!("{}: no such file", file.display()));
     }
-    let location = file.to_str().filter(|s| !s.contains('"')).ok_or_else(|| format!("{}: unusable file name", file.display()))?;
+    let location =
+        file.to_str().filter(|s| !s.contains('"')).ok_or_else(|| format!("{}: unusable file name", file.display()))?;
     let server = gstreamer_rtsp_server::RTSPServer::new();
     server.set_address("127.0.0.1");
     server.set_service(&args.port.to_string());

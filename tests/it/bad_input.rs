@@ -21,9 +21,15 @@ fn temp_dir(name: &str) -> PathBuf {
 
 /// Runs a camera on `uri` until it reaches a state `done` accepts; returns that state.
 fn camera_until(uri: &str, done: fn(&SourceState) -> bool) -> SourceState {
-    let slot = Arc::new(Slot::new(2, FullPolicy::DropOldest, Arc::new(Wakeup::default()), Metric::default(), Metric::default()));
+    let slot = Arc::new(Slot::new(
+        2,
+        FullPolicy::DropOldest,
+        Arc::new(Wakeup::default()),
+        Metric::default(),
+        Metric::default(),
+    ));
     let (tx, rx) = crossbeam_channel::unbounded::<SourceEvent>();
-    let mut cam = CameraConfig::new("bad", uri);
+    let mut cam = CameraConfig::new(BAD, uri);
     cam.reconnect = ReconnectConfig { initial_secs: 0.2, max_secs: 0.5 };
     let handle = spawn_camera(cam, (64, 64), slot, tx, Arc::new(SystemClock)).unwrap();
     let state = loop {
@@ -36,6 +42,9 @@ fn camera_until(uri: &str, done: fn(&SourceState) -> bool) -> SourceState {
     state
 }
 
+/// The camera id used by `camera_until`.
+const BAD: &str = "bad";
+
 fn failed_with(uri: &str) -> String {
     match camera_until(uri, |s| matches!(s, SourceState::Failed { .. } | SourceState::Playing)) {
         SourceState::Failed { error } => error,
@@ -44,9 +53,12 @@ fn failed_with(uri: &str) -> String {
 }
 
 #[test]
-fn a_missing_file_fails_naming_the_file() {
+fn a_missing_file_fails_naming_the_file_and_is_counted() {
+    let errors = pipeline::metrics::global().metric("qv_source_errors_total", &[("source", BAD)]);
+    let before = errors.get();
     let err = failed_with("/nonexistent/qorovul/missing.mp4");
     assert!(err.contains("missing.mp4") || err.to_lowercase().contains("not found"), "{err}");
+    assert!(errors.get() > before, "source errors are counted in metrics");
 }
 
 #[test]
@@ -86,7 +98,10 @@ fn a_truncated_mp4_fails_without_hanging() {
     .unwrap();
     p.set_state(gstreamer::State::Playing).unwrap();
     let bus = p.bus().unwrap();
-    let msg = bus.timed_pop_filtered(gstreamer::ClockTime::from_seconds(30), &[gstreamer::MessageType::Eos, gstreamer::MessageType::Error]);
+    let msg = bus.timed_pop_filtered(
+        gstreamer::ClockTime::from_seconds(30),
+        &[gstreamer::MessageType::Eos, gstreamer::MessageType::Error],
+    );
     assert!(matches!(msg.map(|m| m.type_()), Some(gstreamer::MessageType::Eos)));
     p.set_state(gstreamer::State::Null).unwrap();
     let bytes = std::fs::read(&f).unwrap();
@@ -99,7 +114,8 @@ fn a_truncated_mp4_fails_without_hanging() {
 #[test]
 fn an_unreachable_rtsp_url_is_retried_with_the_reason() {
     let port = free_port();
-    let state = camera_until(&format!("rtsp://127.0.0.1:{port}/cam"), |s| matches!(s, SourceState::Reconnecting { .. }));
+    let state =
+        camera_until(&format!("rtsp://127.0.0.1:{port}/cam"), |s| matches!(s, SourceState::Reconnecting { .. }));
     let SourceState::Reconnecting { attempt, error, retry_in_secs } = state else { unreachable!() };
     assert_eq!(attempt, 1);
     assert!(retry_in_secs > 0.0);
@@ -123,7 +139,11 @@ fn the_cli_reports_bad_sources_and_exits() {
 #[test]
 fn a_config_typo_names_file_line_and_field() {
     let f = temp_dir("cfg").join("post.toml");
-    std::fs::write(&f, "site = \"post-1\"\n\n[[camera]]\nid = \"gate\"\nuri = \"rtsp://127.0.0.1:1/x\"\nstal_secs = 3\n").unwrap();
+    std::fs::write(
+        &f,
+        "site = \"post-1\"\n\n[[camera]]\nid = \"gate\"\nuri = \"rtsp://127.0.0.1:1/x\"\nstal_secs = 3\n",
+    )
+    .unwrap();
     let (status, _, err) = Proc::run(&["check-config", f.to_str().unwrap()], Duration::from_secs(30));
     assert_eq!(status.unwrap().code(), Some(1), "{err}");
     assert!(err.contains("post.toml") && err.contains("line 6") && err.contains("stal_secs"), "{err}");

@@ -51,7 +51,9 @@ fn persons_are_detected_in_95_percent_of_vtest_frames() {
     assert_eq!(states.last(), Some(&SourceState::Ended), "{states:?}");
     drop(handle);
     let share = with_person as f64 / frames as f64;
-    println!("vtest.avi: {with_person}/{frames} frames with a person (share {share:.3}, need {MIN_PERSON_FRAME_SHARE})");
+    println!(
+        "vtest.avi: {with_person}/{frames} frames with a person (share {share:.3}, need {MIN_PERSON_FRAME_SHARE})"
+    );
     assert!(frames >= 790, "vtest.avi has ~795 frames, decoded {frames}");
     assert!(share >= MIN_PERSON_FRAME_SHARE, "persons in {share:.3} of frames");
 }

@@ -6,5 +6,6 @@ mod bad_input;
 mod camera_path;
 mod detect_vtest;
 mod rtsp;
+mod sources;
 mod support;
 mod zenoh_alerts;

@@ -18,7 +18,11 @@ fn serve(port: u16) -> Proc {
 }
 
 /// Waits for the state `want` (by variant) of camera `id`, then `frames` analysed frames.
-fn wait_for(events: &crossbeam_channel::Receiver<PathEvent>, want: fn(&SourceState) -> bool, frames: usize) -> Vec<EventTimeSource> {
+fn wait_for(
+    events: &crossbeam_channel::Receiver<PathEvent>,
+    want: fn(&SourceState) -> bool,
+    frames: usize,
+) -> Vec<EventTimeSource> {
     let mut reached = false;
     let mut times = Vec::new();
     while !reached || times.len() < frames {

@@ -37,7 +37,8 @@ fn a_subscriber_in_another_process_receives_every_alert() {
     path.add_camera(cam).unwrap();
     let mut frames = 0;
     while frames < 150 {
-        if let qorovul::camera_path::PathEvent::Analysed { .. } = events.recv_timeout(Duration::from_secs(60)).unwrap() {
+        if let qorovul::camera_path::PathEvent::Analysed { .. } = events.recv_timeout(Duration::from_secs(60)).unwrap()
+        {
             frames += 1;
         }
     }
@@ -48,7 +49,8 @@ fn a_subscriber_in_another_process_receives_every_alert() {
         rt.block_on(bus::publish_alert(&session, a)).unwrap();
     }
     for a in &sent {
-        let line = wait_line(&listener.stdout, &a.id.to_string(), Duration::from_secs(20)).expect("alert received by the other process");
+        let line = wait_line(&listener.stdout, &a.id.to_string(), Duration::from_secs(20))
+            .expect("alert received by the other process");
         let json: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_valid_alert(&json);
         assert_eq!(json["kind"], a.kind.as_str());

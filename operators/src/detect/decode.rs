@@ -81,8 +81,7 @@ pub fn nms(dets: &mut Vec<Detection>, first: usize, iou: f32) {
     let mut keep = first;
     for i in first..dets.len() {
         let d = dets[i];
-        let suppressed =
-            dets[first..keep].iter().any(|k| k.class_id == d.class_id && k.bbox.iou(&d.bbox) > iou);
+        let suppressed = dets[first..keep].iter().any(|k| k.class_id == d.class_id && k.bbox.iou(&d.bbox) > iou);
         if !suppressed {
             dets[keep] = d;
             keep += 1;
@@ -96,7 +95,14 @@ mod tests {
     use super::*;
 
     fn params() -> DecodeParams {
-        DecodeParams { score_threshold: 0.3, nms_iou: 0.45, scale_x: 1.5, scale_y: 1.125, frame_w: 768.0, frame_h: 576.0 }
+        DecodeParams {
+            score_threshold: 0.3,
+            nms_iou: 0.45,
+            scale_x: 1.5,
+            scale_y: 1.125,
+            frame_w: 768.0,
+            frame_h: 576.0,
+        }
     }
 
     #[test]
@@ -136,11 +142,11 @@ mod tests {
         let t = yolo_tensor(
             3,
             &[
-                (100.0, 100.0, 40.0, 80.0, 0, 0.9),  // kept
-                (102.0, 101.0, 40.0, 80.0, 0, 0.8),  // same object, suppressed
-                (102.0, 101.0, 40.0, 80.0, 1, 0.7),  // other class at same place: kept
-                (300.0, 300.0, 50.0, 50.0, 2, 0.2),  // below threshold
-                (400.0, 200.0, 60.0, 30.0, 2, 0.6),  // kept
+                (100.0, 100.0, 40.0, 80.0, 0, 0.9), // kept
+                (102.0, 101.0, 40.0, 80.0, 0, 0.8), // same object, suppressed
+                (102.0, 101.0, 40.0, 80.0, 1, 0.7), // other class at same place: kept
+                (300.0, 300.0, 50.0, 50.0, 2, 0.2), // below threshold
+                (400.0, 200.0, 60.0, 30.0, 2, 0.6), // kept
             ],
         );
         let p = DecodeParams { scale_x: 1.0, scale_y: 1.0, ..params() };

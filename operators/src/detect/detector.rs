@@ -1,10 +1,10 @@
 //! An object detector: one ONNX session, checked against its manifest entry at load, that
 //! turns a batch of frames into detections.
 
+use super::Detection;
 use super::decode::{self, DecodeParams};
 use super::manifest::{DecoderKind, Layout, Manifest, ModelEntry};
 use super::runtime::{self, Provider, ProviderChoice};
-use super::Detection;
 use ort::session::Session;
 use ort::value::{TensorRef, ValueType};
 use pipeline::frame::RgbImage;
@@ -48,7 +48,11 @@ impl DetectorConfig {
     /// Checks what serde cannot; `Err` names the field.
     pub fn validate(&self, manifest: &Manifest) -> Result<(), String> {
         if manifest.get(&self.model).is_none() {
-            return Err(format!("model: {:?} is not in the manifest (known: {})", self.model, manifest.names().join(", ")));
+            return Err(format!(
+                "model: {:?} is not in the manifest (known: {})",
+                self.model,
+                manifest.names().join(", ")
+            ));
         }
         if let Some(t) = self.score_threshold {
             if !(0.0..=1.0).contains(&t) {
@@ -101,7 +105,8 @@ impl Detector {
         let mut builder = builder;
         let session = builder.commit_from_file(path).map_err(|e| format!("{what}: not a loadable ONNX model: {e}"))?;
         let input_shape = tensor_shape(&session, true, &entry.input.name).map_err(|e| format!("{what}: {e}"))?;
-        check_shape("input", &entry.input.name, &input_shape, &entry.input.shape).map_err(|e| format!("{what}: {e}"))?;
+        check_shape("input", &entry.input.name, &input_shape, &entry.input.shape)
+            .map_err(|e| format!("{what}: {e}"))?;
         let output_shape = tensor_shape(&session, false, &entry.output.name).map_err(|e| format!("{what}: {e}"))?;
         check_shape("output", &entry.output.name, &output_shape, &entry.output.shape)
             .map_err(|e| format!("{what}: {e}"))?;
@@ -158,7 +163,12 @@ impl Detector {
 
     /// Detects objects in each image; `out[i]` gets image i's detections in pixels of a
     /// `full_size[i]` frame. Images must be the model's input size.
-    pub fn detect(&mut self, images: &[&RgbImage], full_size: &[(u32, u32)], out: &mut Vec<Vec<Detection>>) -> Result<(), String> {
+    pub fn detect(
+        &mut self,
+        images: &[&RgbImage],
+        full_size: &[(u32, u32)],
+        out: &mut Vec<Vec<Detection>>,
+    ) -> Result<(), String> {
         let (w, h) = (self.input_w as usize, self.input_h as usize);
         let per_image = w * h * 3;
         let n = images.len();
@@ -175,7 +185,13 @@ impl Detector {
             if pixels.len() < per_image {
                 return Err(format!("frame has {} bytes, {w}x{h} RGB needs {per_image}", pixels.len()));
             }
-            fill_input(&mut self.input[i * per_image..(i + 1) * per_image], &pixels[..per_image], w * h, self.entry.input.layout, self.entry.input.scale);
+            fill_input(
+                &mut self.input[i * per_image..(i + 1) * per_image],
+                &pixels[..per_image],
+                w * h,
+                self.entry.input.layout,
+                self.entry.input.scale,
+            );
         }
         let shape = match self.entry.input.layout {
             Layout::Nhwc => [n, h, w, 3],
@@ -255,11 +271,6 @@ fn tensor_shape(session: &Session, input: bool, name: &str) -> Result<Vec<i64>, 
 
 /// Compares a model's tensor shape with the manifest's; -1 on either side matches anything.
 fn check_shape(side: &str, name: &str, actual: &[i64], expected: &[i64]) -> Result<(), String> {
-    let ok = actual.len() == expected.len()
-        && actual.iter().zip(expected).all(|(a, e)| *a < 0 || *e < 0 || a == e);
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("{side} {name:?} has shape {actual:?}, the manifest expects {expected:?}"))
-    }
+    let ok = actual.len() == expected.len() && actual.iter().zip(expected).all(|(a, e)| *a < 0 || *e < 0 || a == e);
+    if ok { Ok(()) } else { Err(format!("{side} {name:?} has shape {actual:?}, the manifest expects {expected:?}")) }
 }

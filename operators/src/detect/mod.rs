@@ -1,8 +1,8 @@
 //! Object detection: the model manifest, the ONNX Runtime environment, output decoders
 //! (CenterNet, YOLOv8/YOLO11) and the [`Detector`] that ties them to frames.
 
-mod detection;
 pub mod decode;
+mod detection;
 mod detector;
 pub mod manifest;
 pub mod runtime;

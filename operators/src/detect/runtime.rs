@@ -66,8 +66,8 @@ pub fn environment(intra_threads: usize) -> Result<Environment, String> {
                 ));
             }
             // The library must be loaded before any other ort call, the pool options included.
-            let builder = ort::init_from(&path)
-                .map_err(|e| format!("loading ONNX Runtime from {}: {e}", path.display()))?;
+            let builder =
+                ort::init_from(&path).map_err(|e| format!("loading ONNX Runtime from {}: {e}", path.display()))?;
             let pool = GlobalThreadPoolOptions::default()
                 .with_intra_threads(intra_threads.max(1))
                 .and_then(|p| p.with_inter_threads(1))
@@ -87,7 +87,10 @@ pub fn environment(intra_threads: usize) -> Result<Environment, String> {
 }
 
 /// A session builder with the chosen provider registered, and which provider that is.
-pub fn session_builder(env: &Environment, choice: ProviderChoice) -> Result<(ort::session::builder::SessionBuilder, Provider), String> {
+pub fn session_builder(
+    env: &Environment,
+    choice: ProviderChoice,
+) -> Result<(ort::session::builder::SessionBuilder, Provider), String> {
     let builder = ort::session::Session::builder(env).map_err(|e| format!("ONNX Runtime session: {e}"))?;
     let cuda_compiled = ep::CUDA::is_available().unwrap_or(false);
     match choice {
@@ -101,7 +104,8 @@ pub fn session_builder(env: &Environment, choice: ProviderChoice) -> Result<(ort
                 Ok(b) => Ok((b, Provider::Cuda)),
                 Err(e) if choice == ProviderChoice::Auto => {
                     tracing::warn!("CUDA provider present but unusable, using CPU: {e}");
-                    let builder = ort::session::Session::builder(env).map_err(|e| format!("ONNX Runtime session: {e}"))?;
+                    let builder =
+                        ort::session::Session::builder(env).map_err(|e| format!("ONNX Runtime session: {e}"))?;
                     Ok((builder, Provider::Cpu))
                 }
                 Err(e) => Err(format!("CUDA provider: {e}")),

@@ -86,11 +86,8 @@ pub struct FrameFacts {
 impl ObjectDetected {
     /// `labels` are the detector's class names (index = class id).
     pub fn new(cfg: ObjectDetectedConfig, labels: &'static [&'static str]) -> Self {
-        let class_ids = cfg
-            .classes
-            .iter()
-            .filter_map(|c| labels.iter().position(|l| l == c).map(|i| i as u32))
-            .collect();
+        let class_ids =
+            cfg.classes.iter().filter_map(|c| labels.iter().position(|l| l == c).map(|i| i as u32)).collect();
         Self { cfg, class_ids, labels, open: HashMap::new() }
     }
 
@@ -101,7 +98,14 @@ impl ObjectDetected {
 
     /// Reads one frame's confirmed tracks and the ids of tracks that ended, and appends
     /// the begin/end alerts they cause to `out`.
-    pub fn update(&mut self, ctx: &AlertContext, f: &FrameFacts, tracks: &[Track], ended: &[u64], out: &mut Vec<Alert>) {
+    pub fn update(
+        &mut self,
+        ctx: &AlertContext,
+        f: &FrameFacts,
+        tracks: &[Track],
+        ended: &[u64],
+        out: &mut Vec<Alert>,
+    ) {
         for t in tracks {
             if self.open.contains_key(&t.id) || !self.class_ids.contains(&t.class_id) {
                 continue;
@@ -153,7 +157,8 @@ impl ObjectDetected {
             class: self.labels.get(class as usize).copied().unwrap_or("unknown").to_string(),
             track_id: Some(track),
             score: score.clamp(0.0, 1.0),
-            bbox: bbox.map(|b| [norm(b.x1, f.frame_w), norm(b.y1, f.frame_h), norm(b.x2, f.frame_w), norm(b.y2, f.frame_h)]),
+            bbox: bbox
+                .map(|b| [norm(b.x1, f.frame_w), norm(b.y1, f.frame_h), norm(b.x2, f.frame_w), norm(b.y2, f.frame_h)]),
             ground: None,
         }
     }

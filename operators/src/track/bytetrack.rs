@@ -107,11 +107,7 @@ pub struct InvalidTrackerConfig {
 
 impl fmt::Display for InvalidTrackerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "tracker config: `{}` must be {}",
-            self.field, self.expected
-        )
+        write!(f, "tracker config: `{}` must be {}", self.field, self.expected)
     }
 }
 
@@ -124,10 +120,7 @@ impl TrackerConfig {
             if (0.0..=1.0).contains(&v) {
                 Ok(())
             } else {
-                Err(InvalidTrackerConfig {
-                    field,
-                    expected: "between 0 and 1",
-                })
+                Err(InvalidTrackerConfig { field, expected: "between 0 and 1" })
             }
         };
         unit("high_score", self.high_score)?;
@@ -137,10 +130,7 @@ impl TrackerConfig {
         unit("match_iou_low", self.match_iou_low)?;
         unit("match_iou_unconfirmed", self.match_iou_unconfirmed)?;
         if self.low_score > self.high_score {
-            return Err(InvalidTrackerConfig {
-                field: "low_score",
-                expected: "at most high_score",
-            });
+            return Err(InvalidTrackerConfig { field: "low_score", expected: "at most high_score" });
         }
         if !(self.max_lost_secs >= 0.0 && self.max_lost_secs.is_finite()) {
             return Err(InvalidTrackerConfig {
@@ -149,16 +139,10 @@ impl TrackerConfig {
             });
         }
         if self.min_hits == 0 {
-            return Err(InvalidTrackerConfig {
-                field: "min_hits",
-                expected: "at least 1",
-            });
+            return Err(InvalidTrackerConfig { field: "min_hits", expected: "at least 1" });
         }
         if !(1..=MAX_HISTORY_LEN).contains(&self.history_len) {
-            return Err(InvalidTrackerConfig {
-                field: "history_len",
-                expected: "between 1 and 64",
-            });
+            return Err(InvalidTrackerConfig { field: "history_len", expected: "between 1 and 64" });
         }
         Ok(())
     }
@@ -221,11 +205,7 @@ impl Track {
             class_id: det.class_id,
             bbox: filter.bbox(),
             score: det.score,
-            state: if cfg.min_hits <= 1 {
-                TrackState::Tracked
-            } else {
-                TrackState::Tentative
-            },
+            state: if cfg.min_hits <= 1 { TrackState::Tracked } else { TrackState::Tentative },
             hits: 1,
             first_seen: t,
             last_seen: t,
@@ -261,11 +241,7 @@ impl Track {
             return self.score;
         }
         v.sort_unstable_by(f32::total_cmp);
-        if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            0.5 * (v[n / 2 - 1] + v[n / 2])
-        }
+        if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) }
     }
 
     /// Estimated velocity of the box centre in pixels per second (x right, y down).
@@ -390,9 +366,7 @@ impl Tracker {
 
         // Stage 1: high detections against tracked and lost tracks.
         self.pool.clear();
-        self.pool.extend(
-            (0..self.tracks.len()).filter(|&i| self.tracks[i].state != TrackState::Tentative),
-        );
+        self.pool.extend((0..self.tracks.len()).filter(|&i| self.tracks[i].state != TrackState::Tentative));
         self.match_stage(Stage::High, dets, now);
 
         // Stage 2: low detections keep tracked (not lost) tracks going.
@@ -410,9 +384,7 @@ impl Tracker {
 
         // Stage 3: tentative tracks against the high detections left over.
         self.pool.clear();
-        self.pool.extend(
-            (0..self.tracks.len()).filter(|&i| self.tracks[i].state == TrackState::Tentative),
-        );
+        self.pool.extend((0..self.tracks.len()).filter(|&i| self.tracks[i].state == TrackState::Tentative));
         self.match_stage(Stage::Unconfirmed, dets, now);
 
         // A tentative track must be matched in the very next frame, as in ByteTrack:
@@ -434,20 +406,14 @@ impl Tracker {
         for &d in &self.high {
             let det = &dets[d];
             if !self.det_taken[d] && det.score >= self.cfg.new_track_score {
-                self.tracks
-                    .push(Track::new(self.next_id, det, now, &self.cfg));
+                self.tracks.push(Track::new(self.next_id, det, now, &self.cfg));
                 self.next_id += 1;
             }
         }
 
         // Reported tracks first, each group by id, so callers get a stable order.
-        self.tracks
-            .sort_unstable_by_key(|t| (state_rank(t.state), t.id));
-        self.reported = self
-            .tracks
-            .iter()
-            .take_while(|t| t.state == TrackState::Tracked)
-            .count();
+        self.tracks.sort_unstable_by_key(|t| (state_rank(t.state), t.id));
+        self.reported = self.tracks.iter().take_while(|t| t.state == TrackState::Tracked).count();
         &self.tracks[..self.reported]
     }
 
@@ -510,29 +476,23 @@ impl Tracker {
         let tracks = &self.tracks;
         let pool = &self.pool;
         let list: &[usize] = det_list;
-        self.assignment.solve(
-            rows,
-            cols,
-            f64::from(1.0 - min_iou),
-            &mut self.matches,
-            |r, c| {
-                let track = &tracks[pool[r]];
-                let det = &dets[list[c]];
-                if class_aware && track.class_id != det.class_id {
-                    return None;
-                }
-                let iou = track.bbox.iou(&det.bbox);
-                if iou < min_iou {
-                    return None;
-                }
-                // Overlap alone would let a lost track, whose predicted box drifts,
-                // latch onto any large box nearby; the gate also checks size and fit.
-                if track.predicted.distance(&det.bbox) > kalman::CHI2_4DOF_999 {
-                    return None;
-                }
-                Some(f64::from(1.0 - iou))
-            },
-        );
+        self.assignment.solve(rows, cols, f64::from(1.0 - min_iou), &mut self.matches, |r, c| {
+            let track = &tracks[pool[r]];
+            let det = &dets[list[c]];
+            if class_aware && track.class_id != det.class_id {
+                return None;
+            }
+            let iou = track.bbox.iou(&det.bbox);
+            if iou < min_iou {
+                return None;
+            }
+            // Overlap alone would let a lost track, whose predicted box drifts,
+            // latch onto any large box nearby; the gate also checks size and fit.
+            if track.predicted.distance(&det.bbox) > kalman::CHI2_4DOF_999 {
+                return None;
+            }
+            Some(f64::from(1.0 - iou))
+        });
 
         for &(r, c) in &self.matches {
             let d = det_list[c];
@@ -565,12 +525,7 @@ fn state_rank(state: TrackState) -> u8 {
 }
 
 fn usable_box(b: &BBox) -> bool {
-    b.x1.is_finite()
-        && b.y1.is_finite()
-        && b.x2.is_finite()
-        && b.y2.is_finite()
-        && b.x2 > b.x1
-        && b.y2 > b.y1
+    b.x1.is_finite() && b.y1.is_finite() && b.x2.is_finite() && b.y2.is_finite() && b.x2 > b.x1 && b.y2 > b.y1
 }
 
 /// Minimum-cost assignment between rows and columns where a pair may also be left
@@ -659,9 +614,7 @@ impl LinearAssignment {
                     if self.visited[c] {
                         continue;
                     }
-                    let reduced = cost(row0 - 1, c - 1, &self.cost)
-                        - self.row_potential[row0]
-                        - self.col_potential[c];
+                    let reduced = cost(row0 - 1, c - 1, &self.cost) - self.row_potential[row0] - self.col_potential[c];
                     if reduced < self.min_slack[c] {
                         self.min_slack[c] = reduced;
                         self.way[c] = col0;

@@ -200,10 +200,7 @@ impl BoxKalman {
     pub fn projection(&self) -> Projection {
         let mut mean = [0.0; MEAS];
         mean.copy_from_slice(&self.mean[..MEAS]);
-        Projection {
-            mean,
-            chol: cholesky4(&self.innovation_covariance()),
-        }
+        Projection { mean, chol: cholesky4(&self.innovation_covariance()) }
     }
 
     /// S = H P H^T + R: with H picking the first four state entries, the top-left
@@ -230,12 +227,7 @@ impl BoxKalman {
         let [cx, cy, a, h, ..] = self.mean;
         let h = h.max(0.0);
         let w = (a * h).max(0.0);
-        BBox::new(
-            (cx - 0.5 * w) as f32,
-            (cy - 0.5 * h) as f32,
-            (cx + 0.5 * w) as f32,
-            (cy + 0.5 * h) as f32,
-        )
+        BBox::new((cx - 0.5 * w) as f32, (cy - 0.5 * h) as f32, (cx + 0.5 * w) as f32, (cy + 0.5 * h) as f32)
     }
 
     /// Estimated velocity of the box centre, in pixels per second (x right, y down).
@@ -294,12 +286,7 @@ impl Projection {
 /// twentieth of its height.
 fn measurement_variance(h: f64) -> [f64; MEAS] {
     let pos = STD_WEIGHT_POSITION * h;
-    [
-        pos * pos,
-        pos * pos,
-        STD_ASPECT_MEASUREMENT * STD_ASPECT_MEASUREMENT,
-        pos * pos,
-    ]
+    [pos * pos, pos * pos, STD_ASPECT_MEASUREMENT * STD_ASPECT_MEASUREMENT, pos * pos]
 }
 
 /// `[cx, cy, a, h]` of a box; a zero-height box gets aspect 0 rather than infinity.
@@ -313,11 +300,7 @@ fn measurement(bbox: &BBox) -> [f64; MEAS] {
 }
 
 fn noise_height(h: f64) -> f64 {
-    if h.is_finite() {
-        h.abs().max(MIN_NOISE_HEIGHT)
-    } else {
-        MIN_NOISE_HEIGHT
-    }
+    if h.is_finite() { h.abs().max(MIN_NOISE_HEIGHT) } else { MIN_NOISE_HEIGHT }
 }
 
 /// Lower-triangular Cholesky factor of a symmetric positive-definite 4 x 4 matrix;

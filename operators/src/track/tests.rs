@@ -104,10 +104,7 @@ impl Walker {
         let [x0, y0] = self.start;
         let h = self.heading;
         if self.turn_rate.abs() < 1e-9 {
-            [
-                x0 + self.speed * dt * h.cos(),
-                y0 + self.speed * dt * h.sin(),
-            ]
+            [x0 + self.speed * dt * h.cos(), y0 + self.speed * dt * h.sin()]
         } else {
             let r = self.speed / self.turn_rate;
             let h1 = h + self.turn_rate * dt;
@@ -119,12 +116,7 @@ impl Walker {
         let [cx, cy] = self.centre(t);
         let h = self.size * person_height(cy);
         let w = 0.4 * h;
-        BBox::new(
-            (cx - 0.5 * w) as f32,
-            (cy - 0.5 * h) as f32,
-            (cx + 0.5 * w) as f32,
-            (cy + 0.5 * h) as f32,
-        )
+        BBox::new((cx - 0.5 * w) as f32, (cy - 0.5 * h) as f32, (cx + 0.5 * w) as f32, (cy + 0.5 * h) as f32)
     }
 
     /// The annotated box at `t`, if the person is in the scene, not behind a pillar
@@ -164,13 +156,8 @@ struct DetectorModel {
 }
 
 impl DetectorModel {
-    const GOOD: Self = Self {
-        miss_rate: 0.05,
-        low_score_rate: 0.05,
-        jitter: 0.02,
-        false_positives: 0.0,
-        class_flip: 0.0,
-    };
+    const GOOD: Self =
+        Self { miss_rate: 0.05, low_score_rate: 0.05, jitter: 0.02, false_positives: 0.0, class_flip: 0.0 };
 }
 
 /// One frame of a scene: its time, the annotation, and what the detector reported.
@@ -188,11 +175,8 @@ struct Frame {
 fn render(walkers: &[Walker], times: &[f64], detector: DetectorModel, rng: &mut Rng) -> Vec<Frame> {
     let mut frames = Vec::with_capacity(times.len());
     for &t in times {
-        let truth: Vec<(usize, BBox)> = walkers
-            .iter()
-            .enumerate()
-            .filter_map(|(i, w)| w.ground_truth(t).map(|b| (i, b)))
-            .collect();
+        let truth: Vec<(usize, BBox)> =
+            walkers.iter().enumerate().filter_map(|(i, w)| w.ground_truth(t).map(|b| (i, b))).collect();
         let mut detections = Vec::new();
         for &(i, b) in &truth {
             if rng.chance(detector.miss_rate) {
@@ -219,11 +203,7 @@ fn render(walkers: &[Walker], times: &[f64], detector: DetectorModel, rng: &mut 
             let mut edge = |v: f32| (f64::from(v) + detector.jitter * h * rng.normal()) as f32;
             let noisy = clip(BBox::new(edge(b.x1), edge(b.y1), edge(b.x2), edge(b.y2)));
             let class_id = u32::from(rng.chance(detector.class_flip));
-            detections.push(Detection {
-                bbox: noisy,
-                score: score as f32,
-                class_id,
-            });
+            detections.push(Detection { bbox: noisy, score: score as f32, class_id });
         }
         let real = detections.len();
         while rng.chance(detector.false_positives / (1.0 + detector.false_positives)) {
@@ -241,12 +221,7 @@ fn render(walkers: &[Walker], times: &[f64], detector: DetectorModel, rng: &mut 
             detections.swap(i, rng.below(i + 1));
         }
         let spurious = detections.len() - real;
-        frames.push(Frame {
-            t,
-            truth,
-            detections,
-            spurious,
-        });
+        frames.push(Frame { t, truth, detections, spurious });
     }
     frames
 }
@@ -255,11 +230,7 @@ fn render(walkers: &[Walker], times: &[f64], detector: DetectorModel, rng: &mut 
 fn covered_fraction(b: &BBox, front: &BBox) -> f32 {
     let iw = (b.x2.min(front.x2) - b.x1.max(front.x1)).max(0.0);
     let ih = (b.y2.min(front.y2) - b.y1.max(front.y1)).max(0.0);
-    if b.area() > 0.0 {
-        iw * ih / b.area()
-    } else {
-        0.0
-    }
+    if b.area() > 0.0 { iw * ih / b.area() } else { 0.0 }
 }
 
 fn even_times(duration: f64, fps: f64) -> Vec<f64> {
@@ -273,11 +244,7 @@ fn uneven_times(duration: f64, rng: &mut Rng) -> Vec<f64> {
     let mut times = vec![0.0];
     let mut t = 0.0;
     while t < duration {
-        t += if rng.chance(0.05) {
-            rng.range(0.6, 1.0)
-        } else {
-            rng.range(0.04, 0.4)
-        };
+        t += if rng.chance(0.05) { rng.range(0.6, 1.0) } else { rng.range(0.04, 0.4) };
         times.push(t);
     }
     times
@@ -393,10 +360,7 @@ fn score_run(frames: &[Frame], cfg: &TrackerConfig) -> MotCounts {
 
         for (g, &(person, _)) in frame.truth.iter().enumerate() {
             counts.truth_frames += 1;
-            let state = people.entry(person).or_insert(PersonState {
-                last_id: None,
-                covered_last_time: false,
-            });
+            let state = people.entry(person).or_insert(PersonState { last_id: None, covered_last_time: false });
             match cover[g] {
                 Some(id) => {
                     counts.covered += 1;
@@ -415,10 +379,7 @@ fn score_run(frames: &[Frame], cfg: &TrackerConfig) -> MotCounts {
             }
         }
         for (k, tr) in reported.iter().enumerate() {
-            let st = ids.entry(tr.id).or_insert(IdState {
-                ever_covered: false,
-                uncovered_frames: 0,
-            });
+            let st = ids.entry(tr.id).or_insert(IdState { ever_covered: false, uncovered_frames: 0 });
             if track_taken[k] {
                 st.ever_covered = true;
             } else {
@@ -447,20 +408,10 @@ fn crossing_scene(seed: u64) -> Vec<Frame> {
     let dy = rng.range(5.0, 25.0);
     let walker = |speed: f64, dir: f64, y_off: f64| {
         let v = [dir * speed, dir * speed * slope];
-        Walker::straight(
-            [meet_x - v[0] * meet_t, y + y_off - v[1] * meet_t],
-            v,
-            0.0,
-            2.0 * meet_t,
-        )
+        Walker::straight([meet_x - v[0] * meet_t, y + y_off - v[1] * meet_t], v, 0.0, 2.0 * meet_t)
     };
     let walkers = [walker(speed_a, 1.0, 0.0), walker(speed_b, -1.0, dy)];
-    render(
-        &walkers,
-        &even_times(2.0 * meet_t, FPS),
-        DetectorModel::GOOD,
-        &mut rng,
-    )
+    render(&walkers, &even_times(2.0 * meet_t, FPS), DetectorModel::GOOD, &mut rng)
 }
 
 /// (b) One person walks behind a pillar and is unseen for 0.8 s, next to a second
@@ -473,29 +424,14 @@ fn occlusion_scene(seed: u64) -> Vec<Frame> {
     let mut hidden = Walker::straight([60.0, y], [speed, 0.0], 0.0, 6.0);
     let start_hide = rng.range(2.0, 3.0);
     hidden.hidden.push((start_hide, start_hide + 0.8));
-    let mut beside = Walker::straight(
-        [60.0 - gap, y + 40.0],
-        [speed * rng.range(0.9, 1.1), 0.0],
-        0.0,
-        6.0,
-    );
+    let mut beside = Walker::straight([60.0 - gap, y + 40.0], [speed * rng.range(0.9, 1.1), 0.0], 0.0, 6.0);
     beside.size = 1.05;
-    render(
-        &[hidden, beside],
-        &even_times(6.0, FPS),
-        DetectorModel::GOOD,
-        &mut rng,
-    )
+    render(&[hidden, beside], &even_times(6.0, FPS), DetectorModel::GOOD, &mut rng)
 }
 
 /// Random walkers that cross the frame and leave, with replacements entering, so
 /// about `crowd` people are in view at any time.
-fn walkers_crossing_frame(
-    crowd: usize,
-    duration: f64,
-    speeds: (f64, f64),
-    rng: &mut Rng,
-) -> Vec<Walker> {
+fn walkers_crossing_frame(crowd: usize, duration: f64, speeds: (f64, f64), rng: &mut Rng) -> Vec<Walker> {
     let mut walkers = Vec::new();
     for _ in 0..crowd {
         let mut t = rng.range(-8.0, 0.0);
@@ -503,22 +439,10 @@ fn walkers_crossing_frame(
             // Enter at a random point on the frame border, aim across the frame.
             let side = rng.below(4);
             let (start, aim) = match side {
-                0 => (
-                    [0.0, rng.range(120.0, 460.0)],
-                    [FRAME_W, rng.range(120.0, 460.0)],
-                ),
-                1 => (
-                    [FRAME_W, rng.range(120.0, 460.0)],
-                    [0.0, rng.range(120.0, 460.0)],
-                ),
-                2 => (
-                    [rng.range(80.0, 690.0), 90.0],
-                    [rng.range(80.0, 690.0), FRAME_H - 90.0],
-                ),
-                _ => (
-                    [rng.range(80.0, 690.0), FRAME_H - 90.0],
-                    [rng.range(80.0, 690.0), 90.0],
-                ),
+                0 => ([0.0, rng.range(120.0, 460.0)], [FRAME_W, rng.range(120.0, 460.0)]),
+                1 => ([FRAME_W, rng.range(120.0, 460.0)], [0.0, rng.range(120.0, 460.0)]),
+                2 => ([rng.range(80.0, 690.0), 90.0], [rng.range(80.0, 690.0), FRAME_H - 90.0]),
+                _ => ([rng.range(80.0, 690.0), FRAME_H - 90.0], [rng.range(80.0, 690.0), 90.0]),
             };
             let speed = rng.range(speeds.0, speeds.1);
             let heading = (aim[1] - start[1]).atan2(aim[0] - start[0]);
@@ -546,13 +470,8 @@ fn random_miss_scene(seed: u64) -> Vec<Frame> {
     let mut rng = Rng::new(seed);
     let duration = 30.0;
     let walkers = walkers_crossing_frame(5, duration, (40.0, 100.0), &mut rng);
-    let detector = DetectorModel {
-        miss_rate: 0.2,
-        low_score_rate: 0.15,
-        jitter: 0.03,
-        false_positives: 0.0,
-        class_flip: 0.03,
-    };
+    let detector =
+        DetectorModel { miss_rate: 0.2, low_score_rate: 0.15, jitter: 0.03, false_positives: 0.0, class_flip: 0.03 };
     render(&walkers, &even_times(duration, FPS), detector, &mut rng)
 }
 
@@ -562,10 +481,7 @@ fn uneven_dt_scene(seed: u64) -> Vec<Frame> {
     let duration = 60.0;
     let walkers = walkers_crossing_frame(4, duration, (50.0, 110.0), &mut rng);
     let times = uneven_times(duration, &mut rng);
-    let detector = DetectorModel {
-        miss_rate: 0.1,
-        ..DetectorModel::GOOD
-    };
+    let detector = DetectorModel { miss_rate: 0.1, ..DetectorModel::GOOD };
     render(&walkers, &times, detector, &mut rng)
 }
 
@@ -574,11 +490,7 @@ fn crowd_scene(seed: u64) -> Vec<Frame> {
     let mut rng = Rng::new(seed);
     let duration = 30.0;
     let walkers = walkers_crossing_frame(8, duration, (40.0, 100.0), &mut rng);
-    let detector = DetectorModel {
-        miss_rate: 0.1,
-        low_score_rate: 0.1,
-        ..DetectorModel::GOOD
-    };
+    let detector = DetectorModel { miss_rate: 0.1, low_score_rate: 0.1, ..DetectorModel::GOOD };
     render(&walkers, &even_times(duration, FPS), detector, &mut rng)
 }
 
@@ -587,10 +499,7 @@ fn false_positive_scene(seed: u64) -> Vec<Frame> {
     let mut rng = Rng::new(seed);
     let duration = 30.0;
     let walkers = walkers_crossing_frame(3, duration, (40.0, 100.0), &mut rng);
-    let detector = DetectorModel {
-        false_positives: 1.0,
-        ..DetectorModel::GOOD
-    };
+    let detector = DetectorModel { false_positives: 1.0, ..DetectorModel::GOOD };
     render(&walkers, &even_times(duration, FPS), detector, &mut rng)
 }
 
@@ -690,10 +599,7 @@ fn crossing_people_keep_their_ids() {
     let s = summary(&c);
     assert!(c.switches <= CROSSING_MAX_SWITCHES, "{s}");
     assert!(c.coverage() >= CROSSING_MIN_COVERAGE, "{s}");
-    assert!(
-        c.fragmentations_per_1000() <= CROSSING_MAX_FRAGMENTATIONS_PER_1000,
-        "{s}"
-    );
+    assert!(c.fragmentations_per_1000() <= CROSSING_MAX_FRAGMENTATIONS_PER_1000, "{s}");
 }
 
 #[test]
@@ -704,10 +610,7 @@ fn occluded_person_returns_with_its_id() {
     let s = summary(&c);
     assert!(c.switches <= OCCLUSION_MAX_SWITCHES, "{s}");
     assert!(c.coverage() >= OCCLUSION_MIN_COVERAGE, "{s}");
-    assert!(
-        c.fragmentations_per_1000() <= OCCLUSION_MAX_FRAGMENTATIONS_PER_1000,
-        "{s}"
-    );
+    assert!(c.fragmentations_per_1000() <= OCCLUSION_MAX_FRAGMENTATIONS_PER_1000, "{s}");
 }
 
 #[test]
@@ -716,10 +619,7 @@ fn random_misses_and_weak_boxes_rarely_switch_ids() {
     let s = summary(&c);
     assert!(c.switches_per_1000() <= MISSES_MAX_SWITCHES_PER_1000, "{s}");
     assert!(c.coverage() >= MISSES_MIN_COVERAGE, "{s}");
-    assert!(
-        c.fragmentations_per_1000() <= MISSES_MAX_FRAGMENTATIONS_PER_1000,
-        "{s}"
-    );
+    assert!(c.fragmentations_per_1000() <= MISSES_MAX_FRAGMENTATIONS_PER_1000, "{s}");
 }
 
 #[test]
@@ -728,10 +628,7 @@ fn uneven_frame_spacing_rarely_switches_ids() {
     let s = summary(&c);
     assert!(c.switches_per_1000() <= UNEVEN_MAX_SWITCHES_PER_1000, "{s}");
     assert!(c.coverage() >= UNEVEN_MIN_COVERAGE, "{s}");
-    assert!(
-        c.fragmentations_per_1000() <= UNEVEN_MAX_FRAGMENTATIONS_PER_1000,
-        "{s}"
-    );
+    assert!(c.fragmentations_per_1000() <= UNEVEN_MAX_FRAGMENTATIONS_PER_1000, "{s}");
 }
 
 #[test]
@@ -740,34 +637,19 @@ fn crowd_rarely_switches_ids() {
     let s = summary(&c);
     assert!(c.switches_per_1000() <= CROWD_MAX_SWITCHES_PER_1000, "{s}");
     assert!(c.coverage() >= CROWD_MIN_COVERAGE, "{s}");
-    assert!(
-        c.fragmentations_per_1000() <= CROWD_MAX_FRAGMENTATIONS_PER_1000,
-        "{s}"
-    );
+    assert!(c.fragmentations_per_1000() <= CROWD_MAX_FRAGMENTATIONS_PER_1000, "{s}");
 }
 
 #[test]
 fn false_positives_make_no_lasting_tracks() {
     let c = score_seeds(0..6, false_positive_scene);
     let s = summary(&c);
-    assert!(
-        c.spurious_boxes > 3000,
-        "the scene must be full of spurious boxes: {s}"
-    );
-    assert!(
-        c.switches_per_1000() <= FALSE_POSITIVE_MAX_SWITCHES_PER_1000,
-        "{s}"
-    );
+    assert!(c.spurious_boxes > 3000, "the scene must be full of spurious boxes: {s}");
+    assert!(c.switches_per_1000() <= FALSE_POSITIVE_MAX_SWITCHES_PER_1000, "{s}");
     assert!(c.coverage() >= FALSE_POSITIVE_MIN_COVERAGE, "{s}");
     let false_per_1000 = 1000.0 * c.false_tracks as f64 / c.spurious_boxes as f64;
-    assert!(
-        false_per_1000 <= FALSE_POSITIVE_MAX_FALSE_TRACKS_PER_1000_BOXES,
-        "{s}"
-    );
-    assert!(
-        c.longest_false_frames <= FALSE_POSITIVE_MAX_FALSE_TRACK_FRAMES,
-        "{s}"
-    );
+    assert!(false_per_1000 <= FALSE_POSITIVE_MAX_FALSE_TRACKS_PER_1000_BOXES, "{s}");
+    assert!(c.longest_false_frames <= FALSE_POSITIVE_MAX_FALSE_TRACK_FRAMES, "{s}");
 }
 
 // ---------------------------------------------------------------------------------
@@ -784,24 +666,16 @@ fn centre(b: &BBox) -> [f32; 2] {
 #[test]
 fn kalman_prediction_follows_velocity_times_real_dt() {
     let velocity = [120.0f32, -40.0];
-    let steps = [
-        0.04, 0.3, 0.1, 0.9, 0.04, 0.2, 0.5, 0.04, 0.04, 0.35, 0.7, 0.1,
-    ];
+    let steps = [0.04, 0.3, 0.1, 0.9, 0.04, 0.2, 0.5, 0.04, 0.04, 0.35, 0.7, 0.1];
     let mut t = 0.0f32;
     let mut kf = BoxKalman::new(&person_box(200.0, 300.0));
     for &dt in &steps {
         t += dt;
         kf.predict(f64::from(dt));
-        kf.update(&person_box(
-            200.0 + velocity[0] * t,
-            300.0 + velocity[1] * t,
-        ));
+        kf.update(&person_box(200.0 + velocity[0] * t, 300.0 + velocity[1] * t));
     }
     let v = kf.velocity();
-    assert!(
-        (v[0] - 120.0).abs() < 3.0 && (v[1] + 40.0).abs() < 3.0,
-        "velocity {v:?}"
-    );
+    assert!((v[0] - 120.0).abs() < 3.0 && (v[1] + 40.0).abs() < 3.0, "velocity {v:?}");
 
     // A long gap, then a short one: the prediction lands where the box will be.
     for gap in [0.8f32, 0.05] {
@@ -830,19 +704,11 @@ fn kalman_prediction_does_not_depend_on_how_time_is_sliced() {
         sliced.predict(0.04);
     }
     for (a, b) in once.mean().iter().zip(sliced.mean()) {
-        assert!(
-            (a - b).abs() < 1e-3,
-            "means differ: {:?} vs {:?}",
-            once.mean(),
-            sliced.mean()
-        );
+        assert!((a - b).abs() < 1e-3, "means differ: {:?} vs {:?}", once.mean(), sliced.mean());
     }
     let (va, vb) = (once.position_variance(), sliced.position_variance());
     for k in 0..2 {
-        assert!(
-            (va[k] - vb[k]).abs() < 1e-3 * va[k],
-            "variances differ: {va:?} vs {vb:?}"
-        );
+        assert!((va[k] - vb[k]).abs() < 1e-3 * va[k], "variances differ: {va:?} vs {vb:?}");
     }
     // And the uncertainty grows with the time that passed, not with frames.
     let mut longer = kf.clone();
@@ -897,12 +763,7 @@ fn best_total(costs: &[Vec<Option<f64>>], limit: f64) -> f64 {
         }
         best
     }
-    go(
-        0,
-        costs,
-        limit,
-        &mut vec![false; costs.first().map_or(0, Vec::len)],
-    )
+    go(0, costs, limit, &mut vec![false; costs.first().map_or(0, Vec::len)])
 }
 
 #[test]
@@ -912,9 +773,7 @@ fn assignment_beats_greedy_where_it_matters() {
     let costs = [[0.1, 0.2], [0.3, f64::NAN]];
     let mut solver = LinearAssignment::default();
     let mut matches = Vec::new();
-    solver.solve(2, 2, 0.8, &mut matches, |r, c| {
-        Some(costs[r][c]).filter(|v| !v.is_nan())
-    });
+    solver.solve(2, 2, 0.8, &mut matches, |r, c| Some(costs[r][c]).filter(|v| !v.is_nan()));
     assert_eq!(matches, vec![(0, 1), (1, 0)]);
 }
 
@@ -927,13 +786,8 @@ fn assignment_is_optimal_on_random_cases() {
         let rows = rng.below(6);
         let cols = rng.below(6);
         let limit = rng.range(0.2, 0.9);
-        let costs: Vec<Vec<Option<f64>>> = (0..rows)
-            .map(|_| {
-                (0..cols)
-                    .map(|_| rng.chance(0.7).then(|| rng.unit()))
-                    .collect()
-            })
-            .collect();
+        let costs: Vec<Vec<Option<f64>>> =
+            (0..rows).map(|_| (0..cols).map(|_| rng.chance(0.7).then(|| rng.unit())).collect()).collect();
         solver.solve(rows, cols, limit, &mut matches, |r, c| costs[r][c]);
 
         let mut seen_cols = vec![false; cols];
@@ -946,10 +800,7 @@ fn assignment_is_optimal_on_random_cases() {
             total += v;
         }
         let best = best_total(&costs, limit);
-        assert!(
-            (total - best).abs() < 1e-9,
-            "total {total}, optimum {best}, costs {costs:?}"
-        );
+        assert!((total - best).abs() < 1e-9, "total {total}, optimum {best}, costs {costs:?}");
     }
 }
 
@@ -957,11 +808,7 @@ fn assignment_is_optimal_on_random_cases() {
 // Tracker life cycle
 
 fn det(bbox: BBox, score: f32) -> Detection {
-    Detection {
-        bbox,
-        score,
-        class_id: 0,
-    }
+    Detection { bbox, score, class_id: 0 }
 }
 
 #[test]
@@ -1027,10 +874,7 @@ fn lost_track_is_not_revived_by_a_box_of_another_shape() {
 /// Feeds a confirmed track, then frames without it every `frame_dt` seconds; returns
 /// the time at which the track was dropped and how many empty frames that took.
 fn drop_time(frame_dt: f64) -> (f64, usize) {
-    let mut tracker = Tracker::new(TrackerConfig {
-        max_lost_secs: 1.5,
-        ..TrackerConfig::default()
-    });
+    let mut tracker = Tracker::new(TrackerConfig { max_lost_secs: 1.5, ..TrackerConfig::default() });
     tracker.update(0.0, &[det(person_box(100.0, 100.0), 0.9)]);
     tracker.update(0.04, &[det(person_box(100.0, 100.0), 0.9)]);
     let id = tracker.reported()[0].id;
@@ -1057,18 +901,12 @@ fn lost_tracks_are_dropped_after_max_lost_secs_of_event_time_not_frames() {
     assert!((1.54 - 1e-6..=1.55 + 1e-6).contains(&t_fast), "{t_fast}");
     assert!((1.54 - 1e-6..=1.79 + 1e-6).contains(&t_slow), "{t_slow}");
     // A buffer counted in frames (ByteTrack's 30) would drop both after the same count.
-    assert!(
-        frames_fast >= 150 && frames_slow <= 7,
-        "{frames_fast} {frames_slow}"
-    );
+    assert!(frames_fast >= 150 && frames_slow <= 7, "{frames_fast} {frames_slow}");
 }
 
 #[test]
 fn ids_increase_and_are_never_reused() {
-    let mut tracker = Tracker::new(TrackerConfig {
-        max_lost_secs: 0.5,
-        ..TrackerConfig::default()
-    });
+    let mut tracker = Tracker::new(TrackerConfig { max_lost_secs: 0.5, ..TrackerConfig::default() });
     let mut ended = Vec::new();
     let mut last_new_id = 0;
     let mut t = 0.0;
@@ -1080,11 +918,7 @@ fn ids_increase_and_are_never_reused() {
             for track in reported {
                 assert!(!ended.contains(&track.id), "id {} came back", track.id);
                 if track.hits == 2 {
-                    assert!(
-                        track.id > last_new_id,
-                        "round {round}: id {} not new",
-                        track.id
-                    );
+                    assert!(track.id > last_new_id, "round {round}: id {} not new", track.id);
                     last_new_id = track.id;
                 }
             }
@@ -1100,60 +934,33 @@ fn ids_increase_and_are_never_reused() {
 
 #[test]
 fn class_is_the_majority_of_recent_detections() {
-    let mut tracker = Tracker::new(TrackerConfig {
-        history_len: 5,
-        ..TrackerConfig::default()
-    });
+    let mut tracker = Tracker::new(TrackerConfig { history_len: 5, ..TrackerConfig::default() });
     let classes = [2, 2, 7, 2, 7, 7, 7];
     let mut t = 0.0;
     let mut reported_classes = Vec::new();
     for &class_id in &classes {
         t += 0.04;
-        let reported = tracker.update(
-            t,
-            &[Detection {
-                bbox: person_box(300.0, 300.0),
-                score: 0.9,
-                class_id,
-            }],
-        );
+        let reported = tracker.update(t, &[Detection { bbox: person_box(300.0, 300.0), score: 0.9, class_id }]);
         reported_classes.push(reported.first().map(|tr| tr.class_id));
     }
     // One stray 7 does not relabel the object; a majority of the last five does.
-    assert_eq!(
-        reported_classes,
-        [None, Some(2), Some(2), Some(2), Some(2), Some(7), Some(7)]
-    );
+    assert_eq!(reported_classes, [None, Some(2), Some(2), Some(2), Some(2), Some(7), Some(7)]);
     let track = &tracker.reported()[0];
     assert_eq!(track.class_history().collect::<Vec<_>>(), [7, 2, 7, 7, 7]);
 }
 
 #[test]
 fn class_aware_matching_keeps_classes_apart() {
-    let cfg = TrackerConfig {
-        class_aware: true,
-        ..TrackerConfig::default()
-    };
+    let cfg = TrackerConfig { class_aware: true, ..TrackerConfig::default() };
     let mut tracker = Tracker::new(cfg);
-    let person = |dx: f32| Detection {
-        bbox: person_box(300.0 + dx, 300.0),
-        score: 0.9,
-        class_id: 0,
-    };
+    let person = |dx: f32| Detection { bbox: person_box(300.0 + dx, 300.0), score: 0.9, class_id: 0 };
     tracker.update(0.0, &[person(0.0)]);
     tracker.update(0.04, &[person(1.0)]);
     let id = tracker.reported()[0].id;
     // A car box at the same place does not continue the person's track.
-    let car = Detection {
-        bbox: person_box(302.0, 300.0),
-        score: 0.9,
-        class_id: 3,
-    };
+    let car = Detection { bbox: person_box(302.0, 300.0), score: 0.9, class_id: 3 };
     assert!(tracker.update(0.08, &[car]).is_empty());
-    assert_eq!(
-        tracker.tracks().iter().find(|t| t.id == id).unwrap().state,
-        TrackState::Lost
-    );
+    assert_eq!(tracker.tracks().iter().find(|t| t.id == id).unwrap().state, TrackState::Lost);
 
     // Without the gate, it does.
     let mut tracker = Tracker::new(TrackerConfig::default());
@@ -1164,10 +971,7 @@ fn class_aware_matching_keeps_classes_apart() {
 
 #[test]
 fn median_score_of_the_history() {
-    let mut tracker = Tracker::new(TrackerConfig {
-        history_len: 4,
-        ..TrackerConfig::default()
-    });
+    let mut tracker = Tracker::new(TrackerConfig { history_len: 4, ..TrackerConfig::default() });
     let mut t = 0.0;
     for score in [0.95, 0.9, 0.6, 0.8, 0.7, 0.65] {
         t += 0.04;
@@ -1176,11 +980,7 @@ fn median_score_of_the_history() {
     let track: &Track = &tracker.reported()[0];
     // The last four: 0.6, 0.8, 0.7, 0.65 -> (0.65 + 0.7) / 2.
     assert_eq!(track.score_history().count(), 4);
-    assert!(
-        (track.median_score() - 0.675).abs() < 1e-6,
-        "{}",
-        track.median_score()
-    );
+    assert!((track.median_score() - 0.675).abs() < 1e-6, "{}", track.median_score());
     assert_eq!(track.score, 0.65);
 }
 
@@ -1210,9 +1010,7 @@ fn bad_input_is_ignored_not_fatal() {
 #[test]
 fn tracks_are_reported_in_id_order() {
     let mut tracker = Tracker::new(TrackerConfig::default());
-    let boxes: Vec<Detection> = (0..6)
-        .map(|k| det(person_box(60.0 + 110.0 * k as f32, 200.0), 0.9))
-        .collect();
+    let boxes: Vec<Detection> = (0..6).map(|k| det(person_box(60.0 + 110.0 * k as f32, 200.0), 0.9)).collect();
     tracker.update(0.0, &boxes);
     let mut reversed = boxes.clone();
     reversed.reverse();
@@ -1227,33 +1025,13 @@ fn tracks_are_reported_in_id_order() {
 #[test]
 fn default_config_is_valid_and_bad_fields_are_named() {
     assert_eq!(TrackerConfig::default().validate(), Ok(()));
-    let err = TrackerConfig {
-        match_iou_low: 1.5,
-        ..TrackerConfig::default()
-    }
-    .validate()
-    .unwrap_err();
+    let err = TrackerConfig { match_iou_low: 1.5, ..TrackerConfig::default() }.validate().unwrap_err();
     assert_eq!(err.field, "match_iou_low");
-    let err = TrackerConfig {
-        max_lost_secs: f64::NAN,
-        ..TrackerConfig::default()
-    }
-    .validate()
-    .unwrap_err();
+    let err = TrackerConfig { max_lost_secs: f64::NAN, ..TrackerConfig::default() }.validate().unwrap_err();
     assert_eq!(err.field, "max_lost_secs");
-    let err = TrackerConfig {
-        low_score: 0.7,
-        ..TrackerConfig::default()
-    }
-    .validate()
-    .unwrap_err();
+    let err = TrackerConfig { low_score: 0.7, ..TrackerConfig::default() }.validate().unwrap_err();
     assert_eq!(err.field, "low_score");
-    let err = TrackerConfig {
-        history_len: 0,
-        ..TrackerConfig::default()
-    }
-    .validate()
-    .unwrap_err();
+    let err = TrackerConfig { history_len: 0, ..TrackerConfig::default() }.validate().unwrap_err();
     assert!(err.to_string().contains("history_len"));
 }
 
@@ -1264,13 +1042,7 @@ fn config_fills_defaults_and_refuses_unknown_fields() {
 
     let partial = Fields::new([("max_lost_secs", 2.5f64)].into_iter());
     let cfg = TrackerConfig::deserialize(partial).unwrap();
-    assert_eq!(
-        cfg,
-        TrackerConfig {
-            max_lost_secs: 2.5,
-            ..TrackerConfig::default()
-        }
-    );
+    assert_eq!(cfg, TrackerConfig { max_lost_secs: 2.5, ..TrackerConfig::default() });
 
     let typo = Fields::new([("max_lost_frames", 30.0f64)].into_iter());
     let err = TrackerConfig::deserialize(typo).unwrap_err();

@@ -15,7 +15,10 @@ use std::time::Duration;
 
 /// What one pull gave.
 pub(super) enum Pulled {
-    Frame { model: gst::Sample, full: gst::Sample },
+    Frame {
+        model: gst::Sample,
+        full: gst::Sample,
+    },
     /// Nothing within the timeout; the pipeline is still healthy.
     Timeout,
     Eos,
@@ -45,7 +48,9 @@ impl CameraPipeline {
                 ! appsink name=full max-buffers=2 drop=false qos=false sync={sync}"
         );
         let pipeline = gst::parse::launch(&description)
-            .map_err(|e| format!("building the GStreamer pipeline (are gstreamer1.0-plugins-base/-good installed?): {e}"))?
+            .map_err(|e| {
+                format!("building the GStreamer pipeline (are gstreamer1.0-plugins-base/-good installed?): {e}")
+            })?
             .downcast::<gst::Pipeline>()
             .map_err(|_| "GStreamer description did not make a pipeline".to_string())?;
         let by_name = |name: &str| pipeline.by_name(name).ok_or_else(|| format!("pipeline element {name} missing"));
@@ -64,14 +69,22 @@ impl CameraPipeline {
             }
             None
         });
-        let sink = |name: &str| {
-            by_name(name)?
-                .downcast::<gst_app::AppSink>()
-                .map_err(|_| format!("{name} is not an appsink"))
-        };
+        let sink =
+            |name: &str| by_name(name)?.downcast::<gst_app::AppSink>().map_err(|_| format!("{name} is not an appsink"));
         let model_sink = sink("model")?;
         let full_sink = sink("full")?;
         let bus = pipeline.bus().ok_or("pipeline has no bus")?;
+        // Detection outranks decoding (DESIGN.md): each streaming thread lowers its own
+        // priority as it starts (the sync handler runs in the thread that posts), so
+        // decoding fills the detector's idle gaps instead of taking its cores.
+        bus.set_sync_handler(|_, msg| {
+            if let gst::MessageView::StreamStatus(s) = msg.view() {
+                if s.get().0 == gst::StreamStatusType::Enter {
+                    lower_this_thread_priority();
+                }
+            }
+            gst::BusSyncReply::Pass
+        });
         Ok(Self { pipeline, model_sink, full_sink, bus })
     }
 
@@ -95,9 +108,9 @@ impl CameraPipeline {
         let full_timeout = gst::ClockTime::from_nseconds(FULL_BRANCH_TIMEOUT.as_nanos() as u64);
         match self.full_sink.try_pull_sample(full_timeout) {
             Some(full) => Pulled::Frame { model, full },
-            None => Pulled::Error(
-                self.take_error().unwrap_or_else(|| "full-resolution branch produced no frame".into()),
-            ),
+            None => {
+                Pulled::Error(self.take_error().unwrap_or_else(|| "full-resolution branch produced no frame".into()))
+            }
         }
     }
 
@@ -129,6 +142,19 @@ impl CameraPipeline {
 impl Drop for CameraPipeline {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// Nice value of media threads: below the inference thread's 0.
+const MEDIA_THREAD_NICE: i32 = 10;
+
+/// Lowers the calling thread's scheduling priority (Linux: nice is per thread); threads
+/// it starts later (e.g. a decoder's own workers) inherit it.
+pub(super) fn lower_this_thread_priority() {
+    // SAFETY: plain syscalls on the calling thread's own id.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, MEDIA_THREAD_NICE);
     }
 }
 

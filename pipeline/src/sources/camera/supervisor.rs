@@ -2,6 +2,7 @@
 
 use super::CameraConfig;
 use super::gst_pipeline::{CameraPipeline, Pulled, camera_ntp_unix_ns, sample_size};
+
 use crate::clock::Clock;
 use crate::frame::{EventTimeSource, Frame, RgbImage};
 use crate::slot::Slot;
@@ -110,11 +111,16 @@ pub fn spawn_camera(
 
 impl Camera {
     fn report(&self, state: SourceState) {
+        if matches!(state, SourceState::Reconnecting { .. } | SourceState::Failed { .. }) {
+            crate::metrics::global().metric("qv_source_errors_total", &[("source", &self.id)]).inc();
+        }
         match &state {
             SourceState::Reconnecting { error, retry_in_secs, attempt } => {
                 tracing::warn!(camera = %self.id, uri = %self.uri, attempt, retry_in_secs, "source lost: {error}")
             }
-            SourceState::Failed { error } => tracing::error!(camera = %self.id, uri = %self.uri, "source failed: {error}"),
+            SourceState::Failed { error } => {
+                tracing::error!(camera = %self.id, uri = %self.uri, "source failed: {error}")
+            }
             s => tracing::info!(camera = %self.id, "source {s:?}"),
         }
         *self.state.lock().unwrap() = state.clone();
@@ -126,6 +132,7 @@ impl Camera {
     }
 
     fn supervise(mut self) {
+        super::gst_pipeline::lower_this_thread_priority();
         let mut attempt = 0u32;
         loop {
             match self.run_once() {
