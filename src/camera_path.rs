@@ -323,12 +323,12 @@ impl Analytics {
 
     /// The stream's last frame is analysed: every object episode of it ends.
     fn on_stream_done(&mut self, id: Arc<str>, out: &mut Vec<Alert>) {
-        if let Some(mut s) = self.streams.remove(&id) {
-            if let Some(facts) = s.last.take() {
-                let alive: Vec<u64> = s.tracker.tracks().iter().map(|t| t.id).collect();
-                for rule in &mut s.rules {
-                    rule.update(&s.ctx, &facts, &[], &alive, out);
-                }
+        if let Some(mut s) = self.streams.remove(&id)
+            && let Some(facts) = s.last.take()
+        {
+            let alive: Vec<u64> = s.tracker.tracks().iter().map(|t| t.id).collect();
+            for rule in &mut s.rules {
+                rule.update(&s.ctx, &facts, &[], &alive, out);
             }
         }
         self.notify(PathEvent::StreamDone(id));

@@ -165,7 +165,7 @@ fn identity_onnx(input: &str, output: &str, shape: &[i64]) -> Vec<u8> {
         out.push(v as u8);
     }
     fn int(field: u32, v: i64, out: &mut Vec<u8>) {
-        varint(((field << 3) | 0) as u64, out);
+        varint((field << 3) as u64, out); // wire type 0: varint
         varint(v as u64, out);
     }
     fn bytes(field: u32, b: &[u8], out: &mut Vec<u8>) {

@@ -19,7 +19,7 @@ pub struct DecodeParams {
 }
 
 impl DecodeParams {
-    fn to_frame(&self, x1: f32, y1: f32, x2: f32, y2: f32) -> BBox {
+    fn frame_box(&self, x1: f32, y1: f32, x2: f32, y2: f32) -> BBox {
         BBox::new(
             (x1 * self.scale_x).clamp(0.0, self.frame_w),
             (y1 * self.scale_y).clamp(0.0, self.frame_h),
@@ -33,13 +33,14 @@ impl DecodeParams {
 /// its own peak extraction, so there is no NMS to do.
 pub fn centernet(rows: &[f32], p: &DecodeParams, out: &mut Vec<Detection>) {
     for r in rows.chunks_exact(6) {
-        let score = r[4];
-        if !(score >= p.score_threshold) || !(r[5] >= 0.0) {
+        let (score, class) = (r[4], r[5]);
+        // NaN scores or classes fail these comparisons and are skipped.
+        if score.is_nan() || score < p.score_threshold || class.is_nan() || class < 0.0 {
             continue;
         }
-        let bbox = p.to_frame(r[0], r[1], r[2], r[3]);
+        let bbox = p.frame_box(r[0], r[1], r[2], r[3]);
         if bbox.area() > 0.0 {
-            out.push(Detection { bbox, score, class_id: r[5] as u32 });
+            out.push(Detection { bbox, score, class_id: class as u32 });
         }
     }
 }
@@ -48,7 +49,7 @@ pub fn centernet(rows: &[f32], p: &DecodeParams, out: &mut Vec<Detection>) {
 /// cx, cy, w, h then C class scores, for N candidate boxes; per-class NMS after.
 pub fn yolo(data: &[f32], classes: usize, p: &DecodeParams, out: &mut Vec<Detection>) {
     let channels = 4 + classes;
-    if classes == 0 || data.len() % channels != 0 {
+    if classes == 0 || !data.len().is_multiple_of(channels) {
         return;
     }
     let n = data.len() / channels;
@@ -62,11 +63,11 @@ pub fn yolo(data: &[f32], classes: usize, p: &DecodeParams, out: &mut Vec<Detect
                 best_score = s;
             }
         }
-        if !(best_score >= p.score_threshold) {
+        if best_score.is_nan() || best_score < p.score_threshold {
             continue;
         }
         let (cx, cy, w, h) = (data[i], data[n + i], data[2 * n + i], data[3 * n + i]);
-        let bbox = p.to_frame(cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0);
+        let bbox = p.frame_box(cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0);
         if bbox.area() > 0.0 {
             out.push(Detection { bbox, score: best_score, class_id: best as u32 });
         }
@@ -153,7 +154,7 @@ mod tests {
         let mut out = Vec::new();
         yolo(&t, 3, &p, &mut out);
         let mut got: Vec<(u32, f32)> = out.iter().map(|d| (d.class_id, d.score)).collect();
-        got.sort_by(|a, b| a.0.cmp(&b.0));
+        got.sort_by_key(|a| a.0);
         assert_eq!(got, vec![(0, 0.9), (1, 0.7), (2, 0.6)]);
         let person = out.iter().find(|d| d.class_id == 0).unwrap();
         assert_eq!(person.bbox, BBox::new(80.0, 60.0, 120.0, 140.0));

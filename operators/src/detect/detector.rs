@@ -54,10 +54,10 @@ impl DetectorConfig {
                 manifest.names().join(", ")
             ));
         }
-        if let Some(t) = self.score_threshold {
-            if !(0.0..=1.0).contains(&t) {
-                return Err(format!("score_threshold: {t} is not within 0–1"));
-            }
+        if let Some(t) = self.score_threshold
+            && !(0.0..=1.0).contains(&t)
+        {
+            return Err(format!("score_threshold: {t} is not within 0–1"));
         }
         if self.threads == 0 || self.max_batch == 0 {
             return Err("threads and max_batch: must be at least 1".into());

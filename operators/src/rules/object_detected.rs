@@ -52,7 +52,7 @@ impl ObjectDetectedConfig {
         if !(0.0..=1.0).contains(&self.min_score) {
             return Err(format!("min_score: {} is not within 0–1", self.min_score));
         }
-        if !(self.min_duration_secs >= 0.0) {
+        if self.min_duration_secs.is_nan() || self.min_duration_secs < 0.0 {
             return Err(format!("min_duration_secs: {} must be >= 0", self.min_duration_secs));
         }
         Ok(())

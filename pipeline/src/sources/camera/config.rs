@@ -128,10 +128,11 @@ impl CameraConfig {
         if self.slot_capacity == 0 {
             return Err("slot_capacity: must be at least 1".into());
         }
-        if !(self.stall_secs > 0.0) {
+        if self.stall_secs.is_nan() || self.stall_secs <= 0.0 {
             return Err(format!("stall_secs: {} must be > 0", self.stall_secs));
         }
-        if !(self.reconnect.initial_secs > 0.0) || self.reconnect.max_secs < self.reconnect.initial_secs {
+        let r = &self.reconnect;
+        if r.initial_secs.is_nan() || r.initial_secs <= 0.0 || r.max_secs.is_nan() || r.max_secs < r.initial_secs {
             return Err("reconnect: need 0 < initial_secs <= max_secs".into());
         }
         Ok(())

@@ -78,10 +78,10 @@ impl CameraPipeline {
         // priority as it starts (the sync handler runs in the thread that posts), so
         // decoding fills the detector's idle gaps instead of taking its cores.
         bus.set_sync_handler(|_, msg| {
-            if let gst::MessageView::StreamStatus(s) = msg.view() {
-                if s.get().0 == gst::StreamStatusType::Enter {
-                    lower_this_thread_priority();
-                }
+            if let gst::MessageView::StreamStatus(s) = msg.view()
+                && s.get().0 == gst::StreamStatusType::Enter
+            {
+                lower_this_thread_priority();
             }
             gst::BusSyncReply::Pass
         });

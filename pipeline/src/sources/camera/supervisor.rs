@@ -181,6 +181,9 @@ impl Camera {
         let file_start = self.clock.now();
         let mut loop_offset = TimeDelta::zero();
         let mut last_pts = TimeDelta::zero();
+        // A file's first timestamp need not be 0 (B-frame delay, edit lists): positions
+        // count from the first timestamp of each pass through the file.
+        let mut pass_start: Option<TimeDelta> = None;
         let mut last_duration = TimeDelta::milliseconds(40);
         let mut last_frame = Instant::now();
         let mut had_frames = false;
@@ -194,9 +197,14 @@ impl Camera {
                     let ns = |t: gst::ClockTime| TimeDelta::nanoseconds(t.nseconds() as i64);
                     if let Some(buf) = model.buffer() {
                         last_pts = buf.pts().map(ns).unwrap_or(last_pts);
+                        pass_start.get_or_insert(last_pts);
                         last_duration = buf.duration().map(ns).unwrap_or(last_duration);
                     }
-                    let Some(frame) = self.make_frame(model, full, file_start + loop_offset + last_pts) else {
+                    let Some(frame) = self.make_frame(
+                        model,
+                        full,
+                        file_start + loop_offset + last_pts - pass_start.unwrap_or_default(),
+                    ) else {
                         return lost("frame without video caps or buffer".into(), had_frames);
                     };
                     if !had_frames {
@@ -218,7 +226,7 @@ impl Camera {
                         return lost("file has no video frames".into(), false);
                     }
                     // The next pass continues the timeline one frame after this one ended.
-                    loop_offset += last_pts + last_duration;
+                    loop_offset += last_pts - pass_start.take().unwrap_or_default() + last_duration;
                     if let Err(e) = pipeline.rewind() {
                         return lost(e, had_frames);
                     }
