@@ -88,23 +88,18 @@ impl Rate {
 
 /// Decodes up to `limit` frames of vtest.avi as fast as GStreamer can; (frames, frames/s).
 fn decode(model_size: (u32, u32), limit: u64) -> (Vec<Arc<Frame>>, f64) {
-    let wakeup = Arc::new(Wakeup::default());
-    let slot = Arc::new(Slot::new(8, FullPolicy::Block, wakeup.clone(), Metric::default(), Metric::default()));
+    let slot =
+        Arc::new(Slot::new(8, FullPolicy::Block, Arc::new(Wakeup::default()), Metric::default(), Metric::default()));
     let mut cam = CameraConfig::new("bench-decode", VTEST);
     cam.realtime = false;
     let (tx, _events) = crossbeam_channel::unbounded();
     let handle = spawn_camera(cam, model_size, slot.clone(), tx, Arc::new(SystemClock)).unwrap();
     let mut frames = Vec::new();
     let mut rate = Rate::default();
-    while (frames.len() as u64) < limit && !slot.is_finished() {
-        let seen = wakeup.generation();
-        match slot.pop() {
-            Some(f) => {
-                rate.tick();
-                frames.push(f);
-            }
-            None => wakeup.wait_past(seen, Duration::from_millis(100)),
-        }
+    while (frames.len() as u64) < limit {
+        let Some(f) = slot.pop_timeout(Duration::from_secs(30)) else { break };
+        rate.tick();
+        frames.push(f);
     }
     handle.stop();
     (frames, rate.per_sec())

@@ -20,7 +20,11 @@ APT_PACKAGES=(
   python3 python3-pip unzip ca-certificates
 )
 
-log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
+if [ -t 2 ]; then
+  log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
+else
+  log() { printf '[setup] %s\n' "$*" >&2; }
+fi
 
 # Retries a command: apt and registries fail transiently (dpkg "archive not found", timeouts).
 retry() {

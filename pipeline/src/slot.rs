@@ -117,6 +117,23 @@ impl<T> Slot<T> {
         item
     }
 
+    /// Takes the oldest item, waiting up to `timeout` for one; `None` on timeout or when
+    /// the slot is finished (closed and drained).
+    pub fn pop_timeout(&self, timeout: Duration) -> Option<T> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let seen = self.wakeup.generation();
+            if let Some(item) = self.pop() {
+                return Some(item);
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if self.is_finished() || left.is_zero() {
+                return None;
+            }
+            self.wakeup.wait_past(seen, left);
+        }
+    }
+
     /// No more pushes; a blocked pusher is released. Items already queued can still be popped.
     pub fn close(&self) {
         self.state.lock().unwrap().closed = true;
@@ -172,12 +189,10 @@ mod tests {
             })
         };
         let mut got = Vec::new();
-        while !s.is_finished() {
-            match s.pop() {
-                Some(v) => got.push(v),
-                None => s.wakeup.wait_past(s.wakeup.generation(), Duration::from_millis(50)),
-            }
+        while let Some(v) = s.pop_timeout(Duration::from_secs(10)) {
+            got.push(v);
         }
+        assert!(s.is_finished(), "ended by close, not by timeout");
         producer.join().unwrap();
         assert_eq!(got, (0..100).collect::<Vec<_>>());
         assert_eq!(s.dropped.get(), 0);

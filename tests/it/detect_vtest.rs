@@ -24,8 +24,8 @@ fn persons_are_detected_in_95_percent_of_vtest_frames() {
     let person = detector.labels().iter().position(|l| *l == "person").unwrap() as u32;
 
     // Offline analysis: the slot blocks instead of dropping, so every frame is seen.
-    let wakeup = Arc::new(Wakeup::default());
-    let slot = Arc::new(Slot::new(4, FullPolicy::Block, wakeup.clone(), Metric::default(), Metric::default()));
+    let slot =
+        Arc::new(Slot::new(4, FullPolicy::Block, Arc::new(Wakeup::default()), Metric::default(), Metric::default()));
     let mut cam = CameraConfig::new("vtest", VTEST);
     cam.realtime = false;
     let (events_tx, events) = crossbeam_channel::unbounded();
@@ -33,12 +33,7 @@ fn persons_are_detected_in_95_percent_of_vtest_frames() {
 
     let (mut frames, mut with_person) = (0u64, 0u64);
     let mut out: Vec<Vec<Detection>> = Vec::new();
-    while !slot.is_finished() {
-        let seen = wakeup.generation();
-        let Some(frame) = slot.pop() else {
-            wakeup.wait_past(seen, Duration::from_millis(200));
-            continue;
-        };
+    while let Some(frame) = slot.pop_timeout(Duration::from_secs(30)) {
         assert_eq!((frame.full_width, frame.full_height), (768, 576), "full-resolution frame kept");
         assert_eq!(frame.seq, frames, "frames arrive in order, none lost");
         detector.detect(&[&frame.model_input], &[(frame.full_width, frame.full_height)], &mut out).unwrap();
@@ -47,6 +42,7 @@ fn persons_are_detected_in_95_percent_of_vtest_frames() {
             with_person += 1;
         }
     }
+    assert!(slot.is_finished(), "the file ended; no frame took 30 s");
     let states: Vec<SourceState> = events.try_iter().map(|e| e.state).collect();
     assert_eq!(states.last(), Some(&SourceState::Ended), "{states:?}");
     drop(handle);

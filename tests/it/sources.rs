@@ -33,8 +33,8 @@ fn a_looping_file_continues_its_timeline_across_the_loop() {
     let clip = dir.join("ten.mp4");
     make_clip(&clip, 10);
 
-    let wakeup = Arc::new(Wakeup::default());
-    let slot = Arc::new(Slot::new(2, FullPolicy::Block, wakeup.clone(), Metric::default(), Metric::default()));
+    let slot =
+        Arc::new(Slot::new(2, FullPolicy::Block, Arc::new(Wakeup::default()), Metric::default(), Metric::default()));
     let mut cam = CameraConfig::new("loop", clip.to_str().unwrap());
     cam.looping = true;
     cam.realtime = false;
@@ -43,11 +43,7 @@ fn a_looping_file_continues_its_timeline_across_the_loop() {
 
     let mut frames = Vec::new();
     while frames.len() < 35 {
-        let seen = wakeup.generation();
-        match slot.pop() {
-            Some(f) => frames.push(f),
-            None => wakeup.wait_past(seen, Duration::from_millis(200)),
-        }
+        frames.push(slot.pop_timeout(Duration::from_secs(10)).expect("a looping file never ends"));
     }
     handle.stop();
     for (i, f) in frames.iter().enumerate() {
