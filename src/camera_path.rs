@@ -130,8 +130,6 @@ impl CameraPath {
             metrics::global().metric("qv_frames_dropped_total", &labels),
             metrics::global().metric("qv_slot_depth", &labels),
         ));
-        let mut provenance = self.provenance.clone();
-        provenance.insert("rule".into(), "object_detected/1".into());
         let ctx = AlertContext {
             site: self.site.clone(),
             source: AlertSource {
@@ -140,7 +138,7 @@ impl CameraPath {
                 name: cam.display_name().to_string(),
                 location: cam.location,
             },
-            provenance,
+            provenance: self.provenance.clone(),
         };
         self.contexts.lock().unwrap().insert(id.clone(), Arc::new(ctx));
         let events = self.events_tx.clone().expect("running");

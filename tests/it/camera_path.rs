@@ -60,6 +60,7 @@ fn every_alert_validates_and_each_person_is_one_episode() {
         assert_valid_alert(&json);
         assert_eq!(a.key_expr(), format!("qv/it/alert/camera/cam/{}", a.kind));
         episodes.entry(a.episode).or_default().push(a.phase);
+        assert_eq!(a.provenance["rule"], "object_detected/1");
         if a.kind == "object_detected" && a.phase == Phase::Begin {
             *begins_per_track.entry(a.objects[0].track_id.unwrap()).or_default() += 1;
         }

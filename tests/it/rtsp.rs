@@ -70,6 +70,7 @@ fn rtsp_camera_reconnects_after_the_server_restarts() {
     wait_for(&events, |s| *s == SourceState::Playing, 10);
     let end = alerts.recv_timeout(Duration::from_secs(10)).expect("video_loss end");
     assert_eq!((end.kind.as_str(), end.phase, end.episode), ("video_loss", Phase::End, begin.episode));
+    assert_eq!(begin.provenance["rule"], "video_loss/1");
     for a in [&begin, &end] {
         assert_valid_alert(&serde_json::to_value(a).unwrap());
     }

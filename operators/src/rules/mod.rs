@@ -37,7 +37,8 @@ impl RulesConfig {
 pub struct AlertContext {
     pub site: String,
     pub source: AlertSource,
-    /// Rule, model and config hashes (DESIGN.md: every decision is explainable).
+    /// Model and config hashes (DESIGN.md: every decision is explainable); each alert
+    /// adds the rule that raised it.
     pub provenance: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -45,6 +46,8 @@ pub struct AlertContext {
 pub struct AlertParts {
     pub episode: Uuid,
     pub kind: &'static str,
+    /// The rule and its version, e.g. `object_detected/1`, recorded in `provenance`.
+    pub rule: &'static str,
     pub phase: Phase,
     pub severity: Severity,
     pub confidence: f32,
@@ -58,6 +61,8 @@ pub struct AlertParts {
 impl AlertContext {
     /// A complete alert message.
     pub fn alert(&self, p: AlertParts) -> Alert {
+        let mut provenance = self.provenance.clone();
+        provenance.insert("rule".into(), p.rule.into());
         Alert {
             schema_version: alert::SCHEMA_VERSION.into(),
             id: alert::new_id(),
@@ -75,7 +80,7 @@ impl AlertContext {
             evidence: vec![],
             attributes: p.attributes,
             correlation: Correlation { place: self.source.location, ..Default::default() },
-            provenance: self.provenance.clone(),
+            provenance,
         }
     }
 }

@@ -59,6 +59,9 @@ impl ObjectDetectedConfig {
     }
 }
 
+/// This rule's id and version in alert provenance.
+const RULE: &str = "object_detected/1";
+
 struct Episode {
     id: Uuid,
     class: u32,
@@ -121,6 +124,7 @@ impl ObjectDetected {
             out.push(ctx.alert(AlertParts {
                 episode: episode.id,
                 kind: "object_detected",
+                rule: RULE,
                 phase: Phase::Begin,
                 severity: self.cfg.severity,
                 confidence: median,
@@ -138,6 +142,7 @@ impl ObjectDetected {
                 out.push(ctx.alert(AlertParts {
                     episode: ep.id,
                     kind: "object_detected",
+                    rule: RULE,
                     phase: Phase::End,
                     severity: self.cfg.severity,
                     confidence: ep.score,

@@ -64,6 +64,7 @@ impl VideoLoss {
         Some(ctx.alert(AlertParts {
             episode,
             kind: "video_loss",
+            rule: "video_loss/1",
             phase,
             severity: self.cfg.severity,
             confidence: 1.0,
