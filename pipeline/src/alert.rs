@@ -161,3 +161,210 @@ impl Alert {
 pub fn new_id() -> Uuid {
     Uuid::now_v7()
 }
+
+/// The largest alert message accepted from the bus; checked before any parsing.
+pub const MAX_ALERT_BYTES: usize = 1 << 20;
+
+/// Top-level fields this version of the contract knows; others are kept, not dropped.
+const KNOWN_FIELDS: [&str; 17] = [
+    "schema_version",
+    "id",
+    "episode",
+    "event_ts",
+    "ingest_ts",
+    "clock",
+    "site",
+    "source",
+    "kind",
+    "phase",
+    "severity",
+    "confidence",
+    "objects",
+    "evidence",
+    "attributes",
+    "correlation",
+    "provenance",
+];
+
+/// Why a received message is not an alert we can take.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("message of {bytes} bytes exceeds the {limit}-byte limit; not parsed")]
+    TooLarge { bytes: usize, limit: usize },
+    #[error("not JSON at line {line}, column {column}: {reason}")]
+    NotJson { line: usize, column: usize, reason: String },
+    #[error("not a JSON object")]
+    NotAnObject,
+    #[error("schema_version: {0}")]
+    BadVersion(String),
+    /// A newer MAJOR may change meanings: refused and dead-lettered, never guessed at.
+    #[error("schema_version {version} has a newer MAJOR than {SCHEMA_VERSION}; parked as a dead letter")]
+    NewerMajor { version: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl DecodeError {
+    /// A short label for metrics (`qv_bus_rejected_total{reason=…}`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            DecodeError::TooLarge { .. } => "too_large",
+            DecodeError::NotJson { .. } => "not_json",
+            DecodeError::NotAnObject => "not_object",
+            DecodeError::BadVersion(_) => "bad_version",
+            DecodeError::NewerMajor { .. } => "newer_major",
+            DecodeError::Invalid(_) => "invalid",
+        }
+    }
+}
+
+/// An alert as received: what this version understands, plus every field it does not
+/// (a newer MINOR's additions), kept so that storing and forwarding lose nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Received {
+    pub alert: Alert,
+    pub unknown: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Received {
+    /// The message again, unknown fields included.
+    pub fn to_json(&self) -> String {
+        let mut value = serde_json::to_value(&self.alert).expect("an Alert always serialises");
+        if let serde_json::Value::Object(map) = &mut value {
+            map.extend(self.unknown.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        value.to_string()
+    }
+}
+
+/// Decodes one alert message from the bus, applying the contract's version rules: a
+/// newer MINOR is accepted with its unknown fields kept; a newer MAJOR is refused.
+pub fn decode(bytes: &[u8]) -> Result<Received, DecodeError> {
+    if bytes.len() > MAX_ALERT_BYTES {
+        return Err(DecodeError::TooLarge { bytes: bytes.len(), limit: MAX_ALERT_BYTES });
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| DecodeError::NotJson {
+        line: e.line(),
+        column: e.column(),
+        reason: e.to_string(),
+    })?;
+    let serde_json::Value::Object(mut map) = value else { return Err(DecodeError::NotAnObject) };
+    let version = match map.get("schema_version") {
+        Some(serde_json::Value::String(v)) => v.clone(),
+        Some(other) => return Err(DecodeError::BadVersion(format!("{other} is not a \"MAJOR.MINOR\" string"))),
+        None => return Err(DecodeError::BadVersion("missing".into())),
+    };
+    let ours =
+        SCHEMA_VERSION.split_once('.').and_then(|(m, _)| m.parse::<u32>().ok()).expect("SCHEMA_VERSION is MAJOR.MINOR");
+    let major = version
+        .split_once('.')
+        .filter(|(_, minor)| minor.parse::<u32>().is_ok())
+        .and_then(|(m, _)| m.parse::<u32>().ok())
+        .ok_or_else(|| DecodeError::BadVersion(format!("{version:?} is not MAJOR.MINOR")))?;
+    if major > ours {
+        return Err(DecodeError::NewerMajor { version });
+    }
+    if major < ours {
+        return Err(DecodeError::BadVersion(format!("{version} is an older MAJOR than {SCHEMA_VERSION}")));
+    }
+    let unknown: serde_json::Map<String, serde_json::Value> =
+        map.iter().filter(|(k, _)| !KNOWN_FIELDS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    map.retain(|k, _| KNOWN_FIELDS.contains(&k.as_str()));
+    let alert: Alert =
+        serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| DecodeError::Invalid(e.to_string()))?;
+    Ok(Received { alert, unknown })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Alert {
+        let now = Utc::now();
+        Alert {
+            schema_version: SCHEMA_VERSION.into(),
+            id: new_id(),
+            episode: new_id(),
+            event_ts: now,
+            ingest_ts: now,
+            clock: ClockState::Synced,
+            site: "post-1".into(),
+            source: AlertSource { kind: SourceKind::Camera, id: "gate".into(), name: "Gate".into(), location: None },
+            kind: "object_detected".into(),
+            phase: Phase::Begin,
+            severity: Severity::Low,
+            confidence: 0.8,
+            objects: vec![],
+            evidence: vec![],
+            attributes: Default::default(),
+            correlation: Default::default(),
+            provenance: Default::default(),
+        }
+    }
+
+    fn with(alert: &Alert, edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) -> Vec<u8> {
+        let serde_json::Value::Object(mut map) = serde_json::to_value(alert).unwrap() else { unreachable!() };
+        edit(&mut map);
+        serde_json::to_vec(&map).unwrap()
+    }
+
+    #[test]
+    fn a_current_alert_round_trips() {
+        let a = sample();
+        let r = decode(a.to_json().as_bytes()).unwrap();
+        assert_eq!(r.alert, a);
+        assert!(r.unknown.is_empty());
+    }
+
+    #[test]
+    fn not_json_names_line_and_column() {
+        let err = decode(b"{\"schema_version\": \"1.0\",\n  \"id\": oops}").unwrap_err();
+        assert!(matches!(err, DecodeError::NotJson { line: 2, column: 9, .. }), "{err:?}");
+        assert_eq!(err.reason(), "not_json");
+    }
+
+    #[test]
+    fn a_missing_field_is_named() {
+        let bytes = with(&sample(), |m| {
+            m.remove("site");
+        });
+        let err = decode(&bytes).unwrap_err();
+        assert!(err.to_string().contains("missing field `site`"), "{err}");
+    }
+
+    #[test]
+    fn a_newer_minor_is_accepted_and_its_fields_kept() {
+        let bytes = with(&sample(), |m| {
+            m.insert("schema_version".into(), "1.7".into());
+            m.insert("weather".into(), serde_json::json!({"visibility_m": 80}));
+        });
+        let r = decode(&bytes).unwrap();
+        assert_eq!(r.unknown["weather"]["visibility_m"], 80);
+        let again: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(again["weather"]["visibility_m"], 80, "forwarding keeps what we do not understand");
+        assert_eq!(again["schema_version"], "1.7");
+    }
+
+    #[test]
+    fn a_newer_major_is_refused_with_the_reason() {
+        let bytes = with(&sample(), |m| {
+            m.insert("schema_version".into(), "2.0".into());
+        });
+        let err = decode(&bytes).unwrap_err();
+        assert_eq!(err, DecodeError::NewerMajor { version: "2.0".into() });
+        assert!(err.to_string().contains("newer MAJOR"));
+        let bytes = with(&sample(), |m| {
+            m.insert("schema_version".into(), "one".into());
+        });
+        assert_eq!(decode(&bytes).unwrap_err().reason(), "bad_version");
+    }
+
+    #[test]
+    fn an_oversized_message_is_refused_before_parsing() {
+        let big = vec![b' '; 10 * 1024 * 1024];
+        assert_eq!(
+            decode(&big).unwrap_err(),
+            DecodeError::TooLarge { bytes: 10 * 1024 * 1024, limit: MAX_ALERT_BYTES }
+        );
+    }
+}

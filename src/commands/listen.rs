@@ -1,5 +1,8 @@
 //! `qorovul listen`: an integrator's subscriber. Prints every message under a key
-//! expression as one JSON line (key and payload).
+//! expression as one JSON line. Messages on alert keys are decoded by the contract's
+//! rules first: a newer MINOR is printed with its unknown fields kept; anything refused
+//! (not JSON, a missing field, a newer MAJOR, oversized) is reported on stderr with its
+//! reason and counted, and the next message is processed as usual.
 
 use super::io_runtime;
 use pipeline::bus::BusConfig;
@@ -31,9 +34,22 @@ pub fn run(args: ListenArgs) -> Result<(), String> {
         eprintln!("listening on {} via {}", args.key, args.connect.join(", "));
         let mut n = 0;
         while let Ok(sample) = sub.recv_async().await {
-            let payload = String::from_utf8_lossy(&sample.payload().to_bytes()).into_owned();
+            let key = sample.key_expr().as_str().to_string();
+            let bytes = sample.payload().to_bytes();
+            let line = if key.split('/').nth(2) == Some("alert") {
+                match pipeline::alert::decode(&bytes) {
+                    Ok(received) => received.to_json(),
+                    Err(e) => {
+                        pipeline::metrics::global().metric("qv_bus_rejected_total", &[("reason", e.reason())]).inc();
+                        eprintln!("rejected message on {key} ({} bytes): {e}", bytes.len());
+                        continue;
+                    }
+                }
+            } else {
+                String::from_utf8_lossy(&bytes).into_owned()
+            };
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{payload}");
+            let _ = writeln!(out, "{line}");
             let _ = out.flush();
             n += 1;
             if args.count.is_some_and(|c| n >= c) {

@@ -57,3 +57,66 @@ fn a_subscriber_in_another_process_receives_every_alert() {
     }
     println!("{} alerts published and received by `qorovul listen`", sent.len());
 }
+
+/// Bad messages on the bus are refused one by one with a reason; good ones around them
+/// still get through (issue 3's contract rules, exercised through `qorovul listen`).
+#[test]
+fn bad_messages_on_the_bus_are_refused_with_a_reason_and_the_next_is_processed() {
+    use pipeline::alert::{Alert, AlertSource, ClockState, Phase, SCHEMA_VERSION, Severity, SourceKind, new_id};
+    let port = free_port();
+    let endpoint = format!("tcp/127.0.0.1:{port}");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let session = rt.block_on(bus::open(&BusConfig { listen: vec![endpoint.clone()], ..Default::default() })).unwrap();
+    let listener = Proc::qorovul(&["listen", "--connect", &endpoint, "--key", "qv/it-bad/**"]);
+    listener.wait_stderr("listening on", Duration::from_secs(20)).unwrap();
+    let key = "qv/it-bad/alert/camera/gate/object_detected";
+    assert!(bus::wait_for_subscriber(&session, key, Duration::from_secs(20)).unwrap());
+
+    let now = chrono::Utc::now();
+    let alert = |minor: &str| Alert {
+        schema_version: minor.into(),
+        id: new_id(),
+        episode: new_id(),
+        event_ts: now,
+        ingest_ts: now,
+        clock: ClockState::Unsynced,
+        site: "it-bad".into(),
+        source: AlertSource { kind: SourceKind::Camera, id: "gate".into(), name: "Gate".into(), location: None },
+        kind: "object_detected".into(),
+        phase: Phase::Begin,
+        severity: Severity::Low,
+        confidence: 0.9,
+        objects: vec![],
+        evidence: vec![],
+        attributes: Default::default(),
+        correlation: Default::default(),
+        provenance: Default::default(),
+    };
+    let good = alert(SCHEMA_VERSION);
+    let mut newer_minor: serde_json::Value = serde_json::to_value(alert("1.9")).unwrap();
+    newer_minor["lane"] = "3".into();
+    let mut missing: serde_json::Value = serde_json::to_value(alert(SCHEMA_VERSION)).unwrap();
+    missing.as_object_mut().unwrap().remove("severity");
+    let newer_major = serde_json::to_string(&alert("2.0")).unwrap();
+    let big = vec![b'x'; 10 * 1024 * 1024];
+    let put = |payload: Vec<u8>| {
+        rt.block_on(async { session.put(key, payload).congestion_control(zenoh::qos::CongestionControl::Block).await })
+            .unwrap()
+    };
+    put(b"this is not json".to_vec());
+    put(missing.to_string().into_bytes());
+    put(newer_major.into_bytes());
+    put(big);
+    put(newer_minor.to_string().into_bytes());
+    put(good.to_json().into_bytes());
+
+    for reason in ["not JSON at line 1", "missing field `severity`", "newer MAJOR", "exceeds the 1048576-byte limit"] {
+        wait_line(&listener.stderr, reason, Duration::from_secs(20)).expect(reason);
+    }
+    let minor_line =
+        wait_line(&listener.stdout, &newer_minor["id"].as_str().unwrap().to_string(), Duration::from_secs(20)).unwrap();
+    let kept: serde_json::Value = serde_json::from_str(&minor_line).unwrap();
+    assert_eq!(kept["lane"], "3", "a newer MINOR's unknown field is kept");
+    let good_line = wait_line(&listener.stdout, &good.id.to_string(), Duration::from_secs(20)).unwrap();
+    assert_valid_alert(&serde_json::from_str(&good_line).unwrap());
+}
