@@ -1,7 +1,7 @@
 //! The `qorovul` command: thin glue over the libraries.
 
 use clap::{Parser, Subcommand};
-use qorovul::commands::{analyze, demo, listen, models, serve_rtsp};
+use qorovul::commands::{analyze, demo, listen, models, router, serve_rtsp};
 use qorovul::config::PipelineConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +26,8 @@ enum Command {
     Models(models::ModelsCmd),
     /// Subscribe to alerts on zenoh and print them as JSON lines.
     Listen(listen::ListenArgs),
+    /// Run a zenoh router joining edge nodes and control rooms.
+    Router(router::RouterArgs),
     /// Serve a video file as an RTSP camera on 127.0.0.1 (testing without a camera).
     ServeRtsp(serve_rtsp::ServeRtspArgs),
 }
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Models(cmd) => models::run(cmd),
         Command::Listen(a) => listen::run(a),
         Command::ServeRtsp(a) => serve_rtsp::run(a),
+        Command::Router(a) => router::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,13 +15,16 @@ pub struct ListenArgs {
     /// Key expression to subscribe to.
     #[arg(long, default_value = "qv/**")]
     pub key: String,
+    /// Session mode: `peer`, or `client` of a router.
+    #[arg(long, default_value = "peer")]
+    pub mode: String,
     /// Exit after this many messages.
     #[arg(long)]
     pub count: Option<u64>,
 }
 
 pub fn run(args: ListenArgs) -> Result<(), String> {
-    let bus = BusConfig { mode: "peer".into(), connect: args.connect.clone(), ..Default::default() };
+    let bus = BusConfig { mode: args.mode.clone(), connect: args.connect.clone(), ..Default::default() };
     let rt = io_runtime()?;
     rt.block_on(async {
         use std::io::Write;

@@ -4,6 +4,7 @@ pub mod analyze;
 pub mod demo;
 pub mod listen;
 pub mod models;
+pub mod router;
 pub mod serve_rtsp;
 
 use pipeline::alert::Alert;

@@ -1,7 +1,7 @@
 //! Must show 5: a zenoh subscriber in another process (`qorovul listen`) receives the
 //! camera path's alerts, over an explicit loopback endpoint with multicast scouting off.
 
-use crate::support::{Proc, VTEST, assert_valid_alert, free_port, model_lock, wait_line};
+use crate::support::{Proc, VTEST, assert_valid_alert, free_port, model_lock, test_alert, wait_line};
 use pipeline::bus::{self, BusConfig};
 use pipeline::sources::camera::CameraConfig;
 use qorovul::camera_path::CameraPath;
@@ -62,7 +62,7 @@ fn a_subscriber_in_another_process_receives_every_alert() {
 /// still get through (issue 3's contract rules, exercised through `qorovul listen`).
 #[test]
 fn bad_messages_on_the_bus_are_refused_with_a_reason_and_the_next_is_processed() {
-    use pipeline::alert::{Alert, AlertSource, ClockState, Phase, SCHEMA_VERSION, Severity, SourceKind, new_id};
+    use pipeline::alert::{Alert, SCHEMA_VERSION};
     let port = free_port();
     let endpoint = format!("tcp/127.0.0.1:{port}");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
@@ -72,26 +72,7 @@ fn bad_messages_on_the_bus_are_refused_with_a_reason_and_the_next_is_processed()
     let key = "qv/it-bad/alert/camera/gate/object_detected";
     assert!(bus::wait_for_subscriber(&session, key, Duration::from_secs(20)).unwrap());
 
-    let now = chrono::Utc::now();
-    let alert = |minor: &str| Alert {
-        schema_version: minor.into(),
-        id: new_id(),
-        episode: new_id(),
-        event_ts: now,
-        ingest_ts: now,
-        clock: ClockState::Unsynced,
-        site: "it-bad".into(),
-        source: AlertSource { kind: SourceKind::Camera, id: "gate".into(), name: "Gate".into(), location: None },
-        kind: "object_detected".into(),
-        phase: Phase::Begin,
-        severity: Severity::Low,
-        confidence: 0.9,
-        objects: vec![],
-        evidence: vec![],
-        attributes: Default::default(),
-        correlation: Default::default(),
-        provenance: Default::default(),
-    };
+    let alert = |version: &str| Alert { schema_version: version.into(), ..test_alert("it-bad", "gate") };
     let good = alert(SCHEMA_VERSION);
     let mut newer_minor: serde_json::Value = serde_json::to_value(alert("1.9")).unwrap();
     newer_minor["lane"] = "3".into();
@@ -119,4 +100,33 @@ fn bad_messages_on_the_bus_are_refused_with_a_reason_and_the_next_is_processed()
     assert_eq!(kept["lane"], "3", "a newer MINOR's unknown field is kept");
     let good_line = wait_line(&listener.stdout, &good.id.to_string(), Duration::from_secs(20)).unwrap();
     assert_valid_alert(&serde_json::from_str(&good_line).unwrap());
+}
+
+/// The scaled shape: an edge publisher and a subscriber, each a client of a
+/// `qorovul router` process, never connected to each other.
+#[test]
+fn alerts_cross_a_router_process() {
+    use pipeline::alert::Alert;
+    let port = free_port();
+    let endpoint = format!("tcp/127.0.0.1:{port}");
+    let router = Proc::qorovul(&["router", "--listen", &endpoint]);
+    router.wait_stderr("router listening on", Duration::from_secs(20)).unwrap();
+    let listener = Proc::qorovul(&["listen", "--mode", "client", "--connect", &endpoint, "--key", "qv/it-router/**"]);
+    listener.wait_stderr("listening on", Duration::from_secs(20)).unwrap();
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let edge = BusConfig { mode: "client".into(), connect: vec![endpoint], ..Default::default() };
+    let session = rt.block_on(bus::open(&edge)).unwrap();
+    let key = "qv/it-router/alert/camera/gate/object_detected";
+    assert!(
+        bus::wait_for_subscriber(&session, key, Duration::from_secs(20)).unwrap(),
+        "subscription reaches the edge via the router"
+    );
+    let sent: Vec<Alert> = (0..20).map(|_| test_alert("it-router", "gate")).collect();
+    for a in &sent {
+        rt.block_on(bus::publish_alert(&session, a)).unwrap();
+    }
+    for a in &sent {
+        wait_line(&listener.stdout, &a.id.to_string(), Duration::from_secs(20)).expect("alert crossed the router");
+    }
 }
