@@ -94,8 +94,7 @@ fn bad_messages_on_the_bus_are_refused_with_a_reason_and_the_next_is_processed()
     for reason in ["not JSON at line 1", "missing field `severity`", "newer MAJOR", "exceeds the 1048576-byte limit"] {
         wait_line(&listener.stderr, reason, Duration::from_secs(20)).expect(reason);
     }
-    let minor_line =
-        wait_line(&listener.stdout, &newer_minor["id"].as_str().unwrap().to_string(), Duration::from_secs(20)).unwrap();
+    let minor_line = wait_line(&listener.stdout, newer_minor["id"].as_str().unwrap(), Duration::from_secs(20)).unwrap();
     let kept: serde_json::Value = serde_json::from_str(&minor_line).unwrap();
     assert_eq!(kept["lane"], "3", "a newer MINOR's unknown field is kept");
     let good_line = wait_line(&listener.stdout, &good.id.to_string(), Duration::from_secs(20)).unwrap();
