@@ -4,5 +4,6 @@
 
 pub mod detect;
 pub mod executor;
+pub mod fusion;
 pub mod rules;
 pub mod track;
