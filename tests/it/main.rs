@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod camera_path;
+mod cap_export;
 mod detect_vtest;
 mod rtsp;
 mod sources;

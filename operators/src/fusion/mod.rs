@@ -17,6 +17,7 @@
 //! [`Engine::ingest`] is pure: no I/O, no clock, no randomness. The message schema is
 //! `pipeline/schemas/incident.schema.json`, published on `qv/{site}/incident/{id}`.
 
+pub mod cap;
 mod config;
 mod engine;
 #[cfg(test)]
