@@ -126,26 +126,7 @@ mod tests {
     use pipeline::alert::*;
 
     fn alert(severity: Severity) -> Alert {
-        let now = chrono::Utc::now();
-        Alert {
-            schema_version: SCHEMA_VERSION.into(),
-            id: new_id(),
-            episode: new_id(),
-            event_ts: now,
-            ingest_ts: now,
-            clock: ClockState::Unsynced,
-            site: "post-1".into(),
-            source: AlertSource { kind: SourceKind::Sensor, id: "rpm-1".into(), name: "RPM 1".into(), location: None },
-            kind: "radiation_alarm".into(),
-            phase: Phase::Begin,
-            severity,
-            confidence: 1.0,
-            objects: vec![],
-            evidence: vec![],
-            attributes: Default::default(),
-            correlation: Default::default(),
-            provenance: Default::default(),
-        }
+        Alert { severity, ..Alert::minimal("post-1", SourceKind::Sensor, "rpm-1", "radiation_alarm") }
     }
 
     fn temp_db(name: &str) -> std::path::PathBuf {

@@ -145,6 +145,31 @@ pub struct Alert {
 }
 
 impl Alert {
+    /// A valid `begin` alert with fresh ids, stamped now, severity low and no objects:
+    /// the starting point for tests, examples and synthetic sources.
+    pub fn minimal(site: &str, source_kind: SourceKind, source_id: &str, kind: &str) -> Alert {
+        let now = Utc::now();
+        Alert {
+            schema_version: SCHEMA_VERSION.into(),
+            id: new_id(),
+            episode: new_id(),
+            event_ts: now,
+            ingest_ts: now,
+            clock: ClockState::Unsynced,
+            site: site.into(),
+            source: AlertSource { kind: source_kind, id: source_id.into(), name: source_id.into(), location: None },
+            kind: kind.into(),
+            phase: Phase::Begin,
+            severity: Severity::Low,
+            confidence: 1.0,
+            objects: vec![],
+            evidence: vec![],
+            attributes: Default::default(),
+            correlation: Default::default(),
+            provenance: Default::default(),
+        }
+    }
+
     /// The zenoh key expression this alert is published on:
     /// `qv/{site}/alert/{source_kind}/{source_id}/{kind}`.
     pub fn key_expr(&self) -> String {
@@ -280,26 +305,7 @@ mod tests {
     use super::*;
 
     fn sample() -> Alert {
-        let now = Utc::now();
-        Alert {
-            schema_version: SCHEMA_VERSION.into(),
-            id: new_id(),
-            episode: new_id(),
-            event_ts: now,
-            ingest_ts: now,
-            clock: ClockState::Synced,
-            site: "post-1".into(),
-            source: AlertSource { kind: SourceKind::Camera, id: "gate".into(), name: "Gate".into(), location: None },
-            kind: "object_detected".into(),
-            phase: Phase::Begin,
-            severity: Severity::Low,
-            confidence: 0.8,
-            objects: vec![],
-            evidence: vec![],
-            attributes: Default::default(),
-            correlation: Default::default(),
-            provenance: Default::default(),
-        }
+        Alert::minimal("post-1", SourceKind::Camera, "gate", "object_detected")
     }
 
     fn with(alert: &Alert, edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) -> Vec<u8> {

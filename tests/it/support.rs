@@ -119,25 +119,6 @@ pub fn assert_valid_alert(json: &serde_json::Value) {
 
 /// A valid alert of `site` and camera `source`, fresh ids, for bus tests.
 pub fn test_alert(site: &str, source: &str) -> pipeline::alert::Alert {
-    use pipeline::alert::*;
-    let now = chrono::Utc::now();
-    Alert {
-        schema_version: SCHEMA_VERSION.into(),
-        id: new_id(),
-        episode: new_id(),
-        event_ts: now,
-        ingest_ts: now,
-        clock: ClockState::Unsynced,
-        site: site.into(),
-        source: AlertSource { kind: SourceKind::Camera, id: source.into(), name: source.into(), location: None },
-        kind: "object_detected".into(),
-        phase: Phase::Begin,
-        severity: Severity::Low,
-        confidence: 0.9,
-        objects: vec![],
-        evidence: vec![],
-        attributes: Default::default(),
-        correlation: Default::default(),
-        provenance: Default::default(),
-    }
+    let a = pipeline::alert::Alert::minimal(site, pipeline::alert::SourceKind::Camera, source, "object_detected");
+    pipeline::alert::Alert { confidence: 0.9, ..a }
 }
