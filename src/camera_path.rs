@@ -174,11 +174,6 @@ impl CameraPath {
         rx
     }
 
-    /// The detector's input size, `(width, height)`.
-    pub fn model_size(&self) -> (u32, u32) {
-        self.model_size
-    }
-
     /// Stops cameras, then inference, then analytics (which ends open episodes).
     pub fn shutdown(mut self) {
         self.stop_all();

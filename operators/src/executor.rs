@@ -82,10 +82,6 @@ impl StreamSet {
             *cursor = (*cursor + 1) % n;
         }
     }
-    /// Ids of the streams being served.
-    pub fn ids(&self) -> Vec<Arc<str>> {
-        self.streams.lock().unwrap().iter().map(|s| s.id.clone()).collect()
-    }
 }
 
 /// The running executor thread.

@@ -157,10 +157,6 @@ impl Detector {
     pub fn labels(&self) -> &'static [&'static str] {
         self.entry.labels()
     }
-    pub fn has_dynamic_batch(&self) -> bool {
-        self.dynamic_batch
-    }
-
     /// Detects objects in each image; `out[i]` gets image i's detections in pixels of a
     /// `full_size[i]` frame. Images must be the model's input size.
     pub fn detect(

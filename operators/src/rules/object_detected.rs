@@ -94,11 +94,6 @@ impl ObjectDetected {
         Self { cfg, class_ids, labels, open: HashMap::new() }
     }
 
-    /// Episodes open now.
-    pub fn open_episodes(&self) -> usize {
-        self.open.len()
-    }
-
     /// Reads one frame's confirmed tracks and the ids of tracks that ended, and appends
     /// the begin/end alerts they cause to `out`.
     pub fn update(

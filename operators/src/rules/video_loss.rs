@@ -33,11 +33,6 @@ impl VideoLoss {
         Self { cfg, open: None }
     }
 
-    /// Whether an episode is open.
-    pub fn is_lost(&self) -> bool {
-        self.open.is_some()
-    }
-
     /// Reads one state change of the camera; returns the alert it causes, if any.
     pub fn update(&mut self, ctx: &AlertContext, ev: &SourceEvent, clock: ClockState) -> Option<Alert> {
         let (phase, episode, attributes) = match (&ev.state, self.open) {

@@ -18,7 +18,6 @@ const PULL_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// A running camera. Dropping it (or [`CameraHandle::stop`]) removes the camera cleanly.
 pub struct CameraHandle {
-    id: Arc<str>,
     stop_tx: Sender<()>,
     slot: Arc<Slot<Arc<Frame>>>,
     state: Arc<Mutex<SourceState>>,
@@ -26,9 +25,6 @@ pub struct CameraHandle {
 }
 
 impl CameraHandle {
-    pub fn id(&self) -> &str {
-        &self.id
-    }
     /// The latest state reported.
     pub fn state(&self) -> SourceState {
         self.state.lock().unwrap().clone()
@@ -106,7 +102,7 @@ pub fn spawn_camera(
         .name(format!("camera-{id}"))
         .spawn(move || camera.supervise())
         .map_err(|e| format!("camera {id}: spawning its thread: {e}"))?;
-    Ok(CameraHandle { id, stop_tx, slot, state, thread: Some(thread) })
+    Ok(CameraHandle { stop_tx, slot, state, thread: Some(thread) })
 }
 
 impl Camera {
