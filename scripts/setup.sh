@@ -20,6 +20,7 @@ APT_PACKAGES=(
   libopencv-dev opencv-doc
   python3 python3-pip unzip ca-certificates
   libxml2-utils
+  openssl
 )
 
 if [ -t 2 ]; then
@@ -91,4 +92,6 @@ install_rust() {
 install_debian_packages
 install_onnxruntime
 install_cap_schema
+# eclipse-zenoh for the Python integrator example (docs/examples/subscribe.py) and its test.
+bash "$(dirname "$0")/python-zenoh.sh" >/dev/null
 install_rust

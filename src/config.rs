@@ -1,10 +1,14 @@
-//! One pipeline config file (TOML): site, bus, detector, tracker, rules, cameras.
+//! One config file (TOML) for every role: site, bus, detector, tracker, rules, cameras,
+//! and the edge, control-room and fusion sections.
 //!
 //! Loaded with errors that name the file, the line and the field: serde refuses unknown
 //! fields (a typo is an error, not a silently ignored setting), and each component's
 //! `validate` names what serde cannot check.
 
+use dashboard::control_room::ControlRoomConfig;
+use edge::node::EdgeConfig;
 use operators::detect::{DetectorConfig, Manifest};
+use operators::fusion::FusionConfig;
 use operators::rules::RulesConfig;
 use operators::track::TrackerConfig;
 use pipeline::bus::BusConfig;
@@ -32,6 +36,15 @@ pub struct PipelineConfig {
     pub rules: RulesConfig,
     #[serde(default, rename = "camera")]
     pub cameras: Vec<CameraConfig>,
+    /// What an edge node keeps and sends: outbox, heartbeat, test signal.
+    #[serde(default)]
+    pub edge: EdgeConfig,
+    /// What a control room keeps: store, heartbeat, silence limit.
+    #[serde(default)]
+    pub control_room: ControlRoomConfig,
+    /// How a control room correlates alerts into incidents.
+    #[serde(default)]
+    pub fusion: FusionConfig,
 }
 
 fn default_node() -> String {
@@ -67,6 +80,12 @@ impl PipelineConfig {
         let labels = manifest.get(&self.detector.model).map(|m| m.labels()).unwrap_or_default();
         self.rules.validate(labels).map_err(|e| format!("rules.{e}"))?;
         self.tracker.validate().map_err(|e| e.to_string())?;
+        if !key_chunk(&self.node) {
+            return Err(format!("node: {:?} must be letters, digits, '_', '.', '-' (it is part of zenoh keys)", self.node));
+        }
+        self.edge.validate().map_err(|e| format!("edge.{e}"))?;
+        self.control_room.validate().map_err(|e| format!("control_room.{e}"))?;
+        self.fusion.validate().map_err(|e| format!("fusion.{e}"))?;
         let mut ids = HashSet::new();
         for (i, cam) in self.cameras.iter().enumerate() {
             cam.validate().map_err(|e| format!("camera[{i}] (id {:?}): {e}", cam.id))?;

@@ -1,7 +1,7 @@
 //! The `qorovul` command: thin glue over the libraries.
 
 use clap::{Parser, Subcommand};
-use qorovul::commands::{analyze, demo, listen, models, router, serve_rtsp};
+use qorovul::commands::{analyze, control_room, demo, edge, listen, models, router, serve_rtsp};
 use qorovul::config::PipelineConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +17,10 @@ struct Cli {
 enum Command {
     /// Run the whole system on this machine: sample video through detect, track, rules, zenoh.
     Demo(demo::DemoArgs),
+    /// Run an edge node: the pipeline, its durable outbox and uplink, heartbeats.
+    Edge(edge::EdgeArgs),
+    /// Run a control room: store, acknowledge, fuse into incidents, history, node health.
+    ControlRoom(control_room::ControlRoomArgs),
     /// Analyse one video source and print its alerts as JSON lines.
     Analyze(analyze::AnalyzeArgs),
     /// Check a pipeline config file and say what is wrong (file, line, field).
@@ -45,6 +49,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(a) => demo::run(a),
         Command::Analyze(a) => analyze::run(a),
+        Command::Edge(a) => edge::run(a),
+        Command::ControlRoom(a) => control_room::run(a),
         Command::CheckConfig { file } => PipelineConfig::load(&file).map(|cfg| {
             println!(
                 "{}: ok — site {:?}, {} camera(s), model {:?}",

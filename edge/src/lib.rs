@@ -5,4 +5,7 @@
 //! tries to send it, and leaves the outbox only when the control room has acknowledged
 //! it. Sending is retried from the outbox; the control room stores idempotently on `id`.
 
+pub mod evidence;
+pub mod node;
 pub mod outbox;
+pub mod uplink;

@@ -4,17 +4,30 @@
 //! Two lanes: alerts of severity high and critical are sent before a draining backlog
 //! of lower ones, oldest first within a lane. Alerts are never evicted; evidence, which
 //! lives elsewhere, is what a disk quota removes.
+//!
+//! Beside the outbox, a ledger keeps the id of every alert ever appended (16 bytes a row,
+//! pruned by age), so a post and its control room can be reconciled after an outage.
 
 use pipeline::alert::{Alert, Severity};
 use rusqlite::{Connection, params};
 use std::path::Path;
 use uuid::Uuid;
 
+/// The two sending lanes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lane {
+    /// High and critical alerts: sent first.
+    Live = 0,
+    /// Everything else, drained oldest first behind the live lane.
+    Backlog = 1,
+}
+
 /// An alert waiting to be sent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pending {
     /// Position in the outbox (append order).
     pub seq: i64,
+    pub lane: Lane,
     pub id: Uuid,
     /// Published key expression.
     pub key: String,
@@ -45,7 +58,11 @@ impl Outbox {
                  key      TEXT NOT NULL,
                  json     TEXT NOT NULL
              );
-             CREATE INDEX IF NOT EXISTS outbox_by_lane ON outbox (lane, seq);",
+             CREATE INDEX IF NOT EXISTS outbox_by_lane ON outbox (lane, seq);
+             CREATE TABLE IF NOT EXISTS ledger (
+                 id       BLOB PRIMARY KEY,     -- 16 bytes
+                 appended INTEGER NOT NULL      -- unix seconds
+             ) WITHOUT ROWID;",
         )
         .map_err(what)?;
         Ok(Self { conn })
@@ -60,10 +77,20 @@ impl Outbox {
             let mut insert = tx
                 .prepare_cached("INSERT OR IGNORE INTO outbox (id, lane, key, json) VALUES (?1, ?2, ?3, ?4)")
                 .map_err(|e| format!("outbox append: {e}"))?;
+            let mut ledger = tx
+                .prepare_cached("INSERT OR IGNORE INTO ledger (id, appended) VALUES (?1, ?2)")
+                .map_err(|e| format!("outbox append: {e}"))?;
+            let now = chrono::Utc::now().timestamp();
             for a in alerts {
-                let lane = if a.severity >= LIVE_LANE_FROM { 0 } else { 1 };
+                // Already sent and acknowledged once: a replayed alert is not sent again.
+                if ledger.execute(params![a.id.as_bytes().as_slice(), now]).map_err(|e| format!("ledger {}: {e}", a.id))?
+                    == 0
+                {
+                    continue;
+                }
+                let lane = if a.severity >= LIVE_LANE_FROM { Lane::Live } else { Lane::Backlog };
                 added += insert
-                    .execute(params![a.id.to_string(), lane, a.key_expr(), a.to_json()])
+                    .execute(params![a.id.to_string(), lane as i64, a.key_expr(), a.to_json()])
                     .map_err(|e| format!("outbox append {}: {e}", a.id))?;
             }
         }
@@ -74,12 +101,22 @@ impl Outbox {
     /// Up to `limit` alerts to send next: the live lane first, then the backlog, each
     /// oldest first.
     pub fn next(&self, limit: usize) -> Result<Vec<Pending>, String> {
+        let mut out = self.after(Lane::Live, 0, limit)?;
+        out.extend(self.after(Lane::Backlog, 0, limit - out.len())?);
+        Ok(out)
+    }
+
+    /// Up to `limit` alerts of `lane` appended after position `seq`, oldest first.
+    pub fn after(&self, lane: Lane, seq: i64, limit: usize) -> Result<Vec<Pending>, String> {
+        if limit == 0 {
+            return Ok(vec![]);
+        }
         let mut q = self
             .conn
-            .prepare_cached("SELECT seq, id, key, json FROM outbox ORDER BY lane, seq LIMIT ?1")
+            .prepare_cached("SELECT seq, id, key, json FROM outbox WHERE lane = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")
             .map_err(|e| format!("outbox read: {e}"))?;
         let rows = q
-            .query_map(params![limit as i64], |r| {
+            .query_map(params![lane as i64, seq, limit as i64], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
             })
             .map_err(|e| format!("outbox read: {e}"))?;
@@ -87,7 +124,7 @@ impl Outbox {
         for row in rows {
             let (seq, id, key, json) = row.map_err(|e| format!("outbox read: {e}"))?;
             let id = Uuid::parse_str(&id).map_err(|e| format!("outbox row {seq}: id {id:?}: {e}"))?;
-            out.push(Pending { seq, id, key, json });
+            out.push(Pending { seq, lane, id, key, json });
         }
         Ok(out)
     }
@@ -106,6 +143,38 @@ impl Outbox {
         }
         tx.commit().map_err(|e| format!("outbox ack commit: {e}"))?;
         Ok(removed)
+    }
+
+    /// Ids of every alert appended since `since` (unix seconds), for reconciliation.
+    pub fn ledger(&self, since: i64) -> Result<Vec<Uuid>, String> {
+        let mut q = self
+            .conn
+            .prepare_cached("SELECT id FROM ledger WHERE appended >= ?1")
+            .map_err(|e| format!("ledger read: {e}"))?;
+        let rows = q.query_map(params![since], |r| r.get::<_, Vec<u8>>(0)).map_err(|e| format!("ledger read: {e}"))?;
+        rows.map(|r| {
+            let b = r.map_err(|e| format!("ledger read: {e}"))?;
+            Uuid::from_slice(&b).map_err(|e| format!("ledger row of {} bytes: {e}", b.len()))
+        })
+        .collect()
+    }
+
+    /// Forgets ledger entries older than `before` (unix seconds); returns how many.
+    pub fn prune_ledger(&mut self, before: i64) -> Result<usize, String> {
+        self.conn
+            .execute("DELETE FROM ledger WHERE appended < ?1", params![before])
+            .map_err(|e| format!("ledger prune: {e}"))
+    }
+
+    /// Bytes the outbox database takes on disk (main file and write-ahead log), which the
+    /// evidence quota leaves to alerts.
+    pub fn disk_bytes(&self) -> u64 {
+        let Some(path) = self.conn.path().filter(|p| !p.is_empty()) else { return 0 };
+        [path.to_string(), format!("{path}-wal")]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
     }
 
     /// Alerts waiting, per lane: `(live, backlog)`.
@@ -155,6 +224,33 @@ mod tests {
         drop(ob);
         let ob = Outbox::open(&path).unwrap();
         assert_eq!(ob.depth().unwrap(), (0, 3));
+        let mut ledger = ob.ledger(0).unwrap();
+        ledger.sort();
+        let mut ids: Vec<Uuid> = alerts.iter().map(|a| a.id).collect();
+        ids.sort();
+        assert_eq!(ledger, ids, "the ledger keeps acknowledged alerts too");
+    }
+
+    #[test]
+    fn an_acknowledged_alert_appended_again_is_not_resent() {
+        let mut ob = Outbox::open(&temp_db("replay")).unwrap();
+        let a = alert(Severity::Low);
+        ob.append(std::slice::from_ref(&a)).unwrap();
+        ob.ack(&[a.id]).unwrap();
+        assert_eq!(ob.append(std::slice::from_ref(&a)).unwrap(), 0);
+        assert_eq!(ob.depth().unwrap(), (0, 0));
+    }
+
+    #[test]
+    fn after_reads_one_lane_past_a_position() {
+        let mut ob = Outbox::open(&temp_db("after")).unwrap();
+        let low: Vec<Alert> = (0..5).map(|_| alert(Severity::Low)).collect();
+        ob.append(&low).unwrap();
+        let first = ob.after(Lane::Backlog, 0, 2).unwrap();
+        assert_eq!(first.len(), 2);
+        let rest = ob.after(Lane::Backlog, first[1].seq, 10).unwrap();
+        assert_eq!(rest.iter().map(|p| p.id).collect::<Vec<_>>(), low[2..].iter().map(|a| a.id).collect::<Vec<_>>());
+        assert!(ob.after(Lane::Live, 0, 10).unwrap().is_empty());
     }
 
     #[test]

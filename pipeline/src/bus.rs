@@ -3,9 +3,16 @@
 //! Multicast scouting is off unless asked for: nodes join by explicit endpoints, so no
 //! traffic leaves the machine or post network by accident. Alerts are put with
 //! congestion control `Block`, because zenoh's default drops under load.
+//!
+//! Off loopback, links are `tls/` with mutual authentication ([`TlsConfig`]) and the
+//! router enforces zenoh access control ([`AccessConfig`]): each node is known by its
+//! certificate's common name (CN), and what a CN may send or receive is allowed key
+//! expression by key expression; everything else is denied. Personal data lives only
+//! under `qv/{site}/pii/**`, so one rule decides who can read it.
 
 use crate::alert::Alert;
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use zenoh::Wait;
 use zenoh::qos::CongestionControl;
@@ -14,32 +21,189 @@ use zenoh::qos::CongestionControl;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BusConfig {
-    /// `peer` (embedded default) or `client` (through a router).
+    /// `peer` (embedded default), `client` (through a router) or `router`.
     pub mode: String,
-    /// Endpoints to listen on, e.g. `tcp/127.0.0.1:7447`.
+    /// Endpoints to listen on, e.g. `tcp/127.0.0.1:7447` or `tls/0.0.0.0:7447`.
     pub listen: Vec<String>,
     /// Endpoints to connect to (routers or peers).
     pub connect: Vec<String>,
     /// Multicast scouting on the LAN; off by default.
     pub multicast_scouting: bool,
+    /// `[bus.tls]`: certificates for `tls/` endpoints; required when any endpoint is `tls/`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+    /// `[bus.access]`: access control on this node's links (set on routers); absent: off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access: Option<AccessConfig>,
 }
 
 impl Default for BusConfig {
     fn default() -> Self {
-        Self { mode: "peer".into(), listen: vec![], connect: vec![], multicast_scouting: false }
+        Self {
+            mode: "peer".into(),
+            listen: vec![],
+            connect: vec![],
+            multicast_scouting: false,
+            tls: None,
+            access: None,
+        }
     }
 }
 
+/// `[bus.tls]`: this node's TLS identity, used both when listening and when connecting.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file of the CA that signs every node's certificate; peers are checked against it.
+    pub root_ca: PathBuf,
+    /// PEM certificate of this node; its CN is the node's name in `[bus.access]`. Needed
+    /// to listen, and to connect when `mtls` is on.
+    pub certificate: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `certificate`.
+    pub private_key: Option<PathBuf>,
+    /// Mutual TLS: a listener accepts only clients with a certificate from `root_ca`, and
+    /// this node presents its own when connecting. On by default: without it, access
+    /// control has no CN to go by.
+    #[serde(default = "yes")]
+    pub mtls: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[bus.access]`: zenoh access control. Deny by default; each `[[bus.access.allow]]`
+/// rule lets some certificate CNs send or receive some messages on some key expressions.
+///
+/// ```toml
+/// [[bus.access.allow]]
+/// cert_common_names = ["integrator"]
+/// messages = ["put"]
+/// flows = ["egress"]                 # the router may deliver to it ...
+/// key_exprs = ["qv/*/alert/**"]      # ... alerts, and nothing under qv/*/pii/**
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessConfig {
+    /// The rules; a message no rule allows is dropped.
+    #[serde(default)]
+    pub allow: Vec<AllowRule>,
+}
+
+/// One `[[bus.access.allow]]` rule.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowRule {
+    /// TLS certificate common names the rule is for (exact match).
+    pub cert_common_names: Vec<String>,
+    /// Which messages, by zenoh's names.
+    pub messages: Vec<AclMessage>,
+    /// `ingress`: sent by the node to the router; `egress`: sent by the router to the
+    /// node (deliveries, replies, declarations). Both when left out.
+    #[serde(default = "both_flows")]
+    pub flows: Vec<AclFlow>,
+    /// Key expressions; a message is allowed when one of them includes its key. A
+    /// subscriber on `qv/s1/**` needs `declare_subscriber` on e.g. `qv/**`, and what it
+    /// receives is still filtered by `put` `egress`.
+    pub key_exprs: Vec<String>,
+}
+
+/// A zenoh message kind an [`AllowRule`] can allow (zenoh's `AclMessage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AclMessage {
+    /// A sample (`session.put`, a publisher's put).
+    Put,
+    /// A delete sample.
+    Delete,
+    /// Declaring (or learning of) a subscriber.
+    DeclareSubscriber,
+    /// A `get`.
+    Query,
+    /// Declaring (or learning of) a queryable.
+    DeclareQueryable,
+    /// A reply to a query.
+    Reply,
+    /// Declaring a liveliness token.
+    LivelinessToken,
+    /// A liveliness `get`.
+    LivelinessQuery,
+    /// Subscribing to liveliness changes.
+    DeclareLivelinessSubscriber,
+}
+
+/// Direction of a message, seen from the node enforcing the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AclFlow {
+    /// From the node to the enforcing node (what it sends).
+    Ingress,
+    /// From the enforcing node to the node (what it receives).
+    Egress,
+}
+
+fn both_flows() -> Vec<AclFlow> {
+    vec![AclFlow::Ingress, AclFlow::Egress]
+}
+
 impl BusConfig {
-    /// Checks mode and endpoint syntax; `Err` names the field.
+    /// Checks mode, endpoint syntax, TLS files and access rules; `Err` names the field
+    /// (and the file).
     pub fn validate(&self) -> Result<(), String> {
+        self.check_shape()?;
+        if let Some(tls) = &self.tls {
+            tls.check_files()?;
+        }
+        Ok(())
+    }
+
+    /// Reads a file whose only table is `[bus]` (a router's config) and validates it.
+    pub fn load_file(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("config {}: cannot read: {e}", path.display()))?;
+        let bus = Self::parse_file(&text, &path.display().to_string())?;
+        bus.validate().map_err(|e| format!("config {}: bus.{e}", path.display()))?;
+        Ok(bus)
+    }
+
+    /// Parses the text of a `[bus]`-only file, without validating it.
+    pub fn parse_file(text: &str, origin: &str) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct File {
+            bus: BusConfig,
+        }
+        toml::from_str::<File>(text).map(|f| f.bus).map_err(|e| format!("config {origin}: {e}"))
+    }
+
+    /// Everything `validate` checks except the file system.
+    fn check_shape(&self) -> Result<(), String> {
         if !matches!(self.mode.as_str(), "peer" | "client" | "router") {
             return Err(format!("mode: {:?} is not one of peer, client, router", self.mode));
         }
         for (field, list) in [("listen", &self.listen), ("connect", &self.connect)] {
             for ep in list.iter() {
-                ep.parse::<zenoh::config::EndPoint>().map_err(|e| format!("{field}: {ep:?}: {e}"))?;
+                let parsed = ep.parse::<zenoh::config::EndPoint>().map_err(|e| format!("{field}: {ep:?}: {e}"))?;
+                if parsed.protocol().as_str() != "tls" {
+                    continue;
+                }
+                let Some(tls) = &self.tls else {
+                    return Err(format!("tls: endpoint {ep:?} in {field} needs a [bus.tls] section"));
+                };
+                if field == "listen" && tls.certificate.is_none() {
+                    return Err(format!("tls.certificate: needed to listen on {ep:?}"));
+                }
             }
+        }
+        if let Some(tls) = &self.tls {
+            match (&tls.certificate, &tls.private_key) {
+                (Some(_), None) => return Err("tls.private_key: needed with tls.certificate".into()),
+                (None, Some(_)) => return Err("tls.certificate: needed with tls.private_key".into()),
+                (None, None) if tls.mtls => return Err("tls.certificate: needed when tls.mtls is on".into()),
+                _ => {}
+            }
+        }
+        if let Some(access) = &self.access {
+            access.check()?;
         }
         Ok(())
     }
@@ -57,14 +221,112 @@ impl BusConfig {
         set(&mut c, "listen/endpoints", json(&self.listen))?;
         set(&mut c, "connect/endpoints", json(&self.connect))?;
         set(&mut c, "scouting/multicast/enabled", json(&self.multicast_scouting))?;
+        if let Some(tls) = &self.tls {
+            let path = |p: &Path| json(&p.display().to_string());
+            set(&mut c, "transport/link/tls/root_ca_certificate", path(&tls.root_ca))?;
+            if let (Some(cert), Some(key)) = (&tls.certificate, &tls.private_key) {
+                // One identity for both directions: a router that also dials other
+                // routers is the same node either way.
+                set(&mut c, "transport/link/tls/listen_certificate", path(cert))?;
+                set(&mut c, "transport/link/tls/listen_private_key", path(key))?;
+                set(&mut c, "transport/link/tls/connect_certificate", path(cert))?;
+                set(&mut c, "transport/link/tls/connect_private_key", path(key))?;
+            }
+            set(&mut c, "transport/link/tls/enable_mtls", json(&tls.mtls))?;
+            // The server's certificate must name the host we dial; never turned off.
+            set(&mut c, "transport/link/tls/verify_name_on_connect", "true".into())?;
+        }
+        if let Some(access) = &self.access {
+            set(&mut c, "access_control", access.to_zenoh_json().to_string())?;
+        }
         Ok(c)
+    }
+}
+
+impl TlsConfig {
+    /// Each file named exists, is readable and holds PEM.
+    fn check_files(&self) -> Result<(), String> {
+        let files = [
+            ("root_ca", Some(&self.root_ca)),
+            ("certificate", self.certificate.as_ref()),
+            ("private_key", self.private_key.as_ref()),
+        ];
+        for (field, path) in files {
+            let Some(path) = path else { continue };
+            let text = std::fs::read(path).map_err(|e| format!("tls.{field}: {}: {e}", path.display()))?;
+            // zenoh's own error for a non-PEM file does not say which file it was.
+            if !text.windows(11).any(|w| w == b"-----BEGIN ") {
+                return Err(format!("tls.{field}: {}: not a PEM file", path.display()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl AccessConfig {
+    fn check(&self) -> Result<(), String> {
+        for (i, rule) in self.allow.iter().enumerate() {
+            let field = |name: &str| format!("access.allow[{i}].{name}");
+            if rule.cert_common_names.is_empty() || rule.cert_common_names.iter().any(|cn| cn.trim().is_empty()) {
+                return Err(format!("{}: must list at least one non-empty CN", field("cert_common_names")));
+            }
+            if rule.messages.is_empty() {
+                return Err(format!("{}: must list at least one message", field("messages")));
+            }
+            if rule.flows.is_empty() {
+                return Err(format!("{}: must list ingress, egress or both", field("flows")));
+            }
+            if rule.key_exprs.is_empty() {
+                return Err(format!("{}: must list at least one key expression", field("key_exprs")));
+            }
+            for k in &rule.key_exprs {
+                zenoh::key_expr::KeyExpr::try_from(k.as_str())
+                    .map_err(|e| format!("{}: {k:?}: {e}", field("key_exprs")))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// zenoh's `access_control` section: one rule, one subject and one policy per
+    /// `allow` entry, default deny.
+    pub fn to_zenoh_json(&self) -> serde_json::Value {
+        let id = |i: usize| format!("allow-{i}");
+        let rules: Vec<_> = self
+            .allow
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                serde_json::json!({
+                    "id": id(i), "permission": "allow", "messages": r.messages,
+                    "flows": r.flows, "key_exprs": r.key_exprs,
+                })
+            })
+            .collect();
+        let subjects: Vec<_> = self
+            .allow
+            .iter()
+            .enumerate()
+            .map(|(i, r)| serde_json::json!({ "id": id(i), "cert_common_names": r.cert_common_names }))
+            .collect();
+        let policies: Vec<_> = (0..self.allow.len())
+            .map(|i| serde_json::json!({ "id": id(i), "rules": [id(i)], "subjects": [id(i)] }))
+            .collect();
+        serde_json::json!({
+            "enabled": true,
+            "default_permission": "deny",
+            "rules": rules,
+            "subjects": subjects,
+            "policies": policies,
+        })
     }
 }
 
 /// Opens a zenoh session from config.
 pub async fn open(cfg: &BusConfig) -> Result<zenoh::Session, String> {
     let config = cfg.to_zenoh()?;
-    zenoh::open(config).await.map_err(|e| format!("opening zenoh session ({:?}): {e}", cfg.listen))
+    zenoh::open(config)
+        .await
+        .map_err(|e| format!("opening zenoh session (listen {:?}, connect {:?}): {e}", cfg.listen, cfg.connect))
 }
 
 /// Publishes one alert on its key expression, waiting (not dropping) under congestion.
@@ -94,4 +356,103 @@ pub fn wait_for_subscriber(session: &zenoh::Session, key: &str, timeout: Duratio
         }
     }
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROUTER_TOML: &str = include_str!("../../configs/router.toml");
+
+    fn tls_bus(dir: &Path) -> BusConfig {
+        BusConfig {
+            mode: "router".into(),
+            listen: vec!["tls/127.0.0.1:7447".into()],
+            tls: Some(TlsConfig {
+                root_ca: dir.join("ca.pem"),
+                certificate: Some(dir.join("node.pem")),
+                private_key: Some(dir.join("node.key")),
+                mtls: true,
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("qv-bus-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn the_router_example_parses_and_zenoh_accepts_its_access_rules() {
+        let bus = BusConfig::parse_file(ROUTER_TOML, "configs/router.toml").unwrap();
+        // The example's certificate paths exist only on a deployed router.
+        bus.check_shape().unwrap();
+        assert_eq!(bus.mode, "router");
+        let tls = bus.tls.as_ref().unwrap();
+        assert!(tls.mtls);
+        let access = bus.access.as_ref().unwrap();
+        assert!(access.allow.iter().any(|r| r.cert_common_names == ["integrator"]));
+        // zenoh parses the section into its own AclConfig here (unknown fields, empty
+        // lists and bad enum values are refused).
+        let mut c = zenoh::Config::default();
+        c.insert_json5("access_control", &access.to_zenoh_json().to_string()).unwrap();
+        assert!(c.insert_json5("access_control", r#"{"enabled": true, "rules": [{"id": "x"}]}"#).is_err());
+        // The config hash serialises the whole section.
+        assert!(toml::to_string(&bus).unwrap().contains("cert_common_names"));
+    }
+
+    #[test]
+    fn tls_files_are_checked_and_named_in_the_error() {
+        let dir = temp_dir("files");
+        let bus = tls_bus(&dir);
+        let err = bus.validate().unwrap_err();
+        assert!(err.starts_with("tls.root_ca: ") && err.contains("ca.pem"), "{err}");
+        std::fs::write(dir.join("ca.pem"), "-----BEGIN CERTIFICATE-----\n").unwrap();
+        std::fs::write(dir.join("node.pem"), "not pem").unwrap();
+        let err = bus.validate().unwrap_err();
+        assert!(err.contains("tls.certificate: ") && err.contains("node.pem") && err.contains("not a PEM"), "{err}");
+        std::fs::write(dir.join("node.pem"), "-----BEGIN CERTIFICATE-----\n").unwrap();
+        std::fs::write(dir.join("node.key"), "-----BEGIN PRIVATE KEY-----\n").unwrap();
+        bus.validate().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn tls_endpoints_need_a_tls_section_and_a_certificate_to_listen() {
+        let bus = BusConfig { listen: vec!["tls/127.0.0.1:7447".into()], ..Default::default() };
+        assert!(bus.validate().unwrap_err().starts_with("tls: "));
+        let mut bus = tls_bus(Path::new("/nonexistent"));
+        bus.tls.as_mut().unwrap().certificate = None;
+        assert!(bus.check_shape().unwrap_err().starts_with("tls.certificate: needed to listen"));
+        // A client without mTLS needs only the CA.
+        let client = BusConfig {
+            mode: "client".into(),
+            connect: vec!["tls/127.0.0.1:7447".into()],
+            tls: Some(TlsConfig { root_ca: "/x/ca.pem".into(), certificate: None, private_key: None, mtls: false }),
+            ..Default::default()
+        };
+        client.check_shape().unwrap();
+        let mtls_client = BusConfig { tls: Some(TlsConfig { mtls: true, ..client.tls.clone().unwrap() }), ..client };
+        assert!(mtls_client.check_shape().unwrap_err().contains("tls.mtls"));
+    }
+
+    #[test]
+    fn bad_access_rules_name_the_field() {
+        let text = |rule: &str| format!("[bus]\n[[bus.access.allow]]\n{rule}\n");
+        let good = "cert_common_names = [\"a\"]\nmessages = [\"put\"]\nkey_exprs = [\"qv/**\"]";
+        let bus = BusConfig::parse_file(&text(good), "t").unwrap();
+        bus.validate().unwrap();
+        assert_eq!(bus.access.unwrap().allow[0].flows, both_flows());
+
+        let err = BusConfig::parse_file(&text(&good.replace("\"put\"", "\"pub\"")), "t").unwrap_err();
+        assert!(err.contains("pub") && err.contains("declare_subscriber"), "{err}");
+        let bus = BusConfig::parse_file(&text(&good.replace("qv/**", "qv//x")), "t").unwrap();
+        assert!(bus.validate().unwrap_err().starts_with("access.allow[0].key_exprs: \"qv//x\""));
+        let bus = BusConfig::parse_file(&text(&good.replace("[\"a\"]", "[]")), "t").unwrap();
+        assert!(bus.validate().unwrap_err().starts_with("access.allow[0].cert_common_names"));
+        let err = BusConfig::parse_file(&text(&format!("{good}\nflow = [\"egress\"]")), "t").unwrap_err();
+        assert!(err.contains("flow"), "{err}");
+    }
 }

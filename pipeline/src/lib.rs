@@ -8,6 +8,8 @@ pub mod alert;
 pub mod bus;
 pub mod clock;
 pub mod frame;
+pub mod health;
+pub mod keys;
 pub mod metrics;
 pub mod slot;
 pub mod sources;

@@ -1,7 +1,9 @@
 //! The verbs of the `qorovul` command. Each is a thin function over the libraries.
 
 pub mod analyze;
+pub mod control_room;
 pub mod demo;
+pub mod edge;
 pub mod listen;
 pub mod models;
 pub mod router;
@@ -105,4 +107,26 @@ pub fn io_runtime() -> Result<tokio::runtime::Runtime, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("starting the I/O runtime: {e}"))
+}
+
+/// A channel that receives once Ctrl-C or SIGTERM arrives.
+pub fn shutdown_signal(rt: &tokio::runtime::Handle) -> crossbeam_channel::Receiver<()> {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    rt.spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("cannot watch SIGTERM: {e}");
+                let _ = tokio::signal::ctrl_c().await;
+                let _ = tx.send(());
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        let _ = tx.send(());
+    });
+    rx
 }

@@ -2,10 +2,13 @@
 //! ONNX Runtime). They need what `./run test` sets up: Debian's GStreamer and sample
 //! video, ONNX Runtime in the cache, and `qorovul models fetch`.
 
+mod acl_tls;
 mod bad_input;
 mod camera_path;
 mod cap_export;
 mod detect_vtest;
+mod fabric;
+mod integrator_examples;
 mod rtsp;
 mod sources;
 mod support;

@@ -27,13 +27,22 @@ pub struct FusionConfig {
     /// Raise the derived severity one level (capped at `critical`) when the members come from
     /// at least this many distinct source kinds (camera, xray, call, sensor); `0` never raises.
     pub escalate_at_source_kinds: usize,
+    /// Alert kinds that are stored and published but make no incidents, e.g. the edge
+    /// nodes' periodic `test_signal`.
+    pub ignore_kinds: Vec<String>,
     /// `[[fusion.rules]]`, tried in order; the first that links an alert is recorded on its member.
     pub rules: Vec<RuleConfig>,
 }
 
 impl Default for FusionConfig {
     fn default() -> Self {
-        Self { allowed_lateness_secs: 60, close_after_secs: 3600, escalate_at_source_kinds: 2, rules: vec![] }
+        Self {
+            allowed_lateness_secs: 60,
+            close_after_secs: 3600,
+            escalate_at_source_kinds: 2,
+            ignore_kinds: vec!["test_signal".into()],
+            rules: vec![],
+        }
     }
 }
 

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""An integrator's subscriber to qorovul's alerts and incidents (docs/integrators.md).
+
+Needs only `eclipse-zenoh==1.10.2` from PyPI (scripts/python-zenoh.sh installs it):
+
+    scripts/python-zenoh.sh docs/examples/subscribe.py --connect tcp/ROUTER:7447 --site post-1
+
+Prints one line per message, `<key> <compact JSON>`, and refuses (on stderr, then goes
+on) a message whose `schema_version` has a newer MAJOR than this code was written for.
+"""
+
+import argparse
+import json
+import queue
+import sys
+from datetime import datetime, timezone
+
+import zenoh
+
+# The contract MAJOR this subscriber understands. A newer MINOR only adds fields: accepted.
+SUPPORTED_MAJOR = 1
+
+
+def rfc3339(text):
+    # fromisoformat() takes "Z" only from Python 3.11 on.
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        raise ValueError("RFC 3339 needs an offset (Z or +hh:mm)")
+    return when
+
+
+def print_message(prefix, sample):
+    """Prints `<prefix><key> <compact JSON>`, or says on stderr why the message is refused."""
+    key = str(sample.key_expr)
+    try:
+        message = json.loads(sample.payload.to_bytes())
+    except ValueError as e:
+        print(f"refused {key}: not JSON: {e}", file=sys.stderr, flush=True)
+        return False
+    version = str(message.get("schema_version", ""))
+    id_ = message.get("id") or message.get("incident", {}).get("id", "?")
+    major = version.split(".")[0] if "." in version else ""
+    if major.isdigit() and int(major) == SUPPORTED_MAJOR:
+        # json.loads keeps every field, including those a newer MINOR added.
+        print(prefix + key, json.dumps(message, separators=(",", ":")), flush=True)
+        return True
+    if major.isdigit() and int(major) > SUPPORTED_MAJOR:
+        why = f"schema_version {version} is a newer MAJOR than {SUPPORTED_MAJOR}"
+    else:
+        why = f"schema_version {version!r} is not {SUPPORTED_MAJOR}.MINOR"
+    print(f"refused {key}: {why}; id {id_}", file=sys.stderr, flush=True)
+    return False
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connect", action="append", required=True,
+                        help="a router (or control-room) endpoint, e.g. tcp/10.0.0.5:7447; repeatable")
+    parser.add_argument("--site", default="*", help="the site to follow; `*` for every site")
+    parser.add_argument("--count", type=int, help="exit after this many live messages (refused ones do not count)")
+    parser.add_argument("--history-since", type=rfc3339,
+                        help="first ask the control room's store for the alerts since this time (RFC 3339)")
+    args = parser.parse_args()
+
+    # Client of a router, at explicit endpoints; no multicast scouting on the network.
+    config = zenoh.Config()
+    config.insert_json5("mode", '"client"')
+    config.insert_json5("connect/endpoints", json.dumps(args.connect))
+    config.insert_json5("scouting/multicast/enabled", "false")
+    try:
+        session = zenoh.open(config)
+    except zenoh.ZError as e:
+        sys.exit(f"connecting to {', '.join(args.connect)}: {e}")
+    with session:
+        # Both subscriptions feed one queue, read by one loop below.
+        samples = queue.Queue()
+        subscribers = [session.declare_subscriber(f"qv/{args.site}/{kind}/**", samples.put)
+                       for kind in ("alert", "incident")]
+        print("subscribed", file=sys.stderr, flush=True)
+
+        # Subscribed first, then the history: nothing falls in between (an alert may come
+        # twice; `id` tells).
+        if args.history_since:
+            since = args.history_since.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+            for reply in session.get(f"qv/{args.site}/alert/**?since={since}", timeout=10):
+                if reply.ok:
+                    print_message("history ", reply.ok)
+                else:
+                    print("history query refused:", reply.err.payload.to_string(), file=sys.stderr, flush=True)
+
+        printed = 0
+        while args.count is None or printed < args.count:
+            if print_message("", samples.get()):
+                printed += 1
+        for subscriber in subscribers:
+            subscriber.undeclare()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,345 @@
+//! The edge uplink: alerts go into the durable outbox first, then out on zenoh, and leave
+//! the outbox only when the control room acknowledges them.
+//!
+//! The one idea: sending is a window over the outbox, not a queue in memory. The thread
+//! keeps a cursor per lane and the set of alerts in flight; an acknowledgement deletes
+//! from the outbox, and an alert not acknowledged within `ack_timeout` (router down,
+//! control room restarting) makes the window start again from the oldest unacknowledged
+//! alert. Duplicates this may cause are removed by the control room, which stores on `id`.
+//!
+//! Live (high, critical) alerts have a window of their own and a higher zenoh priority, so
+//! they overtake a draining backlog both here and inside the transport.
+
+use crate::outbox::{Lane, Outbox};
+use crossbeam_channel::{Receiver, Sender, select};
+use pipeline::alert::Alert;
+use pipeline::{keys, metrics};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+use zenoh::Wait;
+use zenoh::qos::{CongestionControl, Priority};
+
+/// How the uplink sends.
+#[derive(Debug, Clone)]
+pub struct UplinkConfig {
+    pub site: String,
+    pub node: String,
+    /// Alerts not acknowledged within this are sent again.
+    pub ack_timeout: Duration,
+    /// Backlog alerts in flight (sent, not yet acknowledged) at most.
+    pub window: usize,
+    /// Live-lane alerts in flight at most, on top of the backlog's window.
+    pub live_window: usize,
+}
+
+impl UplinkConfig {
+    pub fn new(site: &str, node: &str) -> Self {
+        Self {
+            site: site.into(),
+            node: node.into(),
+            ack_timeout: Duration::from_secs(3),
+            window: 4096,
+            live_window: 1024,
+        }
+    }
+}
+
+/// Outbox depths as last seen by the uplink thread, for heartbeats.
+#[derive(Debug, Default)]
+pub struct UplinkStats {
+    pub live: AtomicU64,
+    pub backlog: AtomicU64,
+    pub in_flight: AtomicU64,
+    /// Bytes the outbox takes on disk.
+    pub disk_bytes: AtomicU64,
+}
+
+/// A running uplink. Alerts sent to [`Uplink::sender`] are appended to the outbox by the
+/// uplink's own thread, so a producer (the video path) never waits for the disk.
+pub struct Uplink {
+    alerts: Sender<Alert>,
+    stop: Sender<Duration>,
+    thread: JoinHandle<Result<(), String>>,
+    pub stats: Arc<UplinkStats>,
+}
+
+impl Uplink {
+    /// Starts the uplink thread on `session` with `outbox`.
+    pub fn start(session: zenoh::Session, outbox: Outbox, cfg: UplinkConfig) -> Result<Self, String> {
+        if !keys::is_chunk(&cfg.site) || !keys::is_chunk(&cfg.node) {
+            return Err(format!("uplink: site {:?} and node {:?} must be key-expression chunks", cfg.site, cfg.node));
+        }
+        let (alerts_tx, alerts_rx) = crossbeam_channel::unbounded();
+        let (acks_tx, acks_rx) = crossbeam_channel::unbounded();
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
+        let ack_key = keys::acks_for(&cfg.node);
+        let malformed = metrics::global().metric("qv_uplink_bad_acks_total", &[]);
+        let subscriber = session
+            .declare_subscriber(ack_key.clone())
+            .callback(move |sample| match parse_ack(&sample.payload().to_bytes()) {
+                Some(ids) => {
+                    let _ = acks_tx.send(ids);
+                }
+                None => {
+                    malformed.inc();
+                    tracing::warn!("acknowledgement on {} of {} bytes is not a list of ids", sample.key_expr(), sample.payload().len());
+                }
+            })
+            .wait()
+            .map_err(|e| format!("subscribing to {ack_key}: {e}"))?;
+        let stats = Arc::new(UplinkStats::default());
+        let mut sender = Sending::new(session, outbox, cfg, stats.clone());
+        let thread = std::thread::Builder::new()
+            .name("uplink".into())
+            .spawn(move || {
+                let result = sender.run(&alerts_rx, &acks_rx, &stop_rx);
+                drop(subscriber);
+                result
+            })
+            .map_err(|e| format!("spawning the uplink: {e}"))?;
+        Ok(Self { alerts: alerts_tx, stop: stop_tx, thread, stats })
+    }
+
+    /// Where producers hand alerts to the outbox.
+    pub fn sender(&self) -> Sender<Alert> {
+        self.alerts.clone()
+    }
+
+    /// Stops taking new alerts once those already handed over are in the outbox, keeps
+    /// sending until the outbox is empty or `drain` has passed, and returns how many alerts
+    /// stay in the outbox for next time.
+    pub fn stop(self, drain: Duration) -> Result<u64, String> {
+        let _ = self.stop.send(drain);
+        drop(self.alerts);
+        let stats = self.stats.clone();
+        self.thread.join().map_err(|_| "the uplink thread panicked".to_string())??;
+        Ok(stats.live.load(Ordering::Relaxed) + stats.backlog.load(Ordering::Relaxed))
+    }
+}
+
+/// An acknowledgement payload: ids, 16 bytes each.
+pub fn encode_ack(ids: &[Uuid]) -> Vec<u8> {
+    ids.iter().flat_map(|id| *id.as_bytes()).collect()
+}
+
+fn parse_ack(bytes: &[u8]) -> Option<Vec<Uuid>> {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(16) {
+        return None;
+    }
+    Some(bytes.chunks_exact(16).map(|c| Uuid::from_slice(c).expect("16 bytes")).collect())
+}
+
+/// The uplink thread's state.
+struct Sending {
+    session: zenoh::Session,
+    outbox: Outbox,
+    cfg: UplinkConfig,
+    stats: Arc<UplinkStats>,
+    attachment: String,
+    /// Highest outbox position sent, per lane.
+    cursor: [i64; 2],
+    in_flight: HashMap<Uuid, Lane>,
+    in_flight_per_lane: [usize; 2],
+    /// Send order, for finding the oldest unacknowledged alert; acknowledged entries are
+    /// skipped lazily.
+    sent: VecDeque<(Instant, Uuid)>,
+    depth_read: Instant,
+    sent_total: metrics::Metric,
+    acked_total: metrics::Metric,
+    resent_total: metrics::Metric,
+    appended_total: metrics::Metric,
+    errors_total: metrics::Metric,
+}
+
+/// Alerts taken from the channel per outbox transaction.
+const APPEND_BATCH: usize = 4096;
+
+impl Sending {
+    fn new(session: zenoh::Session, outbox: Outbox, cfg: UplinkConfig, stats: Arc<UplinkStats>) -> Self {
+        let m = metrics::global();
+        Self {
+            session,
+            outbox,
+            attachment: keys::node_attachment(&cfg.node),
+            cfg,
+            stats,
+            cursor: [0, 0],
+            in_flight: HashMap::new(),
+            in_flight_per_lane: [0, 0],
+            sent: VecDeque::new(),
+            depth_read: Instant::now() - Duration::from_secs(60),
+            sent_total: m.metric("qv_uplink_sent_total", &[]),
+            acked_total: m.metric("qv_uplink_acked_total", &[]),
+            resent_total: m.metric("qv_uplink_window_restarts_total", &[]),
+            appended_total: m.metric("qv_outbox_appended_total", &[]),
+            errors_total: m.metric("qv_uplink_errors_total", &[]),
+        }
+    }
+
+    fn run(
+        &mut self,
+        alerts: &Receiver<Alert>,
+        acks: &Receiver<Vec<Uuid>>,
+        stop: &Receiver<Duration>,
+    ) -> Result<(), String> {
+        let mut drain_until: Option<Instant> = None;
+        let mut more_to_send = true;
+        loop {
+            // Wait for work unless the outbox may hold more to send now.
+            let tick = if more_to_send { Duration::ZERO } else { Duration::from_millis(100) };
+            if drain_until.is_none() {
+                select! {
+                    recv(alerts) -> a => if let Ok(a) = a { self.append(Some(a), alerts)? },
+                    recv(acks) -> ids => if let Ok(ids) = ids { self.acknowledged(&ids)? },
+                    recv(stop) -> d => drain_until = Some(Instant::now() + d.unwrap_or_default()),
+                    default(tick) => {}
+                }
+            } else {
+                if let Ok(ids) = acks.recv_timeout(tick) {
+                    self.acknowledged(&ids)?;
+                }
+            }
+            self.append(None, alerts)?;
+            while let Ok(ids) = acks.try_recv() {
+                self.acknowledged(&ids)?;
+            }
+            self.restart_window_if_stale();
+            more_to_send = self.send()?;
+            self.refresh_depth(drain_until.is_some())?;
+            if let Some(until) = drain_until {
+                let (live, backlog) = (self.stats.live.load(Ordering::Relaxed), self.stats.backlog.load(Ordering::Relaxed));
+                if live + backlog == 0 || Instant::now() >= until {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Appends `first` and whatever else waits on the channel, in batches.
+    fn append(&mut self, first: Option<Alert>, alerts: &Receiver<Alert>) -> Result<(), String> {
+        let mut batch: Vec<Alert> = first.into_iter().collect();
+        loop {
+            batch.extend(alerts.try_iter().take(APPEND_BATCH - batch.len()));
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let added = self.outbox.append(&batch)?;
+            self.appended_total.add(added as u64);
+            let full = batch.len() == APPEND_BATCH;
+            batch.clear();
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    fn acknowledged(&mut self, ids: &[Uuid]) -> Result<(), String> {
+        let removed = self.outbox.ack(ids)?;
+        self.acked_total.add(removed as u64);
+        for id in ids {
+            if let Some(lane) = self.in_flight.remove(id) {
+                self.in_flight_per_lane[lane as usize] -= 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// When the oldest alert in flight has waited past the timeout, everything in flight
+    /// is presumed lost and sending starts again from the oldest unacknowledged alert.
+    fn restart_window_if_stale(&mut self) {
+        while let Some((_, id)) = self.sent.front() {
+            if self.in_flight.contains_key(id) {
+                break;
+            }
+            self.sent.pop_front();
+        }
+        let Some((at, _)) = self.sent.front() else { return };
+        if at.elapsed() < self.cfg.ack_timeout {
+            return;
+        }
+        tracing::warn!(
+            in_flight = self.in_flight.len(),
+            "no acknowledgement for {:?}; sending again from the oldest unacknowledged alert",
+            self.cfg.ack_timeout
+        );
+        self.resent_total.inc();
+        self.in_flight.clear();
+        self.in_flight_per_lane = [0, 0];
+        self.sent.clear();
+        self.cursor = [0, 0];
+    }
+
+    /// Fills both windows from the outbox, live lane first. Returns true when a window was
+    /// filled completely (there may be more to send as soon as acknowledgements arrive).
+    fn send(&mut self) -> Result<bool, String> {
+        let mut more = false;
+        for (lane, window, priority) in [
+            (Lane::Live, self.cfg.live_window, Priority::InteractiveHigh),
+            (Lane::Backlog, self.cfg.window, Priority::Data),
+        ] {
+            let free = window.saturating_sub(self.in_flight_per_lane[lane as usize]);
+            // Small refills cost a query each; wait for a few acknowledgements first.
+            if free == 0 || (free < window / 8 && !self.in_flight.is_empty()) {
+                continue;
+            }
+            let batch = self.outbox.after(lane, self.cursor[lane as usize], free)?;
+            more |= batch.len() == free;
+            for p in batch {
+                let put = self
+                    .session
+                    .put(&p.key, p.json)
+                    .congestion_control(CongestionControl::Block)
+                    .priority(priority)
+                    .encoding(zenoh::bytes::Encoding::APPLICATION_JSON)
+                    .attachment(self.attachment.as_str())
+                    .wait();
+                if let Err(e) = put {
+                    // Stays in the outbox; the window restart sends it again.
+                    self.errors_total.inc();
+                    tracing::warn!("sending alert {} on {}: {e}", p.id, p.key);
+                }
+                self.cursor[lane as usize] = p.seq;
+                self.in_flight.insert(p.id, lane);
+                self.in_flight_per_lane[lane as usize] += 1;
+                self.sent.push_back((Instant::now(), p.id));
+                self.sent_total.inc();
+            }
+        }
+        Ok(more)
+    }
+
+    /// Reads the outbox depth for heartbeats and metrics; a count over a large backlog
+    /// costs a scan, so at most once a second unless draining.
+    fn refresh_depth(&mut self, draining: bool) -> Result<(), String> {
+        if !draining && self.depth_read.elapsed() < Duration::from_secs(1) {
+            return Ok(());
+        }
+        self.depth_read = Instant::now();
+        let (live, backlog) = self.outbox.depth()?;
+        self.stats.live.store(live, Ordering::Relaxed);
+        self.stats.backlog.store(backlog, Ordering::Relaxed);
+        self.stats.in_flight.store(self.in_flight.len() as u64, Ordering::Relaxed);
+        self.stats.disk_bytes.store(self.outbox.disk_bytes(), Ordering::Relaxed);
+        let m = metrics::global();
+        m.metric("qv_outbox_depth", &[("lane", "live")]).set(live);
+        m.metric("qv_outbox_depth", &[("lane", "backlog")]).set(backlog);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ack_payloads_round_trip_and_bad_ones_are_refused() {
+        let ids = [Uuid::now_v7(), Uuid::now_v7()];
+        assert_eq!(parse_ack(&encode_ack(&ids)), Some(ids.to_vec()));
+        assert_eq!(parse_ack(&[1, 2, 3]), None);
+        assert_eq!(parse_ack(&[]), None);
+    }
+}

@@ -1,0 +1,114 @@
+//! An integrator's subscriber to qorovul's alerts and incidents (docs/integrators.md).
+//! It depends on zenoh, serde_json, clap and chrono only, not on qorovul's crates.
+//!
+//! ```sh
+//! cargo run --example integrator_subscribe -- --connect tcp/ROUTER:7447 --site post-1
+//! ```
+//!
+//! Prints one line per message, `<key> <compact JSON>`, and refuses (on stderr, then goes
+//! on) a message whose `schema_version` has a newer MAJOR than this code was written for.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use clap::Parser;
+use std::time::Duration;
+use zenoh::Wait;
+use zenoh::sample::Sample;
+
+/// The contract MAJOR this subscriber understands. A newer MINOR only adds fields: accepted.
+const SUPPORTED_MAJOR: u32 = 1;
+
+/// Prints qorovul's alerts and incidents as they are published (docs/integrators.md).
+#[derive(Parser)]
+struct Args {
+    /// A router (or control-room) endpoint, e.g. tcp/10.0.0.5:7447; repeatable.
+    #[arg(long, required = true)]
+    connect: Vec<String>,
+    /// The site to follow; `*` for every site.
+    #[arg(long, default_value = "*")]
+    site: String,
+    /// Exit after this many live messages (refused ones do not count).
+    #[arg(long)]
+    count: Option<u64>,
+    /// First ask the control room's store for the alerts since this time (RFC 3339).
+    #[arg(long, value_parser = DateTime::parse_from_rfc3339)]
+    history_since: Option<DateTime<chrono::FixedOffset>>,
+}
+
+fn main() -> zenoh::Result<()> {
+    let args = Args::parse();
+    // Client of a router, at explicit endpoints; no multicast scouting on the network.
+    let mut config = zenoh::Config::default();
+    config.insert_json5("mode", r#""client""#)?;
+    config.insert_json5("connect/endpoints", &serde_json::to_string(&args.connect)?)?;
+    config.insert_json5("scouting/multicast/enabled", "false")?;
+    let session = zenoh::open(config).wait()?;
+
+    // Both subscriptions feed one channel, read by one loop below.
+    let (tx, rx) = std::sync::mpsc::channel::<Sample>();
+    let mut subscribers = Vec::new();
+    for key in [format!("qv/{}/alert/**", args.site), format!("qv/{}/incident/**", args.site)] {
+        let tx = tx.clone();
+        let forward = move |sample: Sample| {
+            let _ = tx.send(sample); // fails only once main has stopped reading
+        };
+        subscribers.push(session.declare_subscriber(key).callback(forward).wait()?);
+    }
+    eprintln!("subscribed");
+
+    // Subscribed first, then the history: nothing falls in between (an alert may come twice;
+    // `id` tells).
+    if let Some(since) = args.history_since {
+        let since = since.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::AutoSi, true);
+        let selector = format!("qv/{}/alert/**?since={since}", args.site);
+        let replies = session.get(selector).timeout(Duration::from_secs(10)).wait()?;
+        while let Ok(reply) = replies.recv() {
+            match reply.result() {
+                Ok(sample) => {
+                    print_message("history ", sample);
+                }
+                Err(e) => eprintln!("history query refused: {}", String::from_utf8_lossy(&e.payload().to_bytes())),
+            }
+        }
+    }
+
+    let mut printed = 0;
+    while args.count.is_none_or(|n| printed < n) {
+        let Ok(sample) = rx.recv() else { break };
+        if print_message("", &sample) {
+            printed += 1;
+        }
+    }
+    drop(subscribers);
+    session.close().wait()?;
+    Ok(())
+}
+
+/// Prints `<prefix><key> <compact JSON>`, or says on stderr why the message is refused.
+fn print_message(prefix: &str, sample: &Sample) -> bool {
+    let key = sample.key_expr().as_str();
+    let json: serde_json::Value = match serde_json::from_slice(&sample.payload().to_bytes()) {
+        Ok(json) => json,
+        Err(e) => {
+            eprintln!("refused {key}: not JSON: {e}");
+            return false;
+        }
+    };
+    let version = json["schema_version"].as_str().unwrap_or("");
+    let id = json["id"].as_str().or(json["incident"]["id"].as_str()).unwrap_or("?");
+    let major = version.split_once('.').and_then(|(major, _)| major.parse::<u32>().ok());
+    match major {
+        Some(SUPPORTED_MAJOR) => {
+            // serde_json::Value keeps every field, including those a newer MINOR added.
+            println!("{prefix}{key} {json}");
+            true
+        }
+        Some(m) if m > SUPPORTED_MAJOR => {
+            eprintln!("refused {key}: schema_version {version} is a newer MAJOR than {SUPPORTED_MAJOR}; id {id}");
+            false
+        }
+        _ => {
+            eprintln!("refused {key}: schema_version {version:?} is not {SUPPORTED_MAJOR}.MINOR; id {id}");
+            false
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! The key expressions of the fabric, in one place (DESIGN.md, "Key expressions").
+//!
+//! Integrator-facing: `alert`, `incident`, `health`, `pii`. Internal to edge ↔ control
+//! room: `ack` (alert acknowledgements) and `evidence` (the evidence lane).
+
+/// Every alert of a site: `qv/{site}/alert/**`.
+pub fn alerts(site: &str) -> String {
+    format!("qv/{site}/alert/**")
+}
+
+/// Where an incident's created / updated / closed messages go.
+pub fn incident(site: &str, id: &str) -> String {
+    format!("qv/{site}/incident/{id}")
+}
+
+/// A node's heartbeat: `qv/{site}/health/{node}`.
+pub fn health(site: &str, node: &str) -> String {
+    format!("qv/{site}/health/{node}")
+}
+
+/// Acknowledgements of stored alerts, addressed to the node that sent them, under the
+/// alerts' site. The payload is the acknowledged ids, 16 bytes each.
+pub fn ack(site: &str, node: &str) -> String {
+    format!("qv/{site}/ack/{node}")
+}
+
+/// What a node subscribes to for its acknowledgements, whatever site its alerts name.
+pub fn acks_for(node: &str) -> String {
+    format!("qv/*/ack/{node}")
+}
+
+/// One evidence file held by a node, addressed by its sha256 (hex).
+pub fn evidence(site: &str, node: &str, sha256: &str) -> String {
+    format!("qv/{site}/evidence/{node}/{sha256}")
+}
+
+/// Where the control room tells `node` that it holds an evidence file (payload: the sha256
+/// in hex), so the edge may evict its copy first.
+pub fn evidence_ack(site: &str, node: &str) -> String {
+    format!("qv/{site}/evidence-ack/{node}")
+}
+
+/// True for a sha256 as evidence files are named: 64 lowercase hex digits.
+pub fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Personal data (plates, caller numbers, unblurred media), readable only with the ACL right.
+pub fn pii(site: &str) -> String {
+    format!("qv/{site}/pii/**")
+}
+
+/// The attachment an edge node puts on each alert it sends: its node id, so the control
+/// room knows where to send the acknowledgement.
+pub const NODE_ATTACHMENT_PREFIX: &str = "node=";
+
+/// Builds the attachment naming `node`.
+pub fn node_attachment(node: &str) -> String {
+    format!("{NODE_ATTACHMENT_PREFIX}{node}")
+}
+
+/// The node named by an alert's attachment, if it has one.
+pub fn node_from_attachment(attachment: &[u8]) -> Option<&str> {
+    std::str::from_utf8(attachment).ok()?.strip_prefix(NODE_ATTACHMENT_PREFIX).filter(|n| is_chunk(n))
+}
+
+/// True when `s` can stand as one chunk of a key expression: non-empty, no `/`, `*`, `$`,
+/// `?`, `#`.
+pub fn is_chunk(s: &str) -> bool {
+    !s.is_empty() && !s.contains(['/', '*', '$', '?', '#'])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_attachment_round_trips_and_refuses_bad_names() {
+        assert_eq!(node_from_attachment(node_attachment("post-7").as_bytes()), Some("post-7"));
+        assert_eq!(node_from_attachment(b"node=a/b"), None);
+        assert_eq!(node_from_attachment(b"node="), None);
+        assert_eq!(node_from_attachment(b"other"), None);
+        assert_eq!(node_from_attachment(&[0xff, 0xfe]), None);
+    }
+}

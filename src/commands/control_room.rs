@@ -1,0 +1,40 @@
+//! `qorovul control-room`: takes in the alerts of every post, stores each once,
+//! acknowledges it, fuses alerts into incidents and publishes them, answers history
+//! queries, and raises an alert when a node falls silent.
+
+use super::{io_runtime, shutdown_signal};
+use crate::config::PipelineConfig;
+use dashboard::control_room::ControlRoom;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+#[derive(Debug, clap::Args)]
+pub struct ControlRoomArgs {
+    /// The control room's config (site, node, bus, `[control_room]`, `[fusion]`).
+    #[arg(long)]
+    pub config: PathBuf,
+}
+
+pub fn run(args: ControlRoomArgs) -> Result<(), String> {
+    let cfg = PipelineConfig::load(&args.config)?;
+    let rt = io_runtime()?;
+    let session = rt.block_on(pipeline::bus::open(&cfg.bus))?;
+    let room = ControlRoom::start(session.clone(), &cfg.site, &cfg.node, &cfg.control_room, cfg.fusion.clone())?;
+    eprintln!("control room {} running; store {}", cfg.node, room.store_path.display());
+    let stop = shutdown_signal(rt.handle());
+    while stop.recv_timeout(Duration::from_secs(10)).is_err() {
+        let s = &room.stats;
+        tracing::info!(
+            stored = s.stored.load(Ordering::Relaxed),
+            duplicates = s.duplicates.load(Ordering::Relaxed),
+            dead_letters = s.dead_letters.load(Ordering::Relaxed),
+            incident_updates = s.incident_updates.load(Ordering::Relaxed),
+            "status"
+        );
+    }
+    room.stop()?;
+    rt.block_on(async { session.close().await }).map_err(|e| format!("closing the zenoh session: {e}"))?;
+    eprintln!("control room stopped");
+    Ok(())
+}

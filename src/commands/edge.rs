@@ -1,0 +1,46 @@
+//! `qorovul edge`: what runs at a post. The pipeline's alerts go into the durable outbox
+//! and up to the control room; heartbeats say how the node is doing.
+
+use super::{io_runtime, shutdown_signal};
+use crate::camera_path::CameraPath;
+use crate::config::PipelineConfig;
+use edge::node::EdgeNode;
+use pipeline::health::SourceHealth;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, clap::Args)]
+pub struct EdgeArgs {
+    /// The node's config (site, node, bus, cameras, `[edge]`).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// On stop, keep sending the outbox for up to this many seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub drain_secs: f64,
+}
+
+pub fn run(args: EdgeArgs) -> Result<(), String> {
+    let cfg = PipelineConfig::load(&args.config)?;
+    let rt = io_runtime()?;
+    let session = rt.block_on(pipeline::bus::open(&cfg.bus))?;
+    let node = EdgeNode::start(session.clone(), &cfg.site, &cfg.node, &cfg.edge)?;
+    let path = if cfg.cameras.is_empty() { None } else { Some(CameraPath::start(&cfg, node.alerts())?) };
+    // Tells a supervising process (or a test) that alerts are being taken in.
+    eprintln!("edge {} of site {} running; outbox in {}", cfg.node, cfg.site, cfg.edge.data_dir.display());
+
+    let stop = shutdown_signal(rt.handle());
+    while stop.recv_timeout(Duration::from_secs(1)).is_err() {
+        if let Some(p) = &path {
+            node.set_sources(
+                p.camera_states().into_iter().map(|(id, s)| SourceHealth { id, state: format!("{s:?}").to_lowercase() }).collect(),
+            );
+        }
+    }
+    if let Some(p) = path {
+        p.shutdown();
+    }
+    let left = node.stop(Duration::from_secs_f64(args.drain_secs))?;
+    rt.block_on(async { session.close().await }).map_err(|e| format!("closing the zenoh session: {e}"))?;
+    eprintln!("edge stopped: {left} alerts left in the outbox for next time");
+    Ok(())
+}
