@@ -124,6 +124,31 @@ uri = "file:///tmp/x.avi"
     }
 
     #[test]
+    fn the_built_in_demo_config_is_valid_for_every_role() {
+        let cfg = PipelineConfig::parse(crate::commands::demo::DEMO_CONFIG, "configs/demo.toml").unwrap();
+        assert!(!cfg.fusion.rules.is_empty() && cfg.edge.test_signal_secs.is_some());
+    }
+
+    #[test]
+    fn a_bad_edge_or_control_room_value_names_its_section() {
+        let err = PipelineConfig::parse(&format!("{GOOD}
+[edge]
+heartbeat_secs = -1
+"), "e.toml").unwrap_err();
+        assert!(err.contains("edge.heartbeat_secs"), "{err}");
+        let err = PipelineConfig::parse(&format!("{GOOD}
+[control_room]
+silent_after_secs = 0
+"), "c.toml").unwrap_err();
+        assert!(err.contains("control_room.silent_after_secs"), "{err}");
+        let err = PipelineConfig::parse(&format!("{GOOD}
+[fusion]
+close_after_secs = 0
+"), "f.toml").unwrap_err();
+        assert!(err.contains("fusion.close_after_secs"), "{err}");
+    }
+
+    #[test]
     fn a_typo_names_file_line_and_field() {
         let bad = GOOD.replace("uri =", "ur1 =");
         let err = PipelineConfig::parse(&bad, "typo.toml").unwrap_err();

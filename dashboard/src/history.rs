@@ -24,14 +24,31 @@ pub struct Range {
     pub limit: usize,
 }
 
+/// Undoes percent-encoding (`%2B` for `+` in a time zone offset), as selector values may be sent.
+fn percent_decode(v: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut bytes = v.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hex = [bytes.next()?, bytes.next()?];
+            out.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Reads `since`, `until` and `limit`; `Err` names the parameter and what is wrong with it.
 pub fn parse_range(get: impl Fn(&str) -> Option<String>) -> Result<Range, String> {
     let time = |name: &str, default: i64| -> Result<i64, String> {
         match get(name) {
             None => Ok(default),
-            Some(v) => DateTime::parse_from_rfc3339(&v)
-                .map(|t| t.with_timezone(&Utc).timestamp_micros())
-                .map_err(|e| format!("parameter {name}={v:?} is not an RFC 3339 time: {e}")),
+            Some(raw) => percent_decode(&raw)
+                .ok_or_else(|| format!("parameter {name}={raw:?} has a bad percent-encoding"))
+                .and_then(|v| DateTime::parse_from_rfc3339(&v)
+                    .map(|t| t.with_timezone(&Utc).timestamp_micros())
+                    .map_err(|e| format!("parameter {name}={v:?} is not an RFC 3339 time: {e}"))),
         }
     };
     let since_us = time("since", i64::MIN)?;
@@ -121,6 +138,9 @@ mod tests {
         let e = parse_range(params(&[("until", "yesterday")])).unwrap_err();
         assert!(e.contains("until") && e.contains("yesterday"), "{e}");
         assert!(parse_range(params(&[("limit", "0")])).unwrap_err().contains("limit"));
+        let offset = parse_range(params(&[("since", "2026-11-22T15:00:00%2B05:00")])).unwrap();
+        assert_eq!(offset.since_us, r.since_us, "a percent-encoded offset is decoded");
+        assert!(parse_range(params(&[("since", "2026%2")])).unwrap_err().contains("percent"));
         assert!(parse_range(params(&[("limit", "10001")])).unwrap_err().contains("limit"));
         let e = parse_range(params(&[("since", "2026-11-22T11:00:00Z"), ("until", "2026-11-22T10:00:00Z")])).unwrap_err();
         assert!(e.contains("since"), "{e}");

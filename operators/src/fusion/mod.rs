@@ -20,6 +20,7 @@
 pub mod cap;
 mod config;
 mod engine;
+mod index;
 #[cfg(test)]
 mod tests;
 
