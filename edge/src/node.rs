@@ -181,3 +181,36 @@ fn start_test_signal(
         .map_err(|e| format!("spawning the test signal: {e}"))?;
     Ok((stop_tx, thread))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pipeline::bus::BusConfig;
+
+    /// The quota covers alerts and evidence together; only evidence gives way.
+    #[test]
+    fn a_full_disk_evicts_evidence_never_alerts() {
+        let dir = std::env::temp_dir().join(format!("qorovul-edge-quota-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        // A session alone: no control room ever acknowledges, so every alert stays.
+        let session = rt.block_on(pipeline::bus::open(&BusConfig::default())).unwrap();
+        let cfg = EdgeConfig { data_dir: dir, heartbeat_secs: 0.05, disk_quota_mb: 1, ..Default::default() };
+        let node = EdgeNode::start(session, "s1", "quota-node", &cfg).unwrap();
+        let evidence = node.evidence();
+        for i in 0..3u8 {
+            evidence.put(&vec![i; 600_000]).unwrap();
+        }
+        let alerts: Vec<Alert> =
+            (0..2000).map(|_| Alert::minimal("s1", SourceKind::Sensor, "rpm-1", "radiation_alarm")).collect();
+        for a in &alerts {
+            node.alerts().send(a.clone()).unwrap();
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while evidence.used_bytes().unwrap() > 0 || node.outbox_depth().1 < 2000 {
+            assert!(std::time::Instant::now() < deadline, "evidence {} bytes", evidence.used_bytes().unwrap());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(node.stop(Duration::ZERO).unwrap(), 2000, "every alert is still in the outbox");
+    }
+}

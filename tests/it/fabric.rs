@@ -1,6 +1,7 @@
 //! The alert fabric across processes: a router, two edge nodes and a control room, with the
-//! router killed and restarted and an edge node killed with SIGKILL and restarted. Every
-//! alert an edge appended to its outbox is stored exactly once in the control room.
+//! router killed and restarted, then an edge node and the control room killed with SIGKILL
+//! and restarted. Every alert an edge appended to its outbox is stored exactly once in the
+//! control room.
 
 use crate::support::{Proc, free_port};
 use dashboard::store::Store;
@@ -109,7 +110,7 @@ impl Site {
 }
 
 #[test]
-fn every_alert_is_stored_exactly_once_through_a_router_outage_and_an_edge_crash() {
+fn every_alert_is_stored_exactly_once_through_a_router_outage_and_crashes_of_both_sides() {
     let site = Site::new("exactly-once");
     let mut router = site.router();
     let (mut room, store) = site.control_room();
@@ -138,6 +139,15 @@ fn every_alert_is_stored_exactly_once_through_a_router_outage_and_an_edge_crash(
     let before = stored_from(&store, "edge-1");
     edge1 = site.edge(1);
     until("alerts from the restarted edge", || stored_from(&store, "edge-1") >= before + 50);
+
+    // The control room dies too, and comes back on the same store.
+    room.child.kill().unwrap();
+    room.child.wait().unwrap();
+    let before = (stored_from(&store, "edge-1"), stored_from(&store, "edge-2"));
+    (room, _) = site.control_room();
+    until("alerts after the control room's restart", || {
+        stored_from(&store, "edge-1") >= before.0 + 50 && stored_from(&store, "edge-2") >= before.1 + 50
+    });
 
     // Stop the edges cleanly: they drain their outboxes, then the control room stops.
     for e in [&mut edge1, &mut edge2] {

@@ -5,20 +5,26 @@
 //! id and episode to the correlation incident holding them, and the pending alerts of each
 //! `event_count` group. Everything is deterministic: no wall clock, no randomness, no
 //! iteration over hash maps, so replaying the same alerts gives the same updates byte for byte.
+//!
+//! An alert never looks at every open incident: [`Indexes`] (a spatial grid for `near`, key
+//! values for `same_key`, groups for `event_count`, a retention queue) name the few it may
+//! touch, and those are checked in creation order exactly as a scan over all of them would.
+//! An alert costs O(log n) in the open incidents, plus the few sharing its cells, keys or group.
 
 use super::config::{FusionConfig, RuleConfig};
+use super::index::{Entry, Indexed, Indexes};
 use chrono::{DateTime, Utc};
 use pipeline::alert::{Alert, GeoPoint, Phase, Severity, SourceKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use uuid::Uuid;
 
 /// `MAJOR.MINOR` of the incident message (`pipeline/schemas/incident.schema.json`).
 pub const SCHEMA_VERSION: &str = "1.0";
 
 /// Mean Earth radius (IUGG), metres.
-const EARTH_RADIUS_M: f64 = 6_371_008.8;
+pub(super) const EARTH_RADIUS_M: f64 = 6_371_008.8;
 
 /// Mixed into every incident id, so ids never collide with another use of the same hashing.
 const ID_NAMESPACE: &[u8] = b"qorovul/fusion/incident/1";
@@ -156,8 +162,13 @@ pub struct Engine {
     sites: BTreeMap<String, Site>,
     /// Creation order of incidents, engine-wide; the smaller is the older.
     next_seq: u64,
-    /// Reused per alert: the open incidents an alert links to.
-    candidates: Vec<(usize, Link)>,
+    /// Reused per alert: seqs of open incidents an index says the alert may touch.
+    found: Vec<u64>,
+    /// Reused per alert: the open incidents an alert links to, oldest first.
+    candidates: Vec<(u64, Link)>,
+    /// Decide by scanning every open incident, as before there were indexes; set only by
+    /// tests, which check that the indexes change nothing.
+    scan: bool,
 }
 
 /// Why an alert links to a correlation incident.
@@ -170,14 +181,18 @@ enum Link {
 struct Site {
     /// Newest event time seen, µs since the epoch.
     max_us: Option<i64>,
-    /// Open incidents, in creation order.
-    open: Vec<Open>,
+    /// Open incidents by seq, i.e. in creation order.
+    open: BTreeMap<u64, Open>,
+    /// Which open incidents an alert may link to or join, and when each expires.
+    index: Indexes,
     /// Alert id → seq of the correlation incident holding it (duplicates are dropped).
     by_alert: HashMap<Uuid, u64>,
     /// Episode → seq of the correlation incident holding its latest alert.
     by_episode: HashMap<Uuid, u64>,
     /// Per rule index (empty for non-`event_count` rules): group value → pending alerts by event time.
     pending: Vec<BTreeMap<String, Vec<Pending>>>,
+    /// `(earliest event time, rule index, group)` of every pending group: their retention queue.
+    pending_expiry: BTreeSet<(i64, usize, String)>,
 }
 
 /// An alert counted by an `event_count` rule, not yet part of its incident.
@@ -201,6 +216,8 @@ struct Open {
     first_us: i64,
     last_us: i64,
     incident: Incident,
+    /// Where the incident is entered in its site's [`Indexes`].
+    indexed: Indexed,
 }
 
 impl Engine {
@@ -209,7 +226,23 @@ impl Engine {
         cfg.validate()?;
         let lateness_us = secs_to_us(cfg.allowed_lateness_secs);
         let close_after_us = secs_to_us(cfg.close_after_secs);
-        Ok(Self { cfg, lateness_us, close_after_us, sites: BTreeMap::new(), next_seq: 0, candidates: Vec::new() })
+        Ok(Self {
+            cfg,
+            lateness_us,
+            close_after_us,
+            sites: BTreeMap::new(),
+            next_seq: 0,
+            found: Vec::new(),
+            candidates: Vec::new(),
+            scan: false,
+        })
+    }
+
+    /// Test only: the same engine deciding by scanning every open incident, as before it had indexes.
+    #[cfg(test)]
+    pub(super) fn scanning(mut self) -> Self {
+        self.scan = true;
+        self
     }
 
     /// The config the engine was built from.
@@ -225,24 +258,29 @@ impl Engine {
 
     /// Open incidents, by site name then creation order.
     pub fn open_incidents(&self) -> impl Iterator<Item = &Incident> {
-        self.sites.values().flat_map(|s| s.open.iter().map(|o| &o.incident))
+        self.sites.values().flat_map(|s| s.open.values().map(|o| &o.incident))
     }
 
     /// Takes one alert; returns the incidents it created, changed, merged away or let close,
     /// in that order. An alert id already in an open incident (a redelivery) returns nothing.
     pub fn ingest(&mut self, alert: &Alert) -> Vec<IncidentUpdate> {
         let mut out = Vec::new();
+        if self.cfg.ignore_kinds.contains(&alert.kind) {
+            return out;
+        }
         if !self.sites.contains_key(alert.site.as_str()) {
             let site = Site {
                 max_us: None,
-                open: Vec::new(),
+                open: BTreeMap::new(),
+                index: Indexes::new(&self.cfg),
                 by_alert: HashMap::new(),
                 by_episode: HashMap::new(),
                 pending: self.cfg.rules.iter().map(|_| BTreeMap::new()).collect(),
+                pending_expiry: BTreeSet::new(),
             };
             self.sites.insert(alert.site.clone(), site);
         }
-        let Self { cfg, lateness_us, close_after_us, sites, next_seq, candidates } = self;
+        let Self { cfg, lateness_us, close_after_us, sites, next_seq, found, candidates, scan } = self;
         let site = sites.get_mut(alert.site.as_str()).expect("inserted above");
         if site.by_alert.contains_key(&alert.id) {
             return out;
@@ -276,16 +314,24 @@ impl Engine {
             .enumerate()
             .filter(|(_, r)| !matches!(r, RuleConfig::EventCount(_)) && r.accepts(&alert.kind))
             .fold(0u64, |m, (i, _)| m | 1 << i);
-        candidates.clear();
         let episode_seq = site.by_episode.get(&alert.episode).copied();
-        for (idx, o) in site.open.iter().enumerate() {
-            if o.count.is_some() {
-                continue;
-            }
-            if episode_seq == Some(o.seq) {
-                candidates.push((idx, Link::Episode));
+        found.clear();
+        if *scan {
+            found.extend(site.open.keys());
+        } else {
+            found.extend(episode_seq);
+            site.index.candidates(place, keys, rule_mask, found);
+        }
+        // Checked in creation order, so the candidates are those a scan of every open incident finds.
+        found.sort_unstable();
+        found.dedup();
+        candidates.clear();
+        for &seq in found.iter() {
+            let Some(o) = site.open.get(&seq).filter(|o| o.count.is_none()) else { continue };
+            if episode_seq == Some(seq) {
+                candidates.push((seq, Link::Episode));
             } else if let Some(r) = first_link(&cfg.rules, o, alert, ts, place, rule_mask) {
-                candidates.push((idx, Link::Rule(r)));
+                candidates.push((seq, Link::Rule(r)));
             }
         }
         let seq = match candidates.first().copied() {
@@ -295,23 +341,24 @@ impl Engine {
                 let mut o = Open::new(seq, incident_id("", alert.id), alert, alert.kind.clone(), None, ts);
                 o.add(member(None), ts, place, keys, rule_mask, escalate_at);
                 out.push(IncidentUpdate::new(Change::Created, &o.incident));
-                site.open.push(o);
+                o.reindex(&mut site.index);
+                site.open.insert(seq, o);
                 seq
             }
             Some((survivor, link)) => {
-                // `open` is in creation order, so the first candidate is the oldest: it keeps its id.
+                // Candidates are in creation order, so the first is the oldest: it keeps its id.
                 let rule = match link {
                     Link::Episode => EPISODE_RULE.to_string(),
                     Link::Rule(r) => cfg.rules[r].name().to_string(),
                 };
-                let mut merged = Vec::new();
-                for &(idx, _) in candidates[1..].iter().rev() {
-                    merged.push(site.open.remove(idx));
-                }
-                merged.reverse();
+                let merged: Vec<Open> = candidates[1..]
+                    .iter()
+                    .map(|(seq, _)| site.open.remove(seq).expect("candidates are open"))
+                    .collect();
                 let mut closed = Vec::with_capacity(merged.len());
-                let o = &mut site.open[survivor];
+                let o = site.open.get_mut(&survivor).expect("candidates are open");
                 for mut other in merged {
+                    other.unindex(&mut site.index);
                     other.incident.closed = true;
                     other.incident.merged_into = Some(o.incident.id);
                     closed.push(IncidentUpdate::new(Change::Closed, &other.incident));
@@ -324,6 +371,7 @@ impl Engine {
                     o.absorb(other, escalate_at);
                 }
                 o.add(member(Some(rule)), ts, place, keys, rule_mask, escalate_at);
+                o.reindex(&mut site.index);
                 out.push(IncidentUpdate::new(Change::Updated, &o.incident));
                 out.append(&mut closed);
                 o.seq
@@ -341,12 +389,18 @@ impl Engine {
                 }
                 let Some(group) = ec.group_by.value(alert) else { continue };
                 let span = secs_to_us(ec.timespan_secs);
-                let joined = site
-                    .open
-                    .iter_mut()
-                    .find(|o| o.count.as_ref().is_some_and(|(cr, g)| *cr == r && g == group) && o.gap(ts) <= span);
-                if let Some(o) = joined {
+                // The oldest incident of the group within the span joins it.
+                let fits =
+                    |o: &Open| o.count.as_ref().is_some_and(|(cr, g)| *cr == r && g == group) && o.gap(ts) <= span;
+                let joined = if *scan {
+                    site.open.values().find(|o| fits(o)).map(|o| o.seq)
+                } else {
+                    site.index.count_incidents(r, group).find(|seq| fits(&site.open[seq]))
+                };
+                if let Some(seq) = joined {
+                    let o = site.open.get_mut(&seq).expect("indexed incidents are open");
                     o.add(member(Some(ec.name.clone())), ts, place, keys, 0, escalate_at);
+                    o.reindex(&mut site.index);
                     out.push(IncidentUpdate::new(Change::Updated, &o.incident));
                     continue;
                 }
@@ -355,6 +409,7 @@ impl Engine {
                     groups.insert(group.to_string(), Vec::new());
                 }
                 let buf = groups.get_mut(group).expect("inserted above");
+                let front = buf.first().map(|p| p.ts);
                 let pos = buf.partition_point(|p| p.ts <= ts);
                 let keys_owned = keys.map(|k| k.map(str::to_string));
                 buf.insert(pos, Pending { ts, place, keys: keys_owned, member: member(Some(ec.name.clone())) });
@@ -362,13 +417,17 @@ impl Engine {
                 // A window of `need` consecutive pending alerts that holds the new one and fits the span.
                 let start = (pos.saturating_sub(need - 1)..=pos)
                     .find(|&i| i + need - 1 < buf.len() && buf[i + need - 1].ts - buf[i].ts <= span);
-                let Some(start) = start else { continue };
-                let t0 = buf[start].ts;
-                let end = buf.partition_point(|p| p.ts <= t0.saturating_add(span));
-                let batch: Vec<Pending> = buf.drain(start..end).collect();
+                let batch: Option<Vec<Pending>> = start.map(|start| {
+                    let t0 = buf[start].ts;
+                    let end = buf.partition_point(|p| p.ts <= t0.saturating_add(span));
+                    buf.drain(start..end).collect()
+                });
+                requeue(&mut site.pending_expiry, r, group, front, buf.first().map(|p| p.ts));
                 if buf.is_empty() {
                     groups.remove(group);
                 }
+                let Some(batch) = batch else { continue };
+                let t0 = batch[0].ts;
                 let seq = *next_seq;
                 *next_seq += 1;
                 let id = incident_id(&ec.name, batch[0].member.alert_id);
@@ -380,13 +439,25 @@ impl Engine {
                     o.add(p.member, p.ts, p.place, k, 0, escalate_at);
                 }
                 out.push(IncidentUpdate::new(Change::Created, &o.incident));
-                site.open.push(o);
+                site.index.add_count(r, group, seq);
+                o.reindex(&mut site.index);
+                site.open.insert(seq, o);
             }
         }
 
         // Retention: close what the watermark has left `close_after_secs` behind.
         let horizon = site.max_us.unwrap_or(ts).saturating_sub(*lateness_us).saturating_sub(*close_after_us);
-        for mut o in site.open.extract_if(.., |o| o.last_us < horizon) {
+        found.clear();
+        if *scan {
+            found.extend(site.open.values().filter(|o| o.last_us < horizon).map(|o| o.seq));
+        } else {
+            site.index.pop_expired(horizon, found);
+        }
+        // Closed in creation order, not in the order they expired.
+        found.sort_unstable();
+        for seq in found.iter() {
+            let mut o = site.open.remove(seq).expect("indexed incidents are open");
+            o.unindex(&mut site.index);
             for m in &o.incident.members {
                 if site.by_alert.get(&m.alert_id) == Some(&o.seq) {
                     site.by_alert.remove(&m.alert_id);
@@ -398,14 +469,45 @@ impl Engine {
             o.incident.closed = true;
             out.push(IncidentUpdate::new(Change::Closed, &o.incident));
         }
-        for groups in &mut site.pending {
-            groups.retain(|_, buf| {
-                let stale = buf.partition_point(|p| p.ts < horizon);
-                buf.drain(..stale);
-                !buf.is_empty()
-            });
+        if *scan {
+            for groups in &mut site.pending {
+                groups.retain(|_, buf| {
+                    let stale = buf.partition_point(|p| p.ts < horizon);
+                    buf.drain(..stale);
+                    !buf.is_empty()
+                });
+            }
+            return out;
+        }
+        while let Some((t, _, _)) = site.pending_expiry.first()
+            && *t < horizon
+        {
+            let (_, r, group) = site.pending_expiry.pop_first().expect("seen above");
+            let buf = site.pending[r].get_mut(&group).expect("queued groups are pending");
+            let stale = buf.partition_point(|p| p.ts < horizon);
+            buf.drain(..stale);
+            match buf.first() {
+                Some(p) => {
+                    site.pending_expiry.insert((p.ts, r, group));
+                }
+                None => {
+                    site.pending[r].remove(&group);
+                }
+            }
         }
         out
+    }
+}
+
+/// Keeps a pending group's entry in the retention queue at the group's earliest event time.
+fn requeue(queue: &mut BTreeSet<(i64, usize, String)>, r: usize, group: &str, before: Option<i64>, after: Option<i64>) {
+    if before != after {
+        if let Some(t) = before {
+            queue.remove(&(t, r, group.to_string()));
+        }
+        if let Some(t) = after {
+            queue.insert((t, r, group.to_string()));
+        }
     }
 }
 
@@ -440,7 +542,7 @@ fn first_link(
 
 impl IncidentKeys {
     /// By index: 0 plate, 1 container, 2 call (the order of [`super::CorrelationKey`]).
-    fn values(&self, i: usize) -> &Vec<String> {
+    pub(super) fn values(&self, i: usize) -> &Vec<String> {
         match i {
             0 => &self.plate,
             1 => &self.container,
@@ -474,6 +576,7 @@ impl Open {
             base: Severity::Info,
             first_us: ts,
             last_us: ts,
+            indexed: Indexed::default(),
             incident: Incident {
                 id,
                 site: alert.site.clone(),
@@ -490,6 +593,23 @@ impl Open {
                 merged_into: None,
             },
         }
+    }
+
+    /// Brings the incident's index entries up to date after it was created or changed.
+    fn reindex(&mut self, index: &mut Indexes) {
+        let entry = Entry {
+            correlation: self.count.is_none(),
+            rule_mask: self.rule_mask,
+            place: self.incident.place,
+            keys: &self.incident.keys,
+            last_us: self.last_us,
+        };
+        index.sync(self.seq, &mut self.indexed, entry);
+    }
+
+    /// Takes the incident out of every index: it closed or was merged away.
+    fn unindex(&self, index: &mut Indexes) {
+        index.remove(self.seq, &self.indexed, &self.incident.keys, self.count.as_ref());
     }
 
     /// Event-time distance from `ts` to the incident's span; 0 inside it.

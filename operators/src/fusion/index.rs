@@ -1,5 +1,6 @@
 //! Indexes over one site's open incidents, so an alert reaches the few incidents it may link to
-//! without looking at every open one: ingest stays O(log n) in the number of open incidents.
+//! without looking at every open one: ingest stays O(log n) in the number of open incidents
+//! (plus the few incidents that share an alert's grid cells, key values or count group).
 //!
 //! The one idea: the indexes only *over-approximate*. The engine checks every candidate with
 //! the same rule logic as before and walks candidates in creation order, so an index may return
@@ -91,8 +92,8 @@ impl Grid {
         // Haversine: cos φ1 cos φ2 sin²(Δλ/2) ≤ sin²(d/2), and cos φ ≥ cos(max_lat) for both.
         // Past a quarter turn sin(d/2) shrinks again; the clamp keeps the bound an upper one.
         let s = (self.radius_rad / 2.0).min(std::f64::consts::FRAC_PI_2).sin() / max_lat.to_radians().cos();
-        if !(s < 1.0) {
-            return 1; // any longitude (also when cos is 0 or the ratio is NaN)
+        if s.is_nan() || s >= 1.0 {
+            return 1; // any longitude difference is within reach
         }
         let width = (2.0 * s.asin()).to_degrees().max(MIN_CELL_DEG);
         ((360.0 / width).floor() as i64).max(1)

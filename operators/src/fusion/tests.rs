@@ -401,6 +401,15 @@ fn incidents_close_after_retention_and_are_forgotten() {
 }
 
 #[test]
+fn ignored_kinds_make_no_incidents() {
+    let mut e = engine(vec![near_rule(300.0, 120)]);
+    let mut signal = camera("cam-a", "test_signal", 0, GeoPoint { lat: 41.3, lon: 69.2 });
+    signal.source.kind = SourceKind::Sensor;
+    assert!(run(&mut e, &[signal]).is_empty());
+    assert_eq!(open(&e).len(), 0);
+}
+
+#[test]
 fn replaying_the_same_alerts_gives_identical_incidents() {
     let rules = vec![
         near_rule(300.0, 120),
@@ -526,4 +535,346 @@ fn config_parses_from_toml_and_refuses_bad_fields_by_name() {
     let zero = FusionConfig { close_after_secs: 0, ..Default::default() };
     assert!(zero.validate().unwrap_err().starts_with("close_after_secs"));
     assert!(Engine::new(zero).is_err(), "the engine refuses a bad config at start-up");
+}
+
+// ---- Randomised streams: the indexed engine must behave exactly like the linear scan it replaced.
+
+/// xorshift64*: a tiny seeded generator, so randomised tests are deterministic without a crate.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+
+    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len() as u64) as usize]
+    }
+
+    fn uuid(&mut self) -> Uuid {
+        Uuid::from_u64_pair(self.next(), self.next())
+    }
+}
+
+/// `p` moved by `north_m` and `east_m` metres, clamped and wrapped into WGS 84 ranges.
+fn offset(p: GeoPoint, north_m: f64, east_m: f64) -> GeoPoint {
+    let lat = (p.lat + north_m / 111_195.0).clamp(-90.0, 90.0);
+    let lon = p.lon + east_m / (111_195.0 * lat.to_radians().cos().max(0.01));
+    GeoPoint { lat, lon: (lon + 180.0).rem_euclid(360.0) - 180.0 }
+}
+
+/// Every kind of rule, with kinds filters that leave some incidents unlinkable by some rules.
+fn mixed_config() -> FusionConfig {
+    let near = |name: &str, radius_m, window_secs, kinds: &[&str]| {
+        RuleConfig::Near(NearRule {
+            name: name.into(),
+            radius_m,
+            window_secs,
+            kinds: kinds.iter().map(|k| k.to_string()).collect(),
+        })
+    };
+    let same = |name: &str, key, window_secs, kinds: &[&str]| {
+        RuleConfig::SameKey(SameKeyRule {
+            name: name.into(),
+            key,
+            window_secs,
+            kinds: kinds.iter().map(|k| k.to_string()).collect(),
+        })
+    };
+    let count = |name: &str, kind: &str, group_by, count, timespan_secs| {
+        RuleConfig::EventCount(EventCountRule {
+            name: name.into(),
+            kinds: vec![kind.into()],
+            group_by,
+            count,
+            timespan_secs,
+            incident_kind: format!("{name}_incident"),
+            severity: Severity::High,
+        })
+    };
+    FusionConfig {
+        allowed_lateness_secs: 60,
+        close_after_secs: 900,
+        escalate_at_source_kinds: 2,
+        ignore_kinds: vec!["test_signal".into()],
+        rules: vec![
+            near("near_call", 300.0, 120, &["zone_intrusion", "call_received", "loitering"]),
+            same("same_plate", CorrelationKey::Plate, 900, &[]),
+            near("near_tight", 40.0, 30, &[]),
+            count("repeat_cam", "zone_intrusion", GroupBy::SourceId, 3, 60),
+            same("same_call", CorrelationKey::Call, 600, &["call_received", "zone_intrusion"]),
+            count("plate_twice", "plate_watchlist", GroupBy::Plate, 2, 120),
+        ],
+    }
+}
+
+/// A deterministic stream with everything fusion handles: places clustered so `near` links and
+/// merges (also across ±180° longitude and near the poles), shared plates and call ids, episodes,
+/// redeliveries, late backlog, jumps in event time that close incidents, two sites.
+fn mixed_stream(seed: u64, n: usize) -> Vec<Alert> {
+    let centres = [
+        P,
+        GeoPoint { lat: 41.3125, lon: 69.2420 },
+        GeoPoint { lat: 0.0005, lon: 179.9998 },
+        GeoPoint { lat: 0.0003, lon: -179.9997 },
+        GeoPoint { lat: 89.9993, lon: 45.0 },
+        GeoPoint { lat: -89.9996, lon: -120.0 },
+        GeoPoint { lat: -33.86, lon: 151.21 },
+    ];
+    let kinds = [
+        ("zone_intrusion", SourceKind::Camera),
+        ("call_received", SourceKind::Call),
+        ("plate_watchlist", SourceKind::Camera),
+        ("loitering", SourceKind::Camera),
+        ("radiation_alarm", SourceKind::Sensor),
+        ("test_signal", SourceKind::Sensor),
+    ];
+    let severities = [Severity::Info, Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+    let mut rng = Rng::new(seed);
+    let mut clock_ms: i64 = 0;
+    let mut alerts: Vec<Alert> = Vec::with_capacity(n);
+    while alerts.len() < n {
+        if !alerts.is_empty() && rng.chance(0.03) {
+            let again = alerts[rng.below(alerts.len() as u64) as usize].clone();
+            alerts.push(again);
+            continue;
+        }
+        clock_ms += rng.below(12_000) as i64;
+        if rng.chance(0.01) {
+            clock_ms += 700_000 + rng.below(800_000) as i64;
+        }
+        let mut t_ms = clock_ms;
+        if rng.chance(0.06) {
+            t_ms -= rng.below(1_500_000) as i64;
+        }
+        let &(kind, source_kind) = rng.pick(&kinds);
+        let source_id = match source_kind {
+            SourceKind::Call => "feed-102".to_string(),
+            SourceKind::Sensor => format!("rpm-{}", rng.below(3)),
+            _ => format!("cam-{}", rng.below(6)),
+        };
+        let mut a = base(kind, source_kind, &source_id, 0);
+        a.id = rng.uuid();
+        a.event_ts = t0() + Duration::milliseconds(t_ms);
+        a.ingest_ts = a.event_ts;
+        a.severity = *rng.pick(&severities);
+        if rng.chance(0.1) {
+            a.site = "port".into();
+        }
+        if rng.chance(0.25) {
+            let back = rng.below(30.min(alerts.len() as u64).max(1)) as usize;
+            if let Some(prev) = alerts.len().checked_sub(1 + back).map(|i| &alerts[i]) {
+                a.episode = prev.episode;
+                a.phase = if rng.chance(0.5) { Phase::Update } else { Phase::End };
+            }
+        }
+        if a.phase == Phase::Begin {
+            a.episode = rng.uuid();
+        }
+        if !rng.chance(0.1) {
+            let spread = *rng.pick(&[30.0, 300.0, 3000.0]);
+            let c = *rng.pick(&centres);
+            let p = offset(c, (rng.unit() * 2.0 - 1.0) * spread, (rng.unit() * 2.0 - 1.0) * spread);
+            match rng.below(3) {
+                0 => a.correlation.place = Some(p),
+                1 => a.source.location = Some(p),
+                _ => a.objects.push(AlertObject {
+                    class: "person".into(),
+                    track_id: None,
+                    score: 0.5,
+                    bbox: None,
+                    ground: Some(p),
+                }),
+            }
+        }
+        if kind == "plate_watchlist" || rng.chance(0.15) {
+            a.correlation.plate = Some(format!("01A{:03}BC", rng.below(8)));
+        }
+        if kind == "call_received" || rng.chance(0.05) {
+            a.correlation.call = Some(format!("102-{:04}", rng.below(6)));
+        }
+        alerts.push(a);
+    }
+    alerts
+}
+
+fn sha256_hex(lines: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for l in lines {
+        h.update(l.as_bytes());
+        h.update(b"\n");
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The updates for a fixed mixed stream, as produced by the linear-scan engine before the
+/// indexes were added (recorded once; a change here is a change of observable behaviour).
+#[test]
+fn mixed_stream_gives_the_recorded_updates() {
+    let alerts = mixed_stream(1, 4000);
+    let mut e = Engine::new(mixed_config()).unwrap();
+    let per_alert: Vec<Vec<IncidentUpdate>> = alerts.iter().map(|a| e.ingest(a)).collect();
+    // Retention closes in creation order, which is not always the order the incidents expired in.
+    let closes_out_of_expiry_order = per_alert.iter().any(|us| {
+        let ends: Vec<_> = us
+            .iter()
+            .filter(|u| u.change == Change::Closed && u.incident.merged_into.is_none())
+            .map(|u| u.incident.last_event_ts)
+            .collect();
+        ends.windows(2).any(|w| w[0] > w[1])
+    });
+    let updates: Vec<IncidentUpdate> = per_alert.into_iter().flatten().collect();
+    // The stream exercises what the indexes must reproduce.
+    let merged = updates.iter().filter(|u| u.incident.merged_into.is_some()).count();
+    let counted = updates.iter().filter(|u| u.incident.rule.is_some() && u.change == Change::Created).count();
+    let retired = updates.iter().filter(|u| u.change == Change::Closed && u.incident.merged_into.is_none()).count();
+    let late = updates.iter().filter(|u| u.incident.members.iter().any(|m| m.late)).count();
+    let joined_by = |rule: &str| {
+        updates.iter().filter(|u| u.incident.members.iter().any(|m| m.rule.as_deref() == Some(rule))).count()
+    };
+    let summary = (
+        updates.len(),
+        merged,
+        counted,
+        retired,
+        late > 0,
+        closes_out_of_expiry_order,
+        ["episode", "near_call", "near_tight", "same_plate", "same_call", "repeat_cam", "plate_twice"]
+            .map(|r| joined_by(r) > 0),
+    );
+    let json: Vec<String> = updates.iter().map(IncidentUpdate::to_json).collect();
+    eprintln!("summary {summary:?} digest {}", sha256_hex(&json));
+    assert_eq!(summary, (5077, 339, 77, 1323, true, true, [true; 7]));
+    assert_eq!(sha256_hex(&json), "667c3ffe59b2b7c03a8138c42819eca22a56595c36b9504f45e9685eadd9ae67");
+}
+
+/// The indexes only narrow the search: on random streams with every kind of rule, the engine
+/// gives exactly the updates of one that scans every open incident (as fusion did before).
+#[test]
+fn indexed_engine_matches_a_scan_of_every_open_incident() {
+    for seed in 1..=12 {
+        let mut cfg = mixed_config();
+        if seed % 3 == 0 {
+            // Radii from centimetres to beyond the clusters' spread, and a shorter retention.
+            for rule in &mut cfg.rules {
+                if let RuleConfig::Near(n) = rule {
+                    n.radius_m = if n.radius_m > 100.0 { 5000.0 } else { 0.05 };
+                }
+            }
+            cfg.close_after_secs = 900;
+            cfg.allowed_lateness_secs = 0;
+        }
+        let alerts = mixed_stream(seed, 3000);
+        let mut indexed = Engine::new(cfg.clone()).unwrap();
+        let mut scanning = Engine::new(cfg).unwrap().scanning();
+        for (i, a) in alerts.iter().enumerate() {
+            let (got, want) = (indexed.ingest(a), scanning.ingest(a));
+            assert!(got == want, "seed {seed}, alert {i}:\n{got:#?}\nwant\n{want:#?}");
+        }
+        assert_eq!(open(&indexed), open(&scanning), "seed {seed}");
+    }
+}
+
+/// The `near` grid never misses a point within the radius: checked against every pair on
+/// random points, clustered so many pairs are close, also across ±180° and at the poles.
+#[test]
+fn near_grid_finds_every_point_within_the_radius() {
+    let mut rng = Rng::new(42);
+    let spots = [
+        GeoPoint { lat: 41.3, lon: 69.2 },
+        GeoPoint { lat: 0.0, lon: 180.0 },
+        GeoPoint { lat: 65.0, lon: -180.0 },
+        GeoPoint { lat: 90.0, lon: 0.0 },
+        GeoPoint { lat: -89.99, lon: 179.0 },
+        GeoPoint { lat: 0.0, lon: 0.0 },
+    ];
+    for radius_m in [0.01, 5.0, 50.0, 300.0, 5_000.0, 800_000.0, 9_000_000.0] {
+        let point = |rng: &mut Rng| {
+            if rng.chance(0.2) {
+                // Uniform on the sphere.
+                GeoPoint { lat: (rng.unit() * 2.0 - 1.0).asin().to_degrees(), lon: rng.unit() * 360.0 - 180.0 }
+            } else {
+                let c = *rng.pick(&spots);
+                let spread = 3.0 * radius_m;
+                offset(c, (rng.unit() * 2.0 - 1.0) * spread, (rng.unit() * 2.0 - 1.0) * spread)
+            }
+        };
+        let stored: Vec<GeoPoint> = (0..1500).map(|_| point(&mut rng)).collect();
+        let mut grid = index::Grid::new(radius_m);
+        for (seq, p) in stored.iter().enumerate() {
+            grid.insert(grid.cell(*p), seq as u64);
+        }
+        let (mut within, mut offered) = (0usize, 0usize);
+        let mut found = Vec::new();
+        for _ in 0..1500 {
+            let q = point(&mut rng);
+            found.clear();
+            grid.candidates(q, &mut found);
+            offered += found.len();
+            for (seq, p) in stored.iter().enumerate() {
+                if haversine_m(q, *p) <= radius_m {
+                    within += 1;
+                    assert!(found.contains(&(seq as u64)), "r {radius_m} m: {p:?} within of {q:?} not offered");
+                }
+            }
+        }
+        assert!(within > 1500, "r {radius_m} m: the points exercise close pairs ({within})");
+        if radius_m <= 5_000.0 {
+            assert!(offered < 20 * within, "r {radius_m} m: the grid narrows the search ({offered} for {within})");
+        }
+    }
+}
+
+/// Throughput with many open incidents: 200,000 alerts at distinct places a few seconds apart,
+/// each its own incident. `cargo test -p qorovul-operators --release fusion -- --ignored --nocapture`;
+/// `FUSION_BENCH_ALERTS` sets the count.
+#[test]
+#[ignore]
+fn throughput_with_many_open_incidents() {
+    let n: usize = std::env::var("FUSION_BENCH_ALERTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let mut rng = Rng::new(7);
+    let alerts: Vec<Alert> = (0..n)
+        .map(|i| {
+            let place =
+                GeoPoint { lat: 41.0 + (i % 1000) as f64 * 0.001, lon: 69.0 + (i / 1000 % 1000) as f64 * 0.001 };
+            let mut a = camera("cam-1", "zone_intrusion", 0, place);
+            a.id = rng.uuid();
+            a.episode = rng.uuid();
+            a.event_ts = t0() + Duration::microseconds(10 * i as i64);
+            a
+        })
+        .collect();
+    let mut e = engine(vec![near_rule(50.0, 120)]);
+    let start = std::time::Instant::now();
+    let mut updates = 0usize;
+    for a in &alerts {
+        updates += e.ingest(a).len();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(updates, n, "each alert opens its own incident");
+    assert_eq!(e.open_incidents().count(), n);
+    println!("fusion: {n} alerts, {n} open incidents: {secs:.3} s, {:.0} alerts/s", n as f64 / secs);
 }
