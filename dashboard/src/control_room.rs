@@ -76,6 +76,7 @@ pub struct ControlRoom {
     stop: Sender<()>,
     ingest: std::thread::JoinHandle<Result<(), String>>,
     history: std::thread::JoinHandle<()>,
+    checkpoints: std::thread::JoinHandle<()>,
     _heartbeat: HeartbeatSender,
     pub stats: Arc<ControlRoomStats>,
     pub store_path: PathBuf,
@@ -133,7 +134,8 @@ impl ControlRoom {
         let evidence = EvidenceFetcher::start(session.clone(), &cfg.data_dir, cfg.evidence.clone())?;
         let stats = Arc::new(ControlRoomStats::default());
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
-        let history = history::serve(&session, &store_path, stop_rx.clone())?;
+        let history = history::serve(&session, &store_path, node, stop_rx.clone())?;
+        let checkpoints = store.checkpoint_in_background(&store_path, stop_rx.clone())?;
         let mut ingest = Ingest {
             session: session.clone(),
             store,
@@ -164,7 +166,7 @@ impl ControlRoom {
             move |hb: &mut Heartbeat| hb.dead_letters = s.dead_letters.load(Ordering::Relaxed),
         )?;
         tracing::info!("control room {node}: storing alerts in {}", store_path.display());
-        Ok(Self { stop: stop_tx, ingest, history, _heartbeat: heartbeat, stats, store_path })
+        Ok(Self { stop: stop_tx, ingest, history, checkpoints, _heartbeat: heartbeat, stats, store_path })
     }
 
     /// Finishes the batch in hand and stops.
@@ -173,6 +175,7 @@ impl ControlRoom {
         let r = self.ingest.join().map_err(|_| "the control-room thread panicked".to_string())?;
         drop(self._heartbeat);
         let _ = self.history.join();
+        let _ = self.checkpoints.join();
         r
     }
 }
@@ -313,10 +316,11 @@ impl Ingest {
                 }
             }
         }
-        self.store.save_incidents(&updates)?;
-        for u in &updates {
+        let jsons: Vec<String> = updates.iter().map(IncidentUpdate::to_json).collect();
+        self.store.save_incidents(&updates, &jsons)?;
+        for (u, json) in updates.iter().zip(jsons) {
             let key = u.key_expr();
-            if let Err(e) = self.session.put(&key, u.to_json()).congestion_control(CongestionControl::Block).wait() {
+            if let Err(e) = self.session.put(&key, json).congestion_control(CongestionControl::Block).wait() {
                 tracing::warn!("publishing {key}: {e}");
             }
         }
@@ -416,7 +420,10 @@ fn check(msg: &Received) -> Result<Incoming, Box<DeadLetter>> {
     if key != msg.key {
         return Err(dead("key_mismatch", format!("published on {} but the alert's own key is {key}", msg.key)));
     }
-    Ok(Incoming { json: received.to_json(), key, alert: received.alert, node: msg.node.clone() })
+    // Stored as it came (it parsed, so it is UTF-8 JSON): a newer MINOR keeps its unknown
+    // fields, and nothing is serialised twice.
+    let json = String::from_utf8(msg.payload.clone()).unwrap_or_else(|_| received.to_json());
+    Ok(Incoming { json, key, alert: received.alert, node: msg.node.clone() })
 }
 
 /// The `id` of a refused message when one can be read, so its sender can be acknowledged

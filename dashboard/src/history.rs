@@ -1,12 +1,14 @@
-//! The history queryable: `get` on `qv/{site}/alert/**` (or any narrower key expression)
-//! with selector parameters `since`, `until` (RFC 3339) and `limit`, answered from the
-//! control-room store with one reply per alert, oldest event first.
+//! What integrators can ask the control room's store over zenoh:
+//! - history: `get` on `qv/{site}/alert/**` (or any narrower key expression) with selector
+//!   parameters `since`, `until` (RFC 3339) and `limit`, answered with one reply per alert,
+//!   oldest event first;
+//! - CAP: `get` on `qv/{site}/cap/{incident_id}`, answered with the incident's latest state
+//!   as an OASIS CAP 1.2 XML document.
 
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use crossbeam_channel::Receiver;
 use std::path::Path;
-use std::time::Duration;
 use zenoh::Wait;
 use zenoh::key_expr::KeyExpr;
 use zenoh::query::Query;
@@ -66,12 +68,33 @@ pub fn parse_range(get: impl Fn(&str) -> Option<String>) -> Result<Range, String
     Ok(Range { since_us, until_us, limit })
 }
 
-/// Declares the queryable and answers it on a thread of its own (with its own read-only
-/// connection, so history never waits for ingest) until `stop` disconnects.
-pub fn serve(session: &zenoh::Session, store_path: &Path, stop: Receiver<()>) -> Result<std::thread::JoinHandle<()>, String> {
-    let queryable =
-        session.declare_queryable("qv/*/alert/**").wait().map_err(|e| format!("declaring the history queryable: {e}"))?;
+/// Declares the queryables and answers them on a thread of their own (with its own
+/// read-only connection, so queries never wait for ingest) until `stop` disconnects.
+/// `sender` names this control room in CAP documents.
+pub fn serve(
+    session: &zenoh::Session,
+    store_path: &Path,
+    sender: &str,
+    stop: Receiver<()>,
+) -> Result<std::thread::JoinHandle<()>, String> {
+    let (asks_tx, asks) = crossbeam_channel::bounded::<Query>(256);
+    let mut queryables = Vec::new();
+    for key in ["qv/*/alert/**", "qv/*/cap/*"] {
+        let tx = asks_tx.clone();
+        let q = session
+            .declare_queryable(key)
+            .callback(move |q| {
+                // Full: the asker gets no reply and times out, rather than stalling zenoh.
+                if let Err(crossbeam_channel::TrySendError::Full(q)) = tx.try_send(q) {
+                    let _ = q.reply_err("the control room is busy; ask again").wait();
+                }
+            })
+            .wait()
+            .map_err(|e| format!("declaring the queryable {key}: {e}"))?;
+        queryables.push(q);
+    }
     let path = store_path.to_path_buf();
+    let sender = sender.to_string();
     std::thread::Builder::new()
         .name("history".into())
         .spawn(move || {
@@ -79,12 +102,15 @@ pub fn serve(session: &zenoh::Session, store_path: &Path, stop: Receiver<()>) ->
                 Ok(s) => s,
                 Err(e) => return tracing::error!("history not served: {e}"),
             };
+            let _queryables = queryables;
             loop {
-                if let Ok(Some(query)) = queryable.recv_timeout(Duration::from_millis(200)) {
-                    answer(&store, &query);
-                }
-                if stop.try_recv() == Err(crossbeam_channel::TryRecvError::Disconnected) {
-                    break;
+                crossbeam_channel::select! {
+                    recv(asks) -> q => match q {
+                        Ok(q) if q.key_expr().as_str().split('/').nth(2) == Some("cap") => answer_cap(&store, &q, &sender),
+                        Ok(q) => answer(&store, &q),
+                        Err(_) => break,
+                    },
+                    recv(stop) -> _ => break,
                 }
             }
         })
@@ -117,6 +143,26 @@ fn answer(store: &Store, query: &Query) {
             tracing::error!("history query {asked}: {e}");
             let _ = query.reply_err(format!("the store could not answer: {e}")).wait();
         }
+    }
+}
+
+fn answer_cap(store: &Store, query: &Query, sender: &str) {
+    let key = query.key_expr().as_str();
+    let id = key.rsplit('/').next().unwrap_or_default();
+    let reply = match store.incident(id) {
+        Ok(Some(json)) => match serde_json::from_str::<operators::fusion::IncidentUpdate>(&json) {
+            Ok(update) => Ok(operators::fusion::cap::to_cap(&update, sender)),
+            Err(e) => Err(format!("incident {id}: the stored state does not parse: {e}")),
+        },
+        Ok(None) => Err(format!("incident {id:?} is not in this control room's store")),
+        Err(e) => Err(format!("the store could not answer: {e}")),
+    };
+    let sent = match reply {
+        Ok(xml) => query.reply(key, xml).encoding(zenoh::bytes::Encoding::APPLICATION_XML).wait(),
+        Err(e) => query.reply_err(e).wait(),
+    };
+    if let Err(e) = sent {
+        tracing::warn!("CAP reply to {key}: {e}");
     }
 }
 

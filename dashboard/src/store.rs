@@ -54,6 +54,9 @@ impl Store {
         let conn = Connection::open(path).map_err(what)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(what)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(what)?;
+        // Incident ids are hashes, so their index is written at random places: keep its
+        // pages in memory rather than reading them back for every batch (64 MiB).
+        conn.pragma_update(None, "cache_size", -65536).map_err(what)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS alerts (
                  id        BLOB PRIMARY KEY,         -- 16 bytes
@@ -86,6 +89,32 @@ impl Store {
         )
         .map_err(what)?;
         Ok(Self { conn })
+    }
+
+    /// Hands checkpoints (copying the write-ahead log into the database) to a thread of
+    /// their own, so the ingest thread only appends to the log. Returns the thread; it
+    /// stops when `stop` disconnects.
+    pub fn checkpoint_in_background(
+        &self,
+        path: &Path,
+        stop: crossbeam_channel::Receiver<()>,
+    ) -> Result<std::thread::JoinHandle<()>, String> {
+        self.conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(|e| format!("store: {e}"))?;
+        let conn = Connection::open(path).map_err(|e| format!("store {} (checkpoints): {e}", path.display()))?;
+        std::thread::Builder::new()
+            .name("store-checkpoint".into())
+            .spawn(move || {
+                // PASSIVE never blocks the writer; it copies what no reader still needs.
+                while stop.recv_timeout(std::time::Duration::from_millis(500))
+                    == Err(crossbeam_channel::RecvTimeoutError::Timeout)
+                {
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        tracing::warn!("store checkpoint: {e}");
+                    }
+                }
+                let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            })
+            .map_err(|e| format!("spawning the checkpointer: {e}"))
     }
 
     /// A second, read-only connection to the same file (history queries run beside ingest).
@@ -146,11 +175,22 @@ impl Store {
         Ok(fresh)
     }
 
-    /// Keeps the latest state of each incident.
-    pub fn save_incidents(&mut self, updates: &[IncidentUpdate]) -> Result<(), String> {
+    /// Keeps the latest state of each incident; `jsons[i]` is `updates[i]` as JSON.
+    ///
+    /// Committed without its own fsync (`synchronous=NORMAL` for this transaction): incidents
+    /// are derived from the stored alerts and rebuilt from them after a crash, and the next
+    /// alert commit (FULL) makes this one durable too. One fsync per batch, not two.
+    pub fn save_incidents(&mut self, updates: &[IncidentUpdate], jsons: &[String]) -> Result<(), String> {
         if updates.is_empty() {
             return Ok(());
         }
+        self.conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| format!("store incidents: {e}"))?;
+        let result = self.save_incidents_tx(updates, jsons);
+        self.conn.pragma_update(None, "synchronous", "FULL").map_err(|e| format!("store incidents: {e}"))?;
+        result
+    }
+
+    fn save_incidents_tx(&mut self, updates: &[IncidentUpdate], jsons: &[String]) -> Result<(), String> {
         let tx = self.conn.transaction().map_err(|e| format!("store incidents: {e}"))?;
         {
             let mut upsert = tx
@@ -160,10 +200,10 @@ impl Store {
                 )
                 .map_err(|e| format!("store incidents: {e}"))?;
             let now = us(chrono::Utc::now());
-            for u in updates {
+            for (u, json) in updates.iter().zip(jsons) {
                 let i = &u.incident;
                 upsert
-                    .execute(params![i.id.to_string(), i.site, now, i.closed, u.to_json()])
+                    .execute(params![i.id.to_string(), i.site, now, i.closed, json])
                     .map_err(|e| format!("storing incident {}: {e}", i.id))?;
             }
         }
@@ -251,6 +291,15 @@ impl Store {
             .map_err(|e| format!("store: {e}"))?;
         let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(|e| format!("store: {e}"))?;
         rows.map(|r| r.map_err(|e| format!("store: {e}"))).collect()
+    }
+
+    /// The latest message of incident `id`, as JSON.
+    pub fn incident(&self, id: &str) -> Result<Option<String>, String> {
+        use rusqlite::OptionalExtension;
+        self.conn
+            .query_row("SELECT json FROM incidents WHERE id = ?1", params![id], |r| r.get(0))
+            .optional()
+            .map_err(|e| format!("store: {e}"))
     }
 
     /// The latest message of each incident, as JSON.

@@ -53,7 +53,7 @@ impl Outbox {
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS outbox (
                  seq      INTEGER PRIMARY KEY AUTOINCREMENT,
-                 id       TEXT NOT NULL UNIQUE,
+                 id       TEXT NOT NULL,              -- unique through the ledger
                  lane     INTEGER NOT NULL,   -- 0 live (high, critical), 1 backlog
                  key      TEXT NOT NULL,
                  json     TEXT NOT NULL
@@ -129,16 +129,31 @@ impl Outbox {
         Ok(out)
     }
 
-    /// Removes alerts the control room acknowledged; unknown ids are ignored (an ack can
-    /// arrive twice). Returns how many were removed.
-    pub fn ack(&mut self, ids: &[Uuid]) -> Result<usize, String> {
+    /// Removes acknowledged alerts by their positions (the sender knows which position it
+    /// sent for each id; deleting by position needs no index on ids). Positions already
+    /// removed are ignored (an ack can arrive twice). Returns how many were removed.
+    ///
+    /// Committed without its own fsync (`synchronous=NORMAL` for this transaction): a
+    /// deletion lost to a power cut only sends the alert again, which the control room
+    /// drops by id; the next append (FULL) makes it durable anyway.
+    pub fn ack(&mut self, seqs: &[i64]) -> Result<usize, String> {
+        if seqs.is_empty() {
+            return Ok(0);
+        }
+        self.conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| format!("outbox ack: {e}"))?;
+        let removed = self.delete(seqs);
+        self.conn.pragma_update(None, "synchronous", "FULL").map_err(|e| format!("outbox ack: {e}"))?;
+        removed
+    }
+
+    fn delete(&mut self, seqs: &[i64]) -> Result<usize, String> {
         let tx = self.conn.transaction().map_err(|e| format!("outbox ack: {e}"))?;
         let mut removed = 0;
         {
             let mut del =
-                tx.prepare_cached("DELETE FROM outbox WHERE id = ?1").map_err(|e| format!("outbox ack: {e}"))?;
-            for id in ids {
-                removed += del.execute(params![id.to_string()]).map_err(|e| format!("outbox ack {id}: {e}"))?;
+                tx.prepare_cached("DELETE FROM outbox WHERE seq = ?1").map_err(|e| format!("outbox ack: {e}"))?;
+            for seq in seqs {
+                removed += del.execute(params![seq]).map_err(|e| format!("outbox ack {seq}: {e}"))?;
             }
         }
         tx.commit().map_err(|e| format!("outbox ack commit: {e}"))?;
@@ -219,8 +234,8 @@ mod tests {
         assert_eq!(next.iter().map(|p| p.id).collect::<Vec<_>>(), alerts.iter().map(|a| a.id).collect::<Vec<_>>());
         assert_eq!(next[0].json, alerts[0].to_json());
         assert_eq!(next[0].key, "qv/post-1/alert/sensor/rpm-1/radiation_alarm");
-        assert_eq!(ob.ack(&[alerts[0].id, alerts[1].id]).unwrap(), 2);
-        assert_eq!(ob.ack(&[alerts[0].id]).unwrap(), 0, "a repeated ack changes nothing");
+        assert_eq!(ob.ack(&[next[0].seq, next[1].seq]).unwrap(), 2);
+        assert_eq!(ob.ack(&[next[0].seq]).unwrap(), 0, "a repeated ack changes nothing");
         drop(ob);
         let ob = Outbox::open(&path).unwrap();
         assert_eq!(ob.depth().unwrap(), (0, 3));
@@ -236,7 +251,8 @@ mod tests {
         let mut ob = Outbox::open(&temp_db("replay")).unwrap();
         let a = alert(Severity::Low);
         ob.append(std::slice::from_ref(&a)).unwrap();
-        ob.ack(&[a.id]).unwrap();
+        let seq = ob.next(1).unwrap()[0].seq;
+        ob.ack(&[seq]).unwrap();
         assert_eq!(ob.append(std::slice::from_ref(&a)).unwrap(), 0);
         assert_eq!(ob.depth().unwrap(), (0, 0));
     }

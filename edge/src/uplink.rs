@@ -142,10 +142,12 @@ struct Sending {
     attachment: String,
     /// Highest outbox position sent, per lane.
     cursor: [i64; 2],
-    in_flight: HashMap<Uuid, Lane>,
+    /// Every alert sent and not yet acknowledged, with its outbox position (acknowledgements
+    /// name ids; the outbox deletes by position). Kept across window restarts, so a late
+    /// acknowledgement of an earlier send still removes its alert.
+    unacked: HashMap<Uuid, Sent>,
     in_flight_per_lane: [usize; 2],
-    /// Send order, for finding the oldest unacknowledged alert; acknowledged entries are
-    /// skipped lazily.
+    /// Send order, for finding the oldest alert in flight; stale entries are skipped lazily.
     sent: VecDeque<(Instant, Uuid)>,
     depth_read: Instant,
     sent_total: metrics::Metric,
@@ -153,6 +155,13 @@ struct Sending {
     resent_total: metrics::Metric,
     appended_total: metrics::Metric,
     errors_total: metrics::Metric,
+}
+
+struct Sent {
+    lane: Lane,
+    seq: i64,
+    /// Counted in its lane's window (false once a window restart gave up on it).
+    in_window: bool,
 }
 
 /// Alerts taken from the channel per outbox transaction.
@@ -168,7 +177,7 @@ impl Sending {
             cfg,
             stats,
             cursor: [0, 0],
-            in_flight: HashMap::new(),
+            unacked: HashMap::new(),
             in_flight_per_lane: [0, 0],
             sent: VecDeque::new(),
             depth_read: Instant::now() - Duration::from_secs(60),
@@ -212,39 +221,45 @@ impl Sending {
             self.refresh_depth(drain_until.is_some())?;
             if let Some(until) = drain_until {
                 let (live, backlog) = (self.stats.live.load(Ordering::Relaxed), self.stats.backlog.load(Ordering::Relaxed));
-                if live + backlog == 0 || Instant::now() >= until {
+                if (live + backlog == 0 && alerts.is_empty()) || Instant::now() >= until {
+                    // Whatever was handed over is kept for the next start, never dropped.
+                    while !alerts.is_empty() {
+                        self.append(None, alerts)?;
+                    }
+                    self.refresh_depth(true)?;
                     return Ok(());
                 }
             }
         }
     }
 
-    /// Appends `first` and whatever else waits on the channel, in batches.
+    /// Appends `first` and up to a batch of whatever else waits on the channel. One batch
+    /// per turn, so a burst is sent while it is still being appended.
     fn append(&mut self, first: Option<Alert>, alerts: &Receiver<Alert>) -> Result<(), String> {
         let mut batch: Vec<Alert> = first.into_iter().collect();
-        loop {
-            batch.extend(alerts.try_iter().take(APPEND_BATCH - batch.len()));
-            if batch.is_empty() {
-                return Ok(());
-            }
+        batch.extend(alerts.try_iter().take(APPEND_BATCH - batch.len()));
+        if !batch.is_empty() {
             let added = self.outbox.append(&batch)?;
             self.appended_total.add(added as u64);
-            let full = batch.len() == APPEND_BATCH;
-            batch.clear();
-            if !full {
-                return Ok(());
-            }
         }
+        Ok(())
     }
 
+    /// Deletes what the control room acknowledged. An id this process never sent (an
+    /// acknowledgement meant for a previous run) is ignored: that alert is still in the
+    /// outbox, will be sent again and acknowledged again.
     fn acknowledged(&mut self, ids: &[Uuid]) -> Result<(), String> {
-        let removed = self.outbox.ack(ids)?;
-        self.acked_total.add(removed as u64);
+        let mut seqs = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(lane) = self.in_flight.remove(id) {
-                self.in_flight_per_lane[lane as usize] -= 1;
+            if let Some(s) = self.unacked.remove(id) {
+                seqs.push(s.seq);
+                if s.in_window {
+                    self.in_flight_per_lane[s.lane as usize] -= 1;
+                }
             }
         }
+        let removed = self.outbox.ack(&seqs)?;
+        self.acked_total.add(removed as u64);
         Ok(())
     }
 
@@ -252,7 +267,7 @@ impl Sending {
     /// is presumed lost and sending starts again from the oldest unacknowledged alert.
     fn restart_window_if_stale(&mut self) {
         while let Some((_, id)) = self.sent.front() {
-            if self.in_flight.contains_key(id) {
+            if self.unacked.get(id).is_some_and(|s| s.in_window) {
                 break;
             }
             self.sent.pop_front();
@@ -262,12 +277,14 @@ impl Sending {
             return;
         }
         tracing::warn!(
-            in_flight = self.in_flight.len(),
+            in_flight = self.in_flight_per_lane.iter().sum::<usize>(),
             "no acknowledgement for {:?}; sending again from the oldest unacknowledged alert",
             self.cfg.ack_timeout
         );
         self.resent_total.inc();
-        self.in_flight.clear();
+        for s in self.unacked.values_mut() {
+            s.in_window = false;
+        }
         self.in_flight_per_lane = [0, 0];
         self.sent.clear();
         self.cursor = [0, 0];
@@ -283,7 +300,7 @@ impl Sending {
         ] {
             let free = window.saturating_sub(self.in_flight_per_lane[lane as usize]);
             // Small refills cost a query each; wait for a few acknowledgements first.
-            if free == 0 || (free < window / 8 && !self.in_flight.is_empty()) {
+            if free == 0 || (free < window / 8 && self.in_flight_per_lane.iter().sum::<usize>() > 0) {
                 continue;
             }
             let batch = self.outbox.after(lane, self.cursor[lane as usize], free)?;
@@ -303,7 +320,12 @@ impl Sending {
                     tracing::warn!("sending alert {} on {}: {e}", p.id, p.key);
                 }
                 self.cursor[lane as usize] = p.seq;
-                self.in_flight.insert(p.id, lane);
+                let was = self.unacked.insert(p.id, Sent { lane, seq: p.seq, in_window: true });
+                // A resend follows a window restart, which stopped counting the first send;
+                // should one still be counted, count the alert once.
+                if let Some(was) = was.filter(|w| w.in_window) {
+                    self.in_flight_per_lane[was.lane as usize] -= 1;
+                }
                 self.in_flight_per_lane[lane as usize] += 1;
                 self.sent.push_back((Instant::now(), p.id));
                 self.sent_total.inc();
@@ -322,7 +344,7 @@ impl Sending {
         let (live, backlog) = self.outbox.depth()?;
         self.stats.live.store(live, Ordering::Relaxed);
         self.stats.backlog.store(backlog, Ordering::Relaxed);
-        self.stats.in_flight.store(self.in_flight.len() as u64, Ordering::Relaxed);
+        self.stats.in_flight.store(self.in_flight_per_lane.iter().sum::<usize>() as u64, Ordering::Relaxed);
         self.stats.disk_bytes.store(self.outbox.disk_bytes(), Ordering::Relaxed);
         let m = metrics::global();
         m.metric("qv_outbox_depth", &[("lane", "live")]).set(live);

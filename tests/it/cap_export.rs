@@ -72,3 +72,42 @@ fn incident_exports_validate_against_the_cap_1_2_schema() {
     let broken = exported[1].replacen("<severity>", "<severity>Huge", 1);
     assert!(validate(&broken, "broken.xml").is_err(), "xmllint must refuse an invalid CAP document");
 }
+
+/// An integrator asks the control room for an incident as CAP: `get qv/{site}/cap/{id}`,
+/// answered from the store; an unknown id gets an error that names it.
+#[test]
+fn the_control_room_answers_cap_queries_from_its_store() {
+    use dashboard::control_room::{ControlRoom, ControlRoomConfig};
+    use pipeline::bus::{self, BusConfig};
+    use std::time::{Duration, Instant};
+    use zenoh::Wait;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let session = rt.block_on(bus::open(&BusConfig::default())).unwrap();
+    let dir = std::env::temp_dir().join(format!("qorovul-it-cap-room-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cfg = ControlRoomConfig { data_dir: dir, ..Default::default() };
+    let room = ControlRoom::start(session.clone(), "it-cap", "cr-cap", &cfg, FusionConfig::default()).unwrap();
+    let alert = test_alert("it-cap", "gate");
+    rt.block_on(bus::publish_alert(&session, &alert)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while room.stats.incident_updates.load(std::sync::atomic::Ordering::Relaxed) < 1 {
+        assert!(Instant::now() < deadline, "no incident from the alert");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let id = Engine::new(FusionConfig::default()).unwrap().ingest(&alert)[0].incident.id;
+
+    let ask = |key: &str| -> Result<String, String> {
+        let replies = session.get(key).timeout(Duration::from_secs(10)).wait().unwrap();
+        let reply = replies.recv().map_err(|e| format!("no reply: {e}"))?;
+        match reply.result() {
+            Ok(sample) => Ok(String::from_utf8(sample.payload().to_bytes().to_vec()).unwrap()),
+            Err(e) => Err(String::from_utf8_lossy(&e.payload().to_bytes()).into_owned()),
+        }
+    };
+    let xml = ask(&format!("qv/it-cap/cap/{id}")).unwrap();
+    validate(&xml, "from-the-store.xml").unwrap_or_else(|e| panic!("{e}\n{xml}"));
+    assert!(xml.contains(&format!("<incidents>{id}</incidents>")) && xml.contains("<sender>cr-cap</sender>"), "{xml}");
+    let missing = ask("qv/it-cap/cap/00000000-0000-0000-0000-000000000000").unwrap_err();
+    assert!(missing.contains("00000000-0000-0000-0000-000000000000") && missing.contains("not in"), "{missing}");
+    room.stop().unwrap();
+}
