@@ -63,9 +63,12 @@ fn main() {
         pipeline::bus::wait_for_subscriber(&session, "qv/bench/alert/camera/x/y", Duration::from_secs(30)).unwrap(),
         "the control room subscribes"
     );
-    let uplink =
-        Uplink::start(session.clone(), Outbox::open(&dir.join("outbox.sqlite")).unwrap(), UplinkConfig::new("bench", "edge-b"))
-            .unwrap();
+    let uplink = Uplink::start(
+        session.clone(),
+        Outbox::open(&dir.join("outbox.sqlite")).unwrap(),
+        UplinkConfig::new("bench", "edge-b"),
+    )
+    .unwrap();
 
     // (b) throughput.
     let alerts: Vec<Alert> = (0..sizes.throughput).map(|i| alert("bench", i)).collect();
@@ -76,7 +79,11 @@ fn main() {
     for a in alerts {
         tx.send(a).unwrap();
     }
-    wait_for(|| acked.get() - start_acked >= sizes.throughput as u64, Duration::from_secs(if full { 600 } else { 120 }), "(b) acknowledgements");
+    wait_for(
+        || acked.get() - start_acked >= sizes.throughput as u64,
+        Duration::from_secs(if full { 600 } else { 120 }),
+        "(b) acknowledgements",
+    );
     let b = sizes.throughput as f64 / t0.elapsed().as_secs_f64();
 
     // (c) latency at 1,000 alerts/s.
@@ -110,7 +117,8 @@ fn main() {
     // A second connection to the backlog's outbox, to see when its lane is empty.
     let backlog_view = Outbox::open(&backlog_path).unwrap();
     let uplink =
-        Uplink::start(session.clone(), Outbox::open(&backlog_path).unwrap(), UplinkConfig::new("bench", "edge-b")).unwrap();
+        Uplink::start(session.clone(), Outbox::open(&backlog_path).unwrap(), UplinkConfig::new("bench", "edge-b"))
+            .unwrap();
     let tx = uplink.sender();
     let t0 = Instant::now();
     let mut live_sent = 0;
@@ -129,13 +137,45 @@ fn main() {
     uplink.stop(Duration::from_secs(10)).unwrap();
 
     println!();
-    println!("fabric benchmark: edge (this process) → zenoh TCP loopback → control-room process{}", if full { "" } else { " (smoke run)" });
-    println!("  (a) raw zenoh pub/sub          {:>10.0} msgs/s   ({} puts of {} bytes, Block)", raw, sizes.raw, sample.len());
-    println!("  (b) outbox→zenoh→fusion→store  {:>10.0} alerts/s ({} alerts)   target ≥ 20000: {:.2}×", b, sizes.throughput, b / 20_000.0);
+    println!(
+        "fabric benchmark: edge (this process) → zenoh TCP loopback → control-room process{}",
+        if full { "" } else { " (smoke run)" }
+    );
+    println!(
+        "  (a) raw zenoh pub/sub          {:>10.0} msgs/s   ({} puts of {} bytes, Block)",
+        raw,
+        sizes.raw,
+        sample.len()
+    );
+    println!(
+        "  (b) outbox→zenoh→fusion→store  {:>10.0} alerts/s ({} alerts)   target ≥ 20000: {:.2}×",
+        b,
+        sizes.throughput,
+        b / 20_000.0
+    );
     println!("      ratio to raw zenoh         {:>10.3}", b / raw);
-    println!("  (c) at 1000 alerts/s, {} s     p50 {:>7.2} ms  p99 {:>7.2} ms       target p99 ≤ 20 ms: {:.2}× the limit", sizes.latency_secs, c.0, c.1, c.1 / 20.0);
-    println!("  (d) backlog {} alerts         filled in {:.1} s, drained in {:.1} s = {:.0} alerts/s (ratio to raw {:.3})", sizes.backlog, fill_secs, drain_secs, sizes.backlog as f64 / drain_secs, sizes.backlog as f64 / drain_secs / raw);
-    println!("      {} live critical alerts  p50 {:>7.2} ms  p99 {:>7.2} ms       target p99 ≤ 1000 ms: {:.2}× the limit", live_sent, d.0, d.1, d.1 / 1000.0);
+    println!(
+        "  (c) at 1000 alerts/s, {} s     p50 {:>7.2} ms  p99 {:>7.2} ms       target p99 ≤ 20 ms: {:.2}× the limit",
+        sizes.latency_secs,
+        c.0,
+        c.1,
+        c.1 / 20.0
+    );
+    println!(
+        "  (d) backlog {} alerts         filled in {:.1} s, drained in {:.1} s = {:.0} alerts/s (ratio to raw {:.3})",
+        sizes.backlog,
+        fill_secs,
+        drain_secs,
+        sizes.backlog as f64 / drain_secs,
+        sizes.backlog as f64 / drain_secs / raw
+    );
+    println!(
+        "      {} live critical alerts  p50 {:>7.2} ms  p99 {:>7.2} ms       target p99 ≤ 1000 ms: {:.2}× the limit",
+        live_sent,
+        d.0,
+        d.1,
+        d.1 / 1000.0
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -144,7 +184,8 @@ fn main() {
 fn alert(site: &str, i: usize) -> Alert {
     let mut a = Alert::minimal(site, SourceKind::Camera, &format!("cam-{}", i % 500), "zone_intrusion");
     a.confidence = 0.9;
-    a.correlation.place = Some(GeoPoint { lat: 41.0 + (i % 1000) as f64 * 0.001, lon: 69.0 + (i / 1000 % 1000) as f64 * 0.001 });
+    a.correlation.place =
+        Some(GeoPoint { lat: 41.0 + (i % 1000) as f64 * 0.001, lon: 69.0 + (i / 1000 % 1000) as f64 * 0.001 });
     a
 }
 
@@ -192,7 +233,8 @@ impl IncidentWatch {
             .declare_subscriber(format!("qv/{site}/incident/**"))
             .callback(move |sample| {
                 let now = Instant::now();
-                let Ok(u) = serde_json::from_slice::<operators::fusion::IncidentUpdate>(&sample.payload().to_bytes()) else {
+                let Ok(u) = serde_json::from_slice::<operators::fusion::IncidentUpdate>(&sample.payload().to_bytes())
+                else {
                     return;
                 };
                 if let Some(m) = u.incident.members.first()
@@ -280,8 +322,7 @@ fn raw_zenoh(rt: &tokio::runtime::Runtime, n: usize, size: usize) -> f64 {
     let bus = BusConfig { mode: "peer".into(), connect: vec![endpoint], ..Default::default() };
     let session = rt.block_on(pipeline::bus::open(&bus)).unwrap();
     assert!(pipeline::bus::wait_for_subscriber(&session, "bench/raw", Duration::from_secs(30)).unwrap());
-    let publisher =
-        session.declare_publisher("bench/raw").congestion_control(CongestionControl::Block).wait().unwrap();
+    let publisher = session.declare_publisher("bench/raw").congestion_control(CongestionControl::Block).wait().unwrap();
     let payload = vec![b'x'; size];
     for _ in 0..n {
         publisher.put(payload.clone()).wait().unwrap();

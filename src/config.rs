@@ -81,7 +81,10 @@ impl PipelineConfig {
         self.rules.validate(labels).map_err(|e| format!("rules.{e}"))?;
         self.tracker.validate().map_err(|e| e.to_string())?;
         if !key_chunk(&self.node) {
-            return Err(format!("node: {:?} must be letters, digits, '_', '.', '-' (it is part of zenoh keys)", self.node));
+            return Err(format!(
+                "node: {:?} must be letters, digits, '_', '.', '-' (it is part of zenoh keys)",
+                self.node
+            ));
         }
         self.edge.validate().map_err(|e| format!("edge.{e}"))?;
         self.control_room.validate().map_err(|e| format!("control_room.{e}"))?;
@@ -131,20 +134,38 @@ uri = "file:///tmp/x.avi"
 
     #[test]
     fn a_bad_edge_or_control_room_value_names_its_section() {
-        let err = PipelineConfig::parse(&format!("{GOOD}
+        let err = PipelineConfig::parse(
+            &format!(
+                "{GOOD}
 [edge]
 heartbeat_secs = -1
-"), "e.toml").unwrap_err();
+"
+            ),
+            "e.toml",
+        )
+        .unwrap_err();
         assert!(err.contains("edge.heartbeat_secs"), "{err}");
-        let err = PipelineConfig::parse(&format!("{GOOD}
+        let err = PipelineConfig::parse(
+            &format!(
+                "{GOOD}
 [control_room]
 silent_after_secs = 0
-"), "c.toml").unwrap_err();
+"
+            ),
+            "c.toml",
+        )
+        .unwrap_err();
         assert!(err.contains("control_room.silent_after_secs"), "{err}");
-        let err = PipelineConfig::parse(&format!("{GOOD}
+        let err = PipelineConfig::parse(
+            &format!(
+                "{GOOD}
 [fusion]
 close_after_secs = 0
-"), "f.toml").unwrap_err();
+"
+            ),
+            "f.toml",
+        )
+        .unwrap_err();
         assert!(err.contains("fusion.close_after_secs"), "{err}");
     }
 

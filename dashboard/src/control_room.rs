@@ -117,8 +117,13 @@ impl ControlRoom {
             .declare_subscriber("qv/*/alert/**")
             .callback(move |s| {
                 let node = s.attachment().and_then(|a| keys::node_from_attachment(&a.to_bytes()).map(str::to_string));
-                let msg = Received { key: s.key_expr().to_string(), payload: s.payload().to_bytes().into_owned(), node };
-                let _ = if (s.priority() as u8) <= (Priority::InteractiveHigh as u8) { live_tx.send(msg) } else { bulk_tx.send(msg) };
+                let msg =
+                    Received { key: s.key_expr().to_string(), payload: s.payload().to_bytes().into_owned(), node };
+                let _ = if (s.priority() as u8) <= (Priority::InteractiveHigh as u8) {
+                    live_tx.send(msg)
+                } else {
+                    bulk_tx.send(msg)
+                };
             })
             .wait()
             .map_err(|e| format!("subscribing to alerts: {e}"))?;
@@ -405,15 +410,17 @@ fn edge_ack(ids: &[Uuid]) -> Vec<u8> {
 
 /// The alert in `msg`, or the dead letter it becomes.
 fn check(msg: &Received) -> Result<Incoming, Box<DeadLetter>> {
-    let dead = |reason: &str, detail: String| Box::new(DeadLetter {
-        key: msg.key.clone(),
-        node: msg.node.clone(),
-        id: lenient_id(&msg.payload),
-        reason: reason.into(),
-        detail,
-        size: msg.payload.len(),
-        head: msg.payload[..msg.payload.len().min(DEAD_LETTER_HEAD)].to_vec(),
-    });
+    let dead = |reason: &str, detail: String| {
+        Box::new(DeadLetter {
+            key: msg.key.clone(),
+            node: msg.node.clone(),
+            id: lenient_id(&msg.payload),
+            reason: reason.into(),
+            detail,
+            size: msg.payload.len(),
+            head: msg.payload[..msg.payload.len().min(DEAD_LETTER_HEAD)].to_vec(),
+        })
+    };
     let received = alert::decode(&msg.payload).map_err(|e| dead(e.reason(), e.to_string()))?;
     let key = received.alert.key_expr();
     // A message must be what its key says: the ACL grants keys, not payloads.

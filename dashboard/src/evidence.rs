@@ -608,8 +608,6 @@ mod tests {
     use super::*;
     use edge::evidence::{EvidenceStore, ServeEvent};
     use pipeline::bus::BusConfig;
-    use std::future::Future;
-    use std::task::{Context, Poll, Wake, Waker};
 
     const WAIT: Duration = Duration::from_secs(30);
 
@@ -633,27 +631,9 @@ mod tests {
             .collect()
     }
 
-    /// Runs a future to completion on this thread (zenoh's own runtime does the I/O).
-    fn block_on<F: Future>(f: F) -> F::Output {
-        struct Unpark(std::thread::Thread);
-        impl Wake for Unpark {
-            fn wake(self: Arc<Self>) {
-                self.0.unpark();
-            }
-        }
-        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-        let mut f = std::pin::pin!(f);
-        loop {
-            if let Poll::Ready(out) = f.as_mut().poll(&mut Context::from_waker(&waker)) {
-                return out;
-            }
-            std::thread::park();
-        }
-    }
-
     fn open(listen: Vec<String>, connect: Vec<String>) -> zenoh::Session {
         let cfg = BusConfig { mode: "peer".into(), listen, connect, ..Default::default() };
-        block_on(pipeline::bus::open(&cfg)).unwrap()
+        pipeline::bus::open_blocking(&cfg).unwrap()
     }
 
     /// Two peer sessions over TCP on loopback: `(edge, control room)`.

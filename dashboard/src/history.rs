@@ -48,9 +48,11 @@ pub fn parse_range(get: impl Fn(&str) -> Option<String>) -> Result<Range, String
             None => Ok(default),
             Some(raw) => percent_decode(&raw)
                 .ok_or_else(|| format!("parameter {name}={raw:?} has a bad percent-encoding"))
-                .and_then(|v| DateTime::parse_from_rfc3339(&v)
-                    .map(|t| t.with_timezone(&Utc).timestamp_micros())
-                    .map_err(|e| format!("parameter {name}={v:?} is not an RFC 3339 time: {e}"))),
+                .and_then(|v| {
+                    DateTime::parse_from_rfc3339(&v)
+                        .map(|t| t.with_timezone(&Utc).timestamp_micros())
+                        .map_err(|e| format!("parameter {name}={v:?} is not an RFC 3339 time: {e}"))
+                }),
         }
     };
     let since_us = time("since", i64::MIN)?;
@@ -188,7 +190,8 @@ mod tests {
         assert_eq!(offset.since_us, r.since_us, "a percent-encoded offset is decoded");
         assert!(parse_range(params(&[("since", "2026%2")])).unwrap_err().contains("percent"));
         assert!(parse_range(params(&[("limit", "10001")])).unwrap_err().contains("limit"));
-        let e = parse_range(params(&[("since", "2026-11-22T11:00:00Z"), ("until", "2026-11-22T10:00:00Z")])).unwrap_err();
+        let e =
+            parse_range(params(&[("since", "2026-11-22T11:00:00Z"), ("until", "2026-11-22T10:00:00Z")])).unwrap_err();
         assert!(e.contains("since"), "{e}");
     }
 }

@@ -119,8 +119,9 @@ impl Store {
 
     /// A second, read-only connection to the same file (history queries run beside ingest).
     pub fn open_reader(path: &Path) -> Result<Self, String> {
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .map_err(|e| format!("store {} (read-only): {e}", path.display()))?;
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(|e| format!("store {} (read-only): {e}", path.display()))?;
         Ok(Self { conn })
     }
 
@@ -304,7 +305,8 @@ impl Store {
 
     /// The latest message of each incident, as JSON.
     pub fn incidents(&self) -> Result<Vec<String>, String> {
-        let mut q = self.conn.prepare("SELECT json FROM incidents ORDER BY rowid").map_err(|e| format!("store: {e}"))?;
+        let mut q =
+            self.conn.prepare("SELECT json FROM incidents ORDER BY rowid").map_err(|e| format!("store: {e}"))?;
         let rows = q.query_map([], |r| r.get(0)).map_err(|e| format!("store: {e}"))?;
         rows.map(|r| r.map_err(|e| format!("store: {e}"))).collect()
     }
@@ -364,7 +366,13 @@ mod tests {
         assert_eq!(all.len(), 3);
         assert_eq!(all[0].1, batch[3].json, "oldest event first");
         let window = s
-            .alerts_between(None, us(t0 + chrono::Duration::seconds(8)), us(t0 + chrono::Duration::seconds(10)), |_| true, 100)
+            .alerts_between(
+                None,
+                us(t0 + chrono::Duration::seconds(8)),
+                us(t0 + chrono::Duration::seconds(10)),
+                |_| true,
+                100,
+            )
             .unwrap();
         assert_eq!(window.len(), 2, "since inclusive, until exclusive");
         assert!(s.alerts_between(None, 0, i64::MAX, |k| k.contains("/nothing/"), 100).unwrap().is_empty());

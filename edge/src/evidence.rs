@@ -629,8 +629,6 @@ impl Lane {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::future::Future;
-    use std::task::{Context, Poll, Wake, Waker};
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("qorovul-evidence-{name}-{}", std::process::id()));
@@ -651,27 +649,9 @@ mod tests {
             .collect()
     }
 
-    /// Runs a future to completion on this thread (zenoh's own runtime does the I/O).
-    fn block_on<F: Future>(f: F) -> F::Output {
-        struct Unpark(std::thread::Thread);
-        impl Wake for Unpark {
-            fn wake(self: Arc<Self>) {
-                self.0.unpark();
-            }
-        }
-        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-        let mut f = std::pin::pin!(f);
-        loop {
-            if let Poll::Ready(out) = f.as_mut().poll(&mut Context::from_waker(&waker)) {
-                return out;
-            }
-            std::thread::park();
-        }
-    }
-
     /// A peer session that listens nowhere: queries and puts stay inside it.
     fn local_session() -> zenoh::Session {
-        block_on(pipeline::bus::open(&pipeline::bus::BusConfig::default())).unwrap()
+        pipeline::bus::open_blocking(&pipeline::bus::BusConfig::default()).unwrap()
     }
 
     #[test]

@@ -50,7 +50,11 @@ impl EdgeConfig {
     /// Checks what serde cannot; `Err` names the field.
     pub fn validate(&self) -> Result<(), String> {
         let positive = |name: &str, v: f64| {
-            if v.is_finite() && v > 0.0 { Ok(()) } else { Err(format!("{name}: {v} must be a positive number of seconds")) }
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{name}: {v} must be a positive number of seconds"))
+            }
         };
         positive("heartbeat_secs", self.heartbeat_secs)?;
         positive("ack_timeout_secs", self.ack_timeout_secs)?;
@@ -84,20 +88,28 @@ impl EdgeNode {
         if live + backlog > 0 {
             tracing::info!(live, backlog, "outbox holds alerts from before; sending them first");
         }
-        let uplink_cfg =
-            UplinkConfig { ack_timeout: Duration::from_secs_f64(cfg.ack_timeout_secs), ..UplinkConfig::new(site, node) };
+        let uplink_cfg = UplinkConfig {
+            ack_timeout: Duration::from_secs_f64(cfg.ack_timeout_secs),
+            ..UplinkConfig::new(site, node)
+        };
         let uplink = Uplink::start(session.clone(), outbox, uplink_cfg)?;
 
         let evidence = Arc::new(EvidenceStore::open(&cfg.data_dir.join("evidence"))?);
-        let evidence_server = evidence::serve(&session, site, node, evidence.clone(), cfg.evidence_kbytes_per_sec * 1000)?;
+        let evidence_server =
+            evidence::serve(&session, site, node, evidence.clone(), cfg.evidence_kbytes_per_sec * 1000)?;
 
         let stats = uplink.stats.clone();
         let sources = Arc::new(Mutex::new(Vec::new()));
         let sources_for_beat = sources.clone();
         let store = evidence.clone();
         let quota = cfg.disk_quota_mb << 20;
-        let heartbeat =
-            HeartbeatSender::start(session, site, node, "edge", Duration::from_secs_f64(cfg.heartbeat_secs), move |hb| {
+        let heartbeat = HeartbeatSender::start(
+            session,
+            site,
+            node,
+            "edge",
+            Duration::from_secs_f64(cfg.heartbeat_secs),
+            move |hb| {
                 hb.outbox_live = stats.live.load(Ordering::Relaxed);
                 hb.outbox_backlog = stats.backlog.load(Ordering::Relaxed);
                 hb.sources = sources_for_beat.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -107,7 +119,8 @@ impl EdgeNode {
                     tracing::error!("evidence quota: {e}");
                 }
                 hb.evidence_pending = store.pending().map(|u| u.files).unwrap_or(0);
-            })?;
+            },
+        )?;
 
         let test_signal = match cfg.test_signal_secs {
             Some(every) => Some(start_test_signal(site, node, Duration::from_secs_f64(every), uplink.sender())?),
@@ -192,9 +205,8 @@ mod tests {
     fn a_full_disk_evicts_evidence_never_alerts() {
         let dir = std::env::temp_dir().join(format!("qorovul-edge-quota-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         // A session alone: no control room ever acknowledges, so every alert stays.
-        let session = rt.block_on(pipeline::bus::open(&BusConfig::default())).unwrap();
+        let session = pipeline::bus::open_blocking(&BusConfig::default()).unwrap();
         let cfg = EdgeConfig { data_dir: dir, heartbeat_secs: 0.05, disk_quota_mb: 1, ..Default::default() };
         let node = EdgeNode::start(session, "s1", "quota-node", &cfg).unwrap();
         let evidence = node.evidence();

@@ -83,7 +83,9 @@ impl Outbox {
             let now = chrono::Utc::now().timestamp();
             for a in alerts {
                 // Already sent and acknowledged once: a replayed alert is not sent again.
-                if ledger.execute(params![a.id.as_bytes().as_slice(), now]).map_err(|e| format!("ledger {}: {e}", a.id))?
+                if ledger
+                    .execute(params![a.id.as_bytes().as_slice(), now])
+                    .map_err(|e| format!("ledger {}: {e}", a.id))?
                     == 0
                 {
                     continue;

@@ -86,7 +86,11 @@ impl Uplink {
                 }
                 None => {
                     malformed.inc();
-                    tracing::warn!("acknowledgement on {} of {} bytes is not a list of ids", sample.key_expr(), sample.payload().len());
+                    tracing::warn!(
+                        "acknowledgement on {} of {} bytes is not a list of ids",
+                        sample.key_expr(),
+                        sample.payload().len()
+                    );
                 }
             })
             .wait()
@@ -220,7 +224,8 @@ impl Sending {
             more_to_send = self.send()?;
             self.refresh_depth(drain_until.is_some())?;
             if let Some(until) = drain_until {
-                let (live, backlog) = (self.stats.live.load(Ordering::Relaxed), self.stats.backlog.load(Ordering::Relaxed));
+                let (live, backlog) =
+                    (self.stats.live.load(Ordering::Relaxed), self.stats.backlog.load(Ordering::Relaxed));
                 if (live + backlog == 0 && alerts.is_empty()) || Instant::now() >= until {
                     // Whatever was handed over is kept for the next start, never dropped.
                     while !alerts.is_empty() {

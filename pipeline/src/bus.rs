@@ -324,9 +324,17 @@ impl AccessConfig {
 /// Opens a zenoh session from config.
 pub async fn open(cfg: &BusConfig) -> Result<zenoh::Session, String> {
     let config = cfg.to_zenoh()?;
-    zenoh::open(config)
-        .await
-        .map_err(|e| format!("opening zenoh session (listen {:?}, connect {:?}): {e}", cfg.listen, cfg.connect))
+    zenoh::open(config).await.map_err(|e| open_error(cfg, e))
+}
+
+/// [`open`] for plain threads, blocking until the session is open.
+pub fn open_blocking(cfg: &BusConfig) -> Result<zenoh::Session, String> {
+    let config = cfg.to_zenoh()?;
+    zenoh::open(config).wait().map_err(|e| open_error(cfg, e))
+}
+
+fn open_error(cfg: &BusConfig, e: impl std::fmt::Display) -> String {
+    format!("opening zenoh session (listen {:?}, connect {:?}): {e}", cfg.listen, cfg.connect)
 }
 
 /// Publishes one alert on its key expression, waiting (not dropping) under congestion.

@@ -32,7 +32,10 @@ pub fn run(args: EdgeArgs) -> Result<(), String> {
     while stop.recv_timeout(Duration::from_secs(1)).is_err() {
         if let Some(p) = &path {
             node.set_sources(
-                p.camera_states().into_iter().map(|(id, s)| SourceHealth { id, state: format!("{s:?}").to_lowercase() }).collect(),
+                p.camera_states()
+                    .into_iter()
+                    .map(|(id, s)| SourceHealth { id, state: format!("{s:?}").to_lowercase() })
+                    .collect(),
             );
         }
     }

@@ -101,7 +101,10 @@ impl Site {
         let cfg = self.config(
             "hq",
             "cr-1",
-            &format!("[control_room]\ndata_dir = \"{}\"\nheartbeat_secs = 0.5\nsilent_after_secs = 2\n", data.display()),
+            &format!(
+                "[control_room]\ndata_dir = \"{}\"\nheartbeat_secs = 0.5\nsilent_after_secs = 2\n",
+                data.display()
+            ),
         );
         let p = Proc::qorovul(&["control-room", "--config", &cfg]);
         p.wait_stderr("control room cr-1 running", WAIT).unwrap();
@@ -123,7 +126,9 @@ fn every_alert_is_stored_exactly_once_through_a_router_outage_and_crashes_of_bot
     router.child.kill().unwrap();
     router.child.wait().unwrap();
     let outage = Instant::now();
-    until("both edges reported silent", || silent_alerts(&store, "edge-1") >= 1 && silent_alerts(&store, "edge-2") >= 1);
+    until("both edges reported silent", || {
+        silent_alerts(&store, "edge-1") >= 1 && silent_alerts(&store, "edge-2") >= 1
+    });
     until("a backlog at both edges", || outbox_depth(&site.edge_dir(1)) >= 50 && outbox_depth(&site.edge_dir(2)) >= 50);
     let before = (stored_from(&store, "edge-1"), stored_from(&store, "edge-2"));
     eprintln!("router down for {:?}", outage.elapsed());
@@ -188,7 +193,8 @@ fn bad_messages_are_dead_lettered_with_a_reason_and_the_next_is_stored() {
     assert!(bus::wait_for_subscriber(&session, key, WAIT).unwrap());
     let beats = session.declare_subscriber("qv/hq/health/cr-1").wait().unwrap();
 
-    let alert = |version: &str| Alert { schema_version: version.into(), ..crate::support::test_alert("it-bad", "gate") };
+    let alert =
+        |version: &str| Alert { schema_version: version.into(), ..crate::support::test_alert("it-bad", "gate") };
     let good = alert(SCHEMA_VERSION);
     let mut newer_minor: serde_json::Value = serde_json::to_value(alert("1.9")).unwrap();
     newer_minor["lane"] = "3".into();
@@ -212,7 +218,8 @@ fn bad_messages_are_dead_lettered_with_a_reason_and_the_next_is_stored() {
     // The control room's heartbeat counts them.
     let deadline = Instant::now() + WAIT;
     loop {
-        let sample = beats.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap().expect("a heartbeat");
+        let sample =
+            beats.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap().expect("a heartbeat");
         let hb: pipeline::health::Heartbeat = serde_json::from_slice(&sample.payload().to_bytes()).unwrap();
         if hb.dead_letters == 4 {
             break;
@@ -227,7 +234,8 @@ fn bad_messages_are_dead_lettered_with_a_reason_and_the_next_is_stored() {
     let reasons: Vec<String> = s.dead_letters().unwrap().into_iter().map(|(_, reason, _)| reason).collect();
     assert_eq!(reasons, ["not_json", "invalid", "newer_major", "too_large"]);
     let stored = s.alerts_between(None, i64::MIN, i64::MAX, |_| true, 10).unwrap();
-    let minor = stored.iter().find(|(_, json)| json.contains(newer_minor["id"].as_str().unwrap())).expect("minor stored");
+    let minor =
+        stored.iter().find(|(_, json)| json.contains(newer_minor["id"].as_str().unwrap())).expect("minor stored");
     let minor: serde_json::Value = serde_json::from_str(&minor.1).unwrap();
     assert_eq!(minor["lane"], "3", "a newer MINOR's unknown field is kept");
     assert!(stored.iter().any(|(_, json)| json.contains(&good.id.to_string())), "the good alert after them is stored");

@@ -7,6 +7,7 @@
 
 use crate::support::{Proc, assert_valid_alert, free_port, test_alert};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
+use dashboard::control_room::{ControlRoom, ControlRoomConfig};
 use operators::fusion::{Engine, FusionConfig};
 use pipeline::alert::Alert;
 use pipeline::bus::{self, BusConfig};
@@ -14,7 +15,6 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use dashboard::control_room::{ControlRoom, ControlRoomConfig};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
