@@ -292,7 +292,9 @@ impl Ingest {
         }
         for ((site, node), ids) in acks {
             let key = keys::ack(&site, &node);
-            if let Err(e) = self.session.put(&key, edge_ack(&ids)).congestion_control(CongestionControl::Block).wait() {
+            if let Err(e) =
+                self.session.put(&key, keys::encode_ack(&ids)).congestion_control(CongestionControl::Block).wait()
+            {
                 // The edge sends again when no acknowledgement comes; the store drops the copy.
                 tracing::warn!("acknowledging {} alerts on {key}: {e}", ids.len());
             }
@@ -402,10 +404,6 @@ impl Ingest {
         }
         out
     }
-}
-
-fn edge_ack(ids: &[Uuid]) -> Vec<u8> {
-    ids.iter().flat_map(|id| *id.as_bytes()).collect()
 }
 
 /// The alert in `msg`, or the dead letter it becomes.

@@ -80,7 +80,7 @@ impl Uplink {
         let malformed = metrics::global().metric("qv_uplink_bad_acks_total", &[]);
         let subscriber = session
             .declare_subscriber(ack_key.clone())
-            .callback(move |sample| match parse_ack(&sample.payload().to_bytes()) {
+            .callback(move |sample| match keys::decode_ack(&sample.payload().to_bytes()) {
                 Some(ids) => {
                     let _ = acks_tx.send(ids);
                 }
@@ -123,18 +123,6 @@ impl Uplink {
         self.thread.join().map_err(|_| "the uplink thread panicked".to_string())??;
         Ok(stats.live.load(Ordering::Relaxed) + stats.backlog.load(Ordering::Relaxed))
     }
-}
-
-/// An acknowledgement payload: ids, 16 bytes each.
-pub fn encode_ack(ids: &[Uuid]) -> Vec<u8> {
-    ids.iter().flat_map(|id| *id.as_bytes()).collect()
-}
-
-fn parse_ack(bytes: &[u8]) -> Option<Vec<Uuid>> {
-    if bytes.is_empty() || !bytes.len().is_multiple_of(16) {
-        return None;
-    }
-    Some(bytes.chunks_exact(16).map(|c| Uuid::from_slice(c).expect("16 bytes")).collect())
 }
 
 /// The uplink thread's state.
@@ -355,18 +343,5 @@ impl Sending {
         m.metric("qv_outbox_depth", &[("lane", "live")]).set(live);
         m.metric("qv_outbox_depth", &[("lane", "backlog")]).set(backlog);
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ack_payloads_round_trip_and_bad_ones_are_refused() {
-        let ids = [Uuid::now_v7(), Uuid::now_v7()];
-        assert_eq!(parse_ack(&encode_ack(&ids)), Some(ids.to_vec()));
-        assert_eq!(parse_ack(&[1, 2, 3]), None);
-        assert_eq!(parse_ack(&[]), None);
     }
 }

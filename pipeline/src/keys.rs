@@ -24,6 +24,19 @@ pub fn ack(site: &str, node: &str) -> String {
     format!("qv/{site}/ack/{node}")
 }
 
+/// An acknowledgement's payload: the ids, 16 bytes each.
+pub fn encode_ack(ids: &[uuid::Uuid]) -> Vec<u8> {
+    ids.iter().flat_map(|id| *id.as_bytes()).collect()
+}
+
+/// The ids of an acknowledgement payload; `None` when it is not a whole number of ids.
+pub fn decode_ack(bytes: &[u8]) -> Option<Vec<uuid::Uuid>> {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(16) {
+        return None;
+    }
+    Some(bytes.chunks_exact(16).map(|c| uuid::Uuid::from_slice(c).expect("16 bytes")).collect())
+}
+
 /// What a node subscribes to for its acknowledgements, whatever site its alerts name.
 pub fn acks_for(node: &str) -> String {
     format!("qv/*/ack/{node}")
@@ -73,6 +86,14 @@ pub fn is_chunk(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ack_payloads_round_trip_and_bad_ones_are_refused() {
+        let ids = [uuid::Uuid::now_v7(), uuid::Uuid::now_v7()];
+        assert_eq!(decode_ack(&encode_ack(&ids)), Some(ids.to_vec()));
+        assert_eq!(decode_ack(&[1, 2, 3]), None);
+        assert_eq!(decode_ack(&[]), None);
+    }
 
     #[test]
     fn node_attachment_round_trips_and_refuses_bad_names() {

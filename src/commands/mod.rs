@@ -69,8 +69,9 @@ pub fn publish_alerts(
                         "alert {}", alert.kind
                     ),
                 }
-                // Issue 3 puts the durable outbox in front of this; until then a failed
-                // put is retried a few times, then logged and counted, never silent.
+                // A one-shot tool publishes directly (edge nodes send through the durable
+                // outbox, `edge::uplink`): a failed put is retried a few times, then logged
+                // and counted, never silent.
                 let mut tries = 0;
                 loop {
                     match handle.block_on(pipeline::bus::publish_alert(&session, &alert)) {
