@@ -167,6 +167,14 @@ impl CameraPath {
         v
     }
 
+    /// Each camera's latest state, as heartbeats report it (`playing`, `reconnecting`, …).
+    pub fn source_health(&self) -> Vec<pipeline::health::SourceHealth> {
+        self.camera_states()
+            .into_iter()
+            .map(|(id, s)| pipeline::health::SourceHealth { id, state: format!("{s:?}").to_lowercase() })
+            .collect()
+    }
+
     /// A channel of everything that happens from now on.
     pub fn observe(&self) -> Receiver<PathEvent> {
         let (tx, rx) = crossbeam_channel::unbounded();

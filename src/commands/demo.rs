@@ -9,7 +9,6 @@ use crate::config::PipelineConfig;
 use dashboard::control_room::ControlRoom;
 use edge::node::EdgeNode;
 use pipeline::alert::Alert;
-use pipeline::health::SourceHealth;
 use pipeline::metrics;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -83,9 +82,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
             let dropped = metrics::global().value("qv_frames_dropped_total", &[("source", id)]);
             tracing::info!(camera = %id, ?state, analysed_fps = format!("{fps:.1}"), dropped, "status");
         }
-        node.set_sources(
-            states.into_iter().map(|(id, s)| SourceHealth { id, state: format!("{s:?}").to_lowercase() }).collect(),
-        );
+        node.set_sources(path.source_health());
         let (live, backlog) = node.outbox_depth();
         tracing::info!(
             stored = room.stats.stored.load(Ordering::Relaxed),

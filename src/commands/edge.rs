@@ -5,7 +5,6 @@ use super::{io_runtime, shutdown_signal};
 use crate::camera_path::CameraPath;
 use crate::config::PipelineConfig;
 use edge::node::EdgeNode;
-use pipeline::health::SourceHealth;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -31,12 +30,7 @@ pub fn run(args: EdgeArgs) -> Result<(), String> {
     let stop = shutdown_signal(rt.handle());
     while stop.recv_timeout(Duration::from_secs(1)).is_err() {
         if let Some(p) = &path {
-            node.set_sources(
-                p.camera_states()
-                    .into_iter()
-                    .map(|(id, s)| SourceHealth { id, state: format!("{s:?}").to_lowercase() })
-                    .collect(),
-            );
+            node.set_sources(p.source_health());
         }
     }
     if let Some(p) = path {
