@@ -60,15 +60,24 @@ fn main() -> zenoh::Result<()> {
     if let Some(since) = args.history_since {
         let since = since.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::AutoSi, true);
         let selector = format!("qv/{}/alert/**?since={since}", args.site);
-        let replies = session.get(selector).timeout(Duration::from_secs(10)).wait()?;
+        // No consolidation: zenoh's default keeps one reply per key, but every alert of a
+        // camera and kind shares its key.
+        let replies = session
+            .get(selector)
+            .consolidation(zenoh::query::ConsolidationMode::None)
+            .timeout(Duration::from_secs(10))
+            .wait()?;
+        let mut received = 0;
         while let Ok(reply) = replies.recv() {
             match reply.result() {
                 Ok(sample) => {
+                    received += 1;
                     print_message("history ", sample);
                 }
                 Err(e) => eprintln!("history query refused: {}", String::from_utf8_lossy(&e.payload().to_bytes())),
             }
         }
+        eprintln!("history: {received} replies");
     }
 
     let mut printed = 0;

@@ -82,11 +82,17 @@ def main():
         # twice; `id` tells).
         if args.history_since:
             since = args.history_since.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-            for reply in session.get(f"qv/{args.site}/alert/**?since={since}", timeout=10):
+            # No consolidation: zenoh's default keeps one reply per key, but every alert of a
+            # camera and kind shares its key.
+            received = 0
+            for reply in session.get(f"qv/{args.site}/alert/**?since={since}", timeout=10,
+                                     consolidation=zenoh.ConsolidationMode.NONE):
                 if reply.ok:
+                    received += 1
                     print_message("history ", reply.ok)
                 else:
                     print("history query refused:", reply.err.payload.to_string(), file=sys.stderr, flush=True)
+            print(f"history: {received} replies", file=sys.stderr, flush=True)
 
         printed = 0
         while args.count is None or printed < args.count:

@@ -44,12 +44,21 @@ fn check_example(site: &str, mut example: Command) {
     let room_cfg = ControlRoomConfig { data_dir: dir, ..Default::default() };
     let fusion = FusionConfig { ignore_kinds: vec!["object_detected".into()], ..Default::default() };
     let room = ControlRoom::start(session.clone(), site, "cr-integ", &room_cfg, fusion).unwrap();
-    let mut stored = test_alert(site, "gate");
-    stored.event_ts -= chrono::TimeDelta::hours(1);
-    rt.block_on(bus::publish_alert(&session, &stored)).unwrap();
+    // Two stored alerts of one camera and kind share a key: the history query must not be
+    // consolidated (zenoh's default would keep one reply per key).
+    let stored: Vec<Alert> = [60, 30]
+        .map(|minutes| {
+            let mut a = test_alert(site, "gate");
+            a.event_ts -= chrono::TimeDelta::minutes(minutes);
+            a
+        })
+        .into();
+    for a in &stored {
+        rt.block_on(bus::publish_alert(&session, a)).unwrap();
+    }
     let deadline = Instant::now() + Duration::from_secs(20);
-    while room.stats.stored.load(std::sync::atomic::Ordering::Relaxed) < 1 {
-        assert!(Instant::now() < deadline, "the control room did not store the alert");
+    while room.stats.stored.load(std::sync::atomic::Ordering::Relaxed) < stored.len() as u64 {
+        assert!(Instant::now() < deadline, "the control room did not store the alerts");
         std::thread::sleep(Duration::from_millis(20));
     }
 
@@ -61,6 +70,8 @@ fn check_example(site: &str, mut example: Command) {
     example.args(["--connect", &endpoint, "--site", site, "--count", "3", "--history-since", &since]);
     let proc = spawn(example);
     proc.wait_stderr("subscribed", Duration::from_secs(60)).unwrap();
+    // The live alerts go out once the history is answered, so it holds the stored ones alone.
+    proc.wait_stderr("history: ", Duration::from_secs(30)).unwrap();
     for key in [alerts[0].key_expr(), incident.key_expr()] {
         assert!(bus::wait_for_subscriber(&session, &key, Duration::from_secs(20)).unwrap(), "{key} never matched");
     }
@@ -90,15 +101,17 @@ fn check_example(site: &str, mut example: Command) {
         .iter()
         .map(|(key, json)| (key.clone(), json["id"].as_str().or(json["incident"]["id"].as_str()).unwrap_or("?").into()))
         .collect();
-    let mut expected = vec![
-        (format!("history {}", stored.key_expr()), stored.id.to_string()),
+    let mut expected: Vec<(String, String)> =
+        stored.iter().map(|a| (format!("history {}", a.key_expr()), a.id.to_string())).collect();
+    expected.extend([
         (alerts[0].key_expr(), alerts[0].id.to_string()),
         (alerts[1].key_expr(), alerts[1].id.to_string()),
         (incident.key_expr(), incident.incident.id.to_string()),
-    ];
-    // History comes first; the live messages come on two subscriptions, in no promised order.
-    got[1..].sort();
-    expected[1..].sort();
+    ]);
+    // History comes first, oldest first; the live messages come on two subscriptions, in no
+    // promised order.
+    got[stored.len()..].sort();
+    expected[stored.len()..].sort();
     assert_eq!(got, expected, "stdout:\n{}\nstderr:\n{}", stdout.join("\n"), stderr.join("\n"));
     for (key, json) in &printed {
         if key.contains("/alert/") {
