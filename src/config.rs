@@ -45,6 +45,9 @@ pub struct PipelineConfig {
     /// How a control room correlates alerts into incidents.
     #[serde(default)]
     pub fusion: FusionConfig,
+    /// The control room's dashboard: address, cookies, audit export.
+    #[serde(default)]
+    pub web: dashboard::web::WebConfig,
 }
 
 fn default_node() -> String {
@@ -89,6 +92,7 @@ impl PipelineConfig {
         self.edge.validate().map_err(|e| format!("edge.{e}"))?;
         self.control_room.validate().map_err(|e| format!("control_room.{e}"))?;
         self.fusion.validate().map_err(|e| format!("fusion.{e}"))?;
+        self.web.validate().map_err(|e| format!("web.{e}"))?;
         let mut ids = HashSet::new();
         for (i, cam) in self.cameras.iter().enumerate() {
             cam.validate().map_err(|e| format!("camera[{i}] (id {:?}): {e}", cam.id))?;

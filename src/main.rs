@@ -1,7 +1,7 @@
 //! The `qorovul` command: thin glue over the libraries.
 
 use clap::{Parser, Subcommand};
-use qorovul::commands::{analyze, control_room, demo, edge, listen, models, router, serve_rtsp};
+use qorovul::commands::{analyze, audit, control_room, demo, edge, listen, models, router, serve_rtsp};
 use qorovul::config::PipelineConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,7 +19,7 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run an edge node: the pipeline, its durable outbox and uplink, heartbeats.
     Edge(edge::EdgeArgs),
-    /// Run a control room: store, acknowledge, fuse into incidents, history, node health.
+    /// Run a control room: store, acknowledge, fuse into incidents, history, node health, dashboard.
     ControlRoom(control_room::ControlRoomArgs),
     /// Analyse one video source and print its alerts as JSON lines.
     Analyze(analyze::AnalyzeArgs),
@@ -32,6 +32,9 @@ enum Command {
     Listen(listen::ListenArgs),
     /// Run a zenoh router joining edge nodes and control rooms.
     Router(router::RouterArgs),
+    /// Check the control room's audit chain against its exported, signed heads.
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
     /// Serve a video file as an RTSP camera on 127.0.0.1 (testing without a camera).
     ServeRtsp(serve_rtsp::ServeRtspArgs),
 }
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Analyze(a) => analyze::run(a),
         Command::Edge(a) => edge::run(a),
         Command::ControlRoom(a) => control_room::run(a),
+        Command::Audit(a) => audit::run(a),
         Command::CheckConfig { file } => PipelineConfig::load(&file).map(|cfg| {
             println!(
                 "{}: ok — site {:?}, {} camera(s), model {:?}",

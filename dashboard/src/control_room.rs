@@ -8,6 +8,8 @@
 
 use crate::evidence::{EvidenceFetcher, FetcherConfig};
 use crate::history;
+use crate::live::{Live, NodeView};
+use crate::workflow::ResponseTargets;
 use crate::store::{DEAD_LETTER_HEAD, DeadLetter, Incoming, Store};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use operators::fusion::{Engine, FusionConfig, IncidentUpdate};
@@ -37,6 +39,8 @@ pub struct ControlRoomConfig {
     pub silent_after_secs: f64,
     /// Fetching evidence files from the edges.
     pub evidence: FetcherConfig,
+    /// Seconds within which an incident of each severity should be acknowledged.
+    pub response_targets_secs: ResponseTargets,
 }
 
 impl ControlRoomConfig {
@@ -47,6 +51,7 @@ impl ControlRoomConfig {
                 return Err(format!("{name}: {v} must be a positive number of seconds"));
             }
         }
+        self.response_targets_secs.validate()?;
         self.evidence.validate().map_err(|e| format!("evidence.{e}"))
     }
 }
@@ -58,6 +63,7 @@ impl Default for ControlRoomConfig {
             heartbeat_secs: 5.0,
             silent_after_secs: 15.0,
             evidence: FetcherConfig::default(),
+            response_targets_secs: ResponseTargets::default(),
         }
     }
 }
@@ -80,6 +86,8 @@ pub struct ControlRoom {
     _heartbeat: HeartbeatSender,
     pub stats: Arc<ControlRoomStats>,
     pub store_path: PathBuf,
+    /// The live feed, nodes and mutes, shared with the web server.
+    pub live: Arc<Live>,
 }
 
 /// A message off the bus.
@@ -106,6 +114,8 @@ impl ControlRoom {
         std::fs::create_dir_all(&cfg.data_dir).map_err(|e| format!("data_dir {}: {e}", cfg.data_dir.display()))?;
         let store_path = cfg.data_dir.join("control-room.sqlite");
         let store = Store::open(&store_path)?;
+        let live = Arc::new(Live::default());
+        live.set_mutes(store.mutes()?);
         let mut engine = Engine::new(fusion).map_err(|e| format!("fusion: {e}"))?;
         replay(&store, &mut engine)?;
 
@@ -150,6 +160,8 @@ impl ControlRoom {
             silent_after: Duration::from_secs_f64(cfg.silent_after_secs),
             self_node: node.to_string(),
             evidence,
+            live: live.clone(),
+            targets: cfg.response_targets_secs.clone(),
         };
         let ingest = std::thread::Builder::new()
             .name("control-room".into())
@@ -171,7 +183,7 @@ impl ControlRoom {
             move |hb: &mut Heartbeat| hb.dead_letters = s.dead_letters.load(Ordering::Relaxed),
         )?;
         tracing::info!("control room {node}: storing alerts in {}", store_path.display());
-        Ok(Self { stop: stop_tx, ingest, history, checkpoints, _heartbeat: heartbeat, stats, store_path })
+        Ok(Self { stop: stop_tx, ingest, history, checkpoints, _heartbeat: heartbeat, stats, store_path, live })
     }
 
     /// Finishes the batch in hand and stops.
@@ -218,6 +230,8 @@ struct Ingest {
     silent_after: Duration,
     self_node: String,
     evidence: EvidenceFetcher,
+    live: Arc<Live>,
+    targets: ResponseTargets,
 }
 
 impl Ingest {
@@ -309,11 +323,20 @@ impl Ingest {
         m.metric("qv_alerts_duplicate_total", &[]).add(dup_count);
 
         let mut updates: Vec<IncidentUpdate> = Vec::new();
+        let mut causes: Vec<Option<Uuid>> = Vec::new();
+        let now = chrono::Utc::now();
         for (i, fresh) in incoming.iter().zip(&fresh) {
             if !*fresh {
                 continue;
             }
-            updates.extend(self.engine.ingest(&i.alert));
+            let src = &i.alert.source;
+            // A source muted for maintenance: its alerts are stored (above) but raise no alarm.
+            if self.live.muted(&i.alert.site, src.kind.as_str(), &src.id, now).is_some() {
+                m.metric("qv_alerts_muted_total", &[]).inc();
+            } else {
+                updates.extend(self.engine.ingest(&i.alert));
+                causes.resize(updates.len(), Some(i.alert.id));
+            }
             // Evidence follows its alert on the slower lane, from the node that holds it.
             if let Some(node) = &i.node {
                 for hash in &i.alert.evidence {
@@ -324,7 +347,11 @@ impl Ingest {
             }
         }
         let jsons: Vec<String> = updates.iter().map(IncidentUpdate::to_json).collect();
-        self.store.save_incidents(&updates, &jsons)?;
+        let summaries = self.store.save_incidents(&updates, &jsons, &causes, &self.targets)?;
+        for s in summaries {
+            let json = serde_json::json!({ "type": "incident", "summary": &s }).to_string();
+            self.live.publish(&s.site, json);
+        }
         for (u, json) in updates.iter().zip(jsons) {
             let key = u.key_expr();
             if let Err(e) = self.session.put(&key, json).congestion_control(CongestionControl::Block).wait() {
@@ -359,8 +386,9 @@ impl Ingest {
         state.last = Instant::now();
         state.last_ts = hb.ts;
         state.interval = interval;
-        state.site = hb.site;
+        state.site = hb.site.clone();
         metrics::global().metric("qv_node_outbox_depth", &[("node", &hb.node)]).set(hb.outbox_live + hb.outbox_backlog);
+        self.live.set_node(NodeView { heartbeat: hb, last_seen: chrono::Utc::now(), silent: false });
     }
 
     /// `node_silent` begin for nodes past their silence limit, end for those heard again.
@@ -377,6 +405,7 @@ impl Ingest {
                     a.attributes.insert("last_heartbeat".into(), s.last_ts.to_rfc3339().into());
                     a.attributes.insert("silent_secs".into(), silent_for.as_secs_f64().round().into());
                     s.silent = Some(a.episode);
+                    self.live.set_node_silent(node, true);
                     tracing::warn!("node {node} of site {} is silent ({:.0} s)", s.site, silent_for.as_secs_f64());
                     out.push(a);
                 }

@@ -1,12 +1,17 @@
-//! The control room's store (SQLite, WAL, `synchronous=FULL`): every alert exactly once
-//! (the primary key is its `id`), the dead letters, and the latest state of each incident.
+//! The control room's ingest store (SQLite, WAL, `synchronous=FULL`): every alert exactly
+//! once (the primary key is its `id`), the dead letters, the latest state of each incident
+//! with its workflow row, the sources seen and the evidence each alert names. The schema
+//! is in [`crate::migrations`]; the dashboard reads and writes the same file through
+//! [`crate::web_store`].
 //!
 //! An alert is acknowledged to its edge only after the transaction that stored it has
 //! committed, so an acknowledged alert is on disk.
 
+use crate::workflow::{Action, IncidentSummary, ResponseTargets, Workflow};
 use operators::fusion::IncidentUpdate;
 use pipeline::alert::Alert;
-use rusqlite::{Connection, OpenFlags, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::collections::HashMap;
 use std::path::Path;
 use uuid::Uuid;
 
@@ -57,37 +62,9 @@ impl Store {
         // Incident ids are hashes, so their index is written at random places: keep its
         // pages in memory rather than reading them back for every batch (64 MiB).
         conn.pragma_update(None, "cache_size", -65536).map_err(what)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS alerts (
-                 id        BLOB PRIMARY KEY,         -- 16 bytes
-                 site      TEXT NOT NULL,
-                 key       TEXT NOT NULL,
-                 event_us  INTEGER NOT NULL,
-                 stored_us INTEGER NOT NULL,
-                 node      TEXT,
-                 json      TEXT NOT NULL
-             );
-             CREATE INDEX IF NOT EXISTS alerts_by_event ON alerts (event_us);
-             CREATE TABLE IF NOT EXISTS dead_letters (
-                 seq       INTEGER PRIMARY KEY AUTOINCREMENT,
-                 id        BLOB UNIQUE,
-                 stored_us INTEGER NOT NULL,
-                 key       TEXT NOT NULL,
-                 node      TEXT,
-                 reason    TEXT NOT NULL,
-                 detail    TEXT NOT NULL,
-                 size      INTEGER NOT NULL,
-                 head      BLOB NOT NULL
-             );
-             CREATE TABLE IF NOT EXISTS incidents (
-                 id         TEXT PRIMARY KEY,
-                 site       TEXT NOT NULL,
-                 updated_us INTEGER NOT NULL,
-                 closed     INTEGER NOT NULL,
-                 json       TEXT NOT NULL
-             );",
-        )
-        .map_err(what)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(what)?;
+        let mut conn = conn;
+        crate::migrations::migrate(&mut conn).map_err(|e| format!("store {}: {e}", path.display()))?;
         Ok(Self { conn })
     }
 
@@ -152,6 +129,39 @@ impl Store {
                     .map_err(|e| format!("storing alert {}: {e}", a.alert.id))?;
                 fresh.push(n == 1);
             }
+            // The sources seen, once per batch each, for the map and for muting.
+            let mut sources: HashMap<(&str, &str, &str), &Alert> = HashMap::new();
+            for (a, _) in alerts.iter().zip(&fresh).filter(|(_, f)| **f) {
+                let src = &a.alert.source;
+                sources.insert((&a.alert.site, src.kind.as_str(), &src.id), &a.alert);
+            }
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO sources (site, kind, id, name, lat, lon, last_alert_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (site, kind, id) DO UPDATE SET name = ?4, lat = COALESCE(?5, lat),
+                         lon = COALESCE(?6, lon), last_alert_us = MAX(last_alert_us, ?7)",
+                )
+                .map_err(|e| format!("store: {e}"))?;
+            for ((site, kind, id), a) in sources {
+                let loc = a.source.location;
+                upsert
+                    .execute(params![site, kind, id, a.source.name, loc.map(|l| l.lat), loc.map(|l| l.lon), us(a.event_ts)])
+                    .map_err(|e| format!("storing source {site}/{kind}/{id}: {e}"))?;
+            }
+            let mut evidence = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO evidence_index (sha256, alert_id, site, node, original) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(|e| format!("store: {e}"))?;
+            for (a, _) in alerts.iter().zip(&fresh).filter(|(a, f)| **f && !a.alert.evidence.is_empty()) {
+                let originals = a.alert.attributes.get("originals").and_then(|o| o.as_array());
+                for (i, sha) in a.alert.evidence.iter().enumerate() {
+                    let original = originals.and_then(|o| o.get(i)).and_then(|o| o.as_str());
+                    evidence
+                        .execute(params![sha, a.alert.id.as_bytes().as_slice(), a.alert.site, a.node, original])
+                        .map_err(|e| format!("indexing evidence of alert {}: {e}", a.alert.id))?;
+                }
+            }
             let mut park = tx
                 .prepare_cached(
                     "INSERT OR IGNORE INTO dead_letters (id, stored_us, key, node, reason, detail, size, head)
@@ -176,39 +186,88 @@ impl Store {
         Ok(fresh)
     }
 
-    /// Keeps the latest state of each incident; `jsons[i]` is `updates[i]` as JSON.
+    /// Keeps the latest state of each incident with its queue columns, and opens (or, when a
+    /// new alert joins a resolved one, reopens) its workflow. `jsons[i]` is `updates[i]` as
+    /// JSON and `causes[i]` the alert that caused it. Returns each incident's summary with
+    /// its workflow, for the live feed.
     ///
     /// Committed without its own fsync (`synchronous=NORMAL` for this transaction): incidents
     /// are derived from the stored alerts and rebuilt from them after a crash, and the next
     /// alert commit (FULL) makes this one durable too. One fsync per batch, not two.
-    pub fn save_incidents(&mut self, updates: &[IncidentUpdate], jsons: &[String]) -> Result<(), String> {
+    pub fn save_incidents(
+        &mut self,
+        updates: &[IncidentUpdate],
+        jsons: &[String],
+        causes: &[Option<Uuid>],
+        targets: &ResponseTargets,
+    ) -> Result<Vec<IncidentSummary>, String> {
         if updates.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         self.conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| format!("store incidents: {e}"))?;
-        let result = self.save_incidents_tx(updates, jsons);
+        let result = self.save_incidents_tx(updates, jsons, causes, targets);
         self.conn.pragma_update(None, "synchronous", "FULL").map_err(|e| format!("store incidents: {e}"))?;
         result
     }
 
-    fn save_incidents_tx(&mut self, updates: &[IncidentUpdate], jsons: &[String]) -> Result<(), String> {
-        let tx = self.conn.transaction().map_err(|e| format!("store incidents: {e}"))?;
+    fn save_incidents_tx(
+        &mut self,
+        updates: &[IncidentUpdate],
+        jsons: &[String],
+        causes: &[Option<Uuid>],
+        targets: &ResponseTargets,
+    ) -> Result<Vec<IncidentSummary>, String> {
+        let err = |e: rusqlite::Error| format!("store incidents: {e}");
+        let tx = self.conn.transaction().map_err(err)?;
+        let mut out = Vec::with_capacity(updates.len());
         {
             let mut upsert = tx
                 .prepare_cached(
-                    "INSERT INTO incidents (id, site, updated_us, closed, json) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (id) DO UPDATE SET updated_us = ?3, closed = ?4, json = ?5",
+                    "INSERT INTO incidents (id, site, updated_us, closed, json, severity, first_event_us, merged, summary)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     ON CONFLICT (id) DO UPDATE SET updated_us = ?3, closed = ?4, json = ?5, severity = ?6,
+                         first_event_us = ?7, merged = ?8, summary = ?9",
                 )
-                .map_err(|e| format!("store incidents: {e}"))?;
-            let now = us(chrono::Utc::now());
-            for (u, json) in updates.iter().zip(jsons) {
+                .map_err(err)?;
+            let now = chrono::Utc::now();
+            for ((u, json), cause) in updates.iter().zip(jsons).zip(causes) {
                 let i = &u.incident;
+                let id = i.id.to_string();
+                let mut summary = IncidentSummary::of(i, *cause);
+                let summary_json = serde_json::to_string(&summary).map_err(|e| format!("incident {id}: {e}"))?;
                 upsert
-                    .execute(params![i.id.to_string(), i.site, now, i.closed, json])
-                    .map_err(|e| format!("storing incident {}: {e}", i.id))?;
+                    .execute(params![
+                        id,
+                        i.site,
+                        us(now),
+                        i.closed,
+                        json,
+                        i.severity as i64,
+                        us(i.first_event_ts),
+                        i.merged_into.is_some(),
+                        summary_json
+                    ])
+                    .map_err(|e| format!("storing incident {id}: {e}"))?;
+                let workflow = match read_workflow(&tx, &id)? {
+                    None => {
+                        let w = Workflow::new(i.first_event_ts, i.severity, targets);
+                        write_workflow(&tx, &id, &i.site, &w, now)?;
+                        w
+                    }
+                    Some(w) if w.state == crate::workflow::State::Resolved && cause.is_some() && !i.closed => {
+                        let w = crate::workflow::apply(&w, &Action::Reopen, now).unwrap_or(w);
+                        write_workflow(&tx, &id, &i.site, &w, now)?;
+                        add_event(&tx, &id, now, "fusion", "reopen", &serde_json::json!({ "alert": cause }))?;
+                        w
+                    }
+                    Some(w) => w,
+                };
+                summary.workflow = Some(workflow);
+                out.push(summary);
             }
         }
-        tx.commit().map_err(|e| format!("store incidents commit: {e}"))
+        tx.commit().map_err(|e| format!("store incidents commit: {e}"))?;
+        Ok(out)
     }
 
     /// Alerts with `since_us <= event time < until_us`, oldest first, optionally of one site:
@@ -296,7 +355,6 @@ impl Store {
 
     /// The latest message of incident `id`, as JSON.
     pub fn incident(&self, id: &str) -> Result<Option<String>, String> {
-        use rusqlite::OptionalExtension;
         self.conn
             .query_row("SELECT json FROM incidents WHERE id = ?1", params![id], |r| r.get(0))
             .optional()
@@ -311,9 +369,111 @@ impl Store {
         rows.map(|r| r.map_err(|e| format!("store: {e}"))).collect()
     }
 
+    /// The mutes that still hold.
+    pub fn mutes(&self) -> Result<HashMap<crate::live::SourceRef, crate::live::Mute>, String> {
+        let mut q = self
+            .conn
+            .prepare("SELECT site, kind, id, muted_by, reason, until_us FROM mutes WHERE until_us > ?1")
+            .map_err(|e| format!("store mutes: {e}"))?;
+        let rows = q
+            .query_map(params![us(chrono::Utc::now())], |r| {
+                Ok((
+                    (r.get(0)?, r.get(1)?, r.get(2)?),
+                    crate::live::Mute {
+                        by: r.get(3)?,
+                        reason: r.get(4)?,
+                        until: chrono::DateTime::from_timestamp_micros(r.get(5)?).unwrap_or_default(),
+                    },
+                ))
+            })
+            .map_err(|e| format!("store mutes: {e}"))?;
+        rows.map(|r| r.map_err(|e| format!("store mutes: {e}"))).collect()
+    }
+
     fn count(&self, sql: &str) -> Result<u64, String> {
         self.conn.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(|e| format!("store: {e}"))
     }
+}
+
+/// The workflow row of incident `id`, if it has one.
+pub fn read_workflow(conn: &Connection, id: &str) -> Result<Option<Workflow>, String> {
+    let row = conn
+        .prepare_cached(
+            "SELECT state, assignee, resolution, acknowledged_us, resolved_us, response_due_us
+             FROM workflow WHERE incident_id = ?1",
+        )
+        .and_then(|mut q| {
+            q.query_row(params![id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(|e| format!("workflow of {id}: {e}"))?;
+    let Some((state, assignee, resolution, acked, resolved, due)) = row else { return Ok(None) };
+    let time = |v: Option<i64>| v.and_then(chrono::DateTime::from_timestamp_micros);
+    Ok(Some(Workflow {
+        state: crate::workflow::State::parse(&state).ok_or_else(|| format!("workflow of {id}: state {state:?}"))?,
+        assignee,
+        resolution: resolution.and_then(|r| serde_json::from_value(serde_json::Value::String(r)).ok()),
+        acknowledged_at: time(acked),
+        resolved_at: time(resolved),
+        response_due: time(due),
+    }))
+}
+
+/// Writes incident `id`'s workflow row.
+pub fn write_workflow(
+    conn: &Connection,
+    id: &str,
+    site: &str,
+    w: &Workflow,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), String> {
+    conn.prepare_cached(
+        "INSERT INTO workflow (incident_id, site, state, assignee, resolution, acknowledged_us, resolved_us,
+             response_due_us, updated_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (incident_id) DO UPDATE SET state = ?3, assignee = ?4, resolution = ?5, acknowledged_us = ?6,
+             resolved_us = ?7, response_due_us = ?8, updated_us = ?9",
+    )
+    .and_then(|mut q| {
+        q.execute(params![
+            id,
+            site,
+            w.state.as_str(),
+            w.assignee,
+            w.resolution.map(|r| r.as_str()),
+            w.acknowledged_at.map(us),
+            w.resolved_at.map(us),
+            w.response_due.map(us),
+            us(now)
+        ])
+    })
+    .map(|_| ())
+    .map_err(|e| format!("workflow of {id}: {e}"))
+}
+
+/// Appends an entry to incident `id`'s timeline.
+pub fn add_event(
+    conn: &Connection,
+    id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    actor: &str,
+    action: &str,
+    detail: &serde_json::Value,
+) -> Result<(), String> {
+    conn.prepare_cached(
+        "INSERT INTO incident_events (incident_id, ts_us, actor, action, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut q| q.execute(params![id, us(now), actor, action, detail.to_string()]))
+    .map(|_| ())
+    .map_err(|e| format!("timeline of {id}: {e}"))
 }
 
 #[cfg(test)]

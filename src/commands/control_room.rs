@@ -1,10 +1,13 @@
 //! `qorovul control-room`: takes in the alerts of every post, stores each once,
 //! acknowledges it, fuses alerts into incidents and publishes them, answers history
-//! queries, and raises an alert when a node falls silent.
+//! queries, raises an alert when a node falls silent, and serves the dashboard.
 
 use super::{io_runtime, shutdown_signal};
 use crate::config::PipelineConfig;
+use dashboard::auth::{self, Role, User};
 use dashboard::control_room::ControlRoom;
+use dashboard::web::Dashboard;
+use dashboard::web_store::{NewUser, Sites};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -21,7 +24,28 @@ pub fn run(args: ControlRoomArgs) -> Result<(), String> {
     let rt = io_runtime()?;
     let session = rt.block_on(pipeline::bus::open(&cfg.bus))?;
     let room = ControlRoom::start(session.clone(), &cfg.site, &cfg.node, &cfg.control_room, cfg.fusion.clone())?;
-    eprintln!("control room {} running; store {}", cfg.node, room.store_path.display());
+    let web = rt.block_on(Dashboard::start(
+        session.clone(),
+        &room,
+        &cfg.site,
+        &cfg.node,
+        &cfg.web,
+        &cfg.control_room.response_targets_secs,
+    ))?;
+    // A new control room has no users: its first administrator is made here, once.
+    if web.store.users(&Sites::All)?.is_empty() {
+        let admin = User {
+            username: "admin".into(),
+            display_name: "Administrator".into(),
+            role: Role::Admin,
+            sites: vec!["*".into()],
+            language: "en".into(),
+        };
+        let password = auth::random_password()?;
+        web.store.create_user(&NewUser { user: admin, password_hash: auth::hash_password(&password)? })?;
+        eprintln!("first start: user \"admin\" created with password {password} (shown once; change it)");
+    }
+    eprintln!("control room {} running; store {}; dashboard http://{}/", cfg.node, room.store_path.display(), web.server.addr);
     let stop = shutdown_signal(rt.handle());
     while stop.recv_timeout(Duration::from_secs(10)).is_err() {
         let s = &room.stats;
@@ -33,6 +57,7 @@ pub fn run(args: ControlRoomArgs) -> Result<(), String> {
             "status"
         );
     }
+    rt.block_on(web.stop());
     room.stop()?;
     rt.block_on(async { session.close().await }).map_err(|e| format!("closing the zenoh session: {e}"))?;
     eprintln!("control room stopped");

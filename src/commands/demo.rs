@@ -1,12 +1,14 @@
 //! `qorovul demo`: the whole system on one machine, on the embedded default (one process,
 //! zenoh peer on loopback): an edge node (pipeline, outbox, uplink) and a control room
-//! (store, fusion, history) on one session, through the same code as separate processes.
+//! (store, fusion, history, dashboard) on one session, through the same code as separate
+//! processes.
 //! Says where to look, then logs alerts, incidents and a status line.
 
 use super::{io_runtime, shutdown_signal};
 use crate::camera_path::CameraPath;
 use crate::config::PipelineConfig;
 use dashboard::control_room::ControlRoom;
+use dashboard::web::Dashboard;
 use edge::node::EdgeNode;
 use pipeline::alert::Alert;
 use pipeline::metrics;
@@ -42,6 +44,15 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     let rt = io_runtime()?;
     let session = rt.block_on(pipeline::bus::open(&cfg.bus))?;
     let room = ControlRoom::start(session.clone(), &cfg.site, "control-room", &cfg.control_room, cfg.fusion.clone())?;
+    let web = rt.block_on(Dashboard::start(
+        session.clone(),
+        &room,
+        &cfg.site,
+        "control-room",
+        &cfg.web,
+        &cfg.control_room.response_targets_secs,
+    ))?;
+    let seeded = dashboard::web::seed_users(web.store.as_ref(), std::slice::from_ref(&cfg.site))?;
     let node = EdgeNode::start(session.clone(), &cfg.site, &cfg.node, &cfg.edge)?;
     let incidents = log_incidents(&session, &cfg.site)?;
     let (alerts_tx, alerts_rx) = crossbeam_channel::unbounded::<Alert>();
@@ -60,6 +71,14 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     println!("                       (or: cargo run --release -- listen --connect {endpoint})");
     println!("  outbox               {}", cfg.edge.data_dir.join("outbox.sqlite").display());
     println!("  control-room store   {}", room.store_path.display());
+    println!("  dashboard            http://{}/", web.server.addr);
+    if seeded.is_empty() {
+        println!("  demo users           viewer, operator, customs, supervisor, admin (passwords were shown at the");
+        println!("                       first start; delete {} to make new ones)", room.store_path.display());
+    }
+    for (user, role, password) in &seeded {
+        println!("  user {user:<15} password {password}  ({} — shown once)", role.as_str());
+    }
     println!("  log lines            alert …, incident …, and a status line every 10 s; Ctrl-C stops");
     println!();
 
@@ -97,6 +116,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     let _ = logger.join();
     let left = node.stop(Duration::from_secs(5))?;
     let stored = room.stats.stored.load(Ordering::Relaxed);
+    rt.block_on(web.stop());
     room.stop()?;
     drop(incidents);
     rt.block_on(async { session.close().await }).map_err(|e| format!("closing the zenoh session: {e}"))?;

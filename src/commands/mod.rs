@@ -1,6 +1,7 @@
 //! The verbs of the `qorovul` command. Each is a thin function over the libraries.
 
 pub mod analyze;
+pub mod audit;
 pub mod control_room;
 pub mod demo;
 pub mod edge;
