@@ -272,7 +272,7 @@ fn incident_cursor(s: &IncidentSummary) -> String {
     format!("{}:{}:{}", s.severity as i64, s.first_event_ts.timestamp_micros(), s.id)
 }
 
-fn parse_incident_cursor(c: &str) -> Result<(i64, i64, String), String> {
+pub fn parse_incident_cursor(c: &str) -> Result<(i64, i64, String), String> {
     let mut p = c.splitn(3, ':');
     let bad = || format!("cursor {c:?} is not one this server gave");
     let sev = p.next().and_then(|v| v.parse().ok()).ok_or_else(bad)?;
@@ -531,10 +531,8 @@ impl DashboardStore for SqliteStore {
         let (all_sites, site_list) = sites.sql();
         let (c_us, c_id) = match &q.cursor {
             Some(c) => {
-                let bad = || format!("cursor {c:?} is not one this server gave");
-                let (t, id) = c.split_once(':').ok_or_else(bad)?;
-                let id: Uuid = id.parse().map_err(|_| bad())?;
-                (Some(t.parse::<i64>().map_err(|_| bad())?), Some(id.as_bytes().to_vec()))
+                let (t, id) = parse_alert_cursor(c)?;
+                (Some(t), Some(id.as_bytes().to_vec()))
             }
             None => (None, None),
         };
@@ -794,6 +792,13 @@ impl DashboardStore for SqliteStore {
     fn audit_verify(&self, heads: &[audit::Head], trusted_key: Option<&str>) -> Result<audit::Report, String> {
         self.with(|c| audit::verify(c, heads, trusted_key))
     }
+}
+
+/// `event_us:id` of the last alert of a page.
+pub fn parse_alert_cursor(c: &str) -> Result<(i64, Uuid), String> {
+    let bad = || format!("cursor {c:?} is not one this server gave");
+    let (t, id) = c.split_once(':').ok_or_else(bad)?;
+    Ok((t.parse().map_err(|_| bad())?, id.parse().map_err(|_| bad())?))
 }
 
 fn request_from_row(r: &rusqlite::Row) -> rusqlite::Result<OriginalRequest> {

@@ -72,6 +72,9 @@ pub async fn list_incidents(
     q: Params<IncidentParams>,
 ) -> Result<Json<Page<IncidentSummary>>, ApiError> {
     let Query(q) = q?;
+    if let Some(c) = &q.cursor {
+        crate::web_store::parse_incident_cursor(c).map_err(ApiError::bad_request)?;
+    }
     let open_only = match q.state.as_deref() {
         None | Some("open") => true,
         Some("all") => false,
@@ -285,6 +288,9 @@ pub async fn list_alerts(
     q: Params<AlertParams>,
 ) -> Result<Json<Page<serde_json::Value>>, ApiError> {
     let Query(q) = q?;
+    if let Some(c) = &q.cursor {
+        crate::web_store::parse_alert_cursor(c).map_err(ApiError::bad_request)?;
+    }
     let query = AlertQuery {
         site: q.site,
         kind: q.kind,

@@ -12,6 +12,8 @@ mod error;
 mod pages;
 pub mod policy;
 mod session;
+#[cfg(test)]
+mod tests;
 mod ws;
 
 use crate::auth::User;
