@@ -9,8 +9,8 @@
 use crate::evidence::{EvidenceFetcher, FetcherConfig};
 use crate::history;
 use crate::live::{Live, NodeView};
-use crate::workflow::ResponseTargets;
 use crate::store::{DEAD_LETTER_HEAD, DeadLetter, Incoming, Store};
+use crate::workflow::ResponseTargets;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use operators::fusion::{Engine, FusionConfig, IncidentUpdate};
 use pipeline::alert::{self, Alert, Phase, Severity, SourceKind};

@@ -145,7 +145,15 @@ impl Store {
             for ((site, kind, id), a) in sources {
                 let loc = a.source.location;
                 upsert
-                    .execute(params![site, kind, id, a.source.name, loc.map(|l| l.lat), loc.map(|l| l.lon), us(a.event_ts)])
+                    .execute(params![
+                        site,
+                        kind,
+                        id,
+                        a.source.name,
+                        loc.map(|l| l.lat),
+                        loc.map(|l| l.lon),
+                        us(a.event_ts)
+                    ])
                     .map_err(|e| format!("storing source {site}/{kind}/{id}: {e}"))?;
             }
             let mut evidence = tx

@@ -148,8 +148,13 @@ pub trait DashboardStore: Send + Sync + 'static {
     fn create_user(&self, u: &NewUser) -> Result<bool, String>;
     fn users(&self, sites: &Sites) -> Result<Vec<User>, String>;
     fn set_language(&self, username: &str, language: &str) -> Result<(), String>;
-    fn create_session(&self, token_hash: &[u8], username: &str, csrf: &str, expires: DateTime<Utc>)
-    -> Result<(), String>;
+    fn create_session(
+        &self,
+        token_hash: &[u8],
+        username: &str,
+        csrf: &str,
+        expires: DateTime<Utc>,
+    ) -> Result<(), String>;
     /// The user and CSRF token of a live session.
     fn session(&self, token_hash: &[u8]) -> Result<Option<(User, String)>, String>;
     fn delete_session(&self, token_hash: &[u8]) -> Result<(), String>;
@@ -373,10 +378,19 @@ impl DashboardStore for SqliteStore {
     }
 
     fn delete_session(&self, token_hash: &[u8]) -> Result<(), String> {
-        self.with(|c| c.execute("DELETE FROM sessions WHERE token_hash = ?1", params![token_hash]).map(|_| ()).map_err(db))
+        self.with(|c| {
+            c.execute("DELETE FROM sessions WHERE token_hash = ?1", params![token_hash]).map(|_| ()).map_err(db)
+        })
     }
 
-    fn create_token(&self, token_hash: &[u8], name: &str, role: Role, sites: &[String], by: &str) -> Result<(), String> {
+    fn create_token(
+        &self,
+        token_hash: &[u8],
+        name: &str,
+        role: Role,
+        sites: &[String],
+        by: &str,
+    ) -> Result<(), String> {
         self.with(|c| {
             let sites = serde_json::to_string(sites).map_err(|e| e.to_string())?;
             c.execute(
@@ -518,7 +532,14 @@ impl DashboardStore for SqliteStore {
             };
             write_workflow(&tx, id, &site, &next, now)?;
             add_event(&tx, id, now, actor, action.name(), &action.detail())?;
-            audit::append_in(&tx, actor, action.name(), Some(&site), Some(&format!("incident/{id}")), &action.detail())?;
+            audit::append_in(
+                &tx,
+                actor,
+                action.name(),
+                Some(&site),
+                Some(&format!("incident/{id}")),
+                &action.detail(),
+            )?;
             let mut s: IncidentSummary =
                 serde_json::from_str(&summary).map_err(|e| format!("incident {id}: stored summary: {e}"))?;
             s.workflow = Some(next);
@@ -631,9 +652,11 @@ impl DashboardStore for SqliteStore {
 
     fn source_exists(&self, (site, kind, id): &SourceRef) -> Result<bool, String> {
         self.with(|c| {
-            c.query_row("SELECT 1 FROM sources WHERE site = ?1 AND kind = ?2 AND id = ?3", params![site, kind, id], |_| {
-                Ok(())
-            })
+            c.query_row(
+                "SELECT 1 FROM sources WHERE site = ?1 AND kind = ?2 AND id = ?3",
+                params![site, kind, id],
+                |_| Ok(()),
+            )
             .optional()
             .map(|r| r.is_some())
             .map_err(db)

@@ -69,10 +69,19 @@ pub const MAX_TEXT_CHARS: usize = 4000;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     Acknowledge,
-    Assign { assignee: String },
-    Escalate { reason: String },
-    Note { text: String },
-    Resolve { category: Resolution, note: Option<String> },
+    Assign {
+        assignee: String,
+    },
+    Escalate {
+        reason: String,
+    },
+    Note {
+        text: String,
+    },
+    Resolve {
+        category: Resolution,
+        note: Option<String>,
+    },
     /// Not an operator's: a new alert joined a resolved incident.
     Reopen,
 }
@@ -347,8 +356,7 @@ mod tests {
         assert_eq!((assigned.state, assigned.assignee.as_deref()), (State::Assigned, Some("op2")));
         let noted = apply(&assigned, &Action::Note { text: "<b>x</b>".into() }, t(13)).unwrap();
         assert_eq!(noted, assigned, "a note changes no state");
-        let resolved =
-            apply(&noted, &Action::Resolve { category: Resolution::FalseAlarm, note: None }, t(14)).unwrap();
+        let resolved = apply(&noted, &Action::Resolve { category: Resolution::FalseAlarm, note: None }, t(14)).unwrap();
         assert_eq!((resolved.state, resolved.resolution), (State::Resolved, Some(Resolution::FalseAlarm)));
         assert!(matches!(apply(&resolved, &Action::Escalate { reason: "r".into() }, t(15)), Err(Refused::Conflict(_))));
         let reopened = apply(&resolved, &Action::Reopen, t(16)).unwrap();

@@ -15,7 +15,7 @@ use zenoh::Wait;
 const WAIT: Duration = Duration::from_secs(60);
 
 /// Polls `what` until it holds (state written by another process has no event to wait on).
-fn until(desc: &str, mut what: impl FnMut() -> bool) {
+pub fn until(desc: &str, mut what: impl FnMut() -> bool) {
     let deadline = Instant::now() + WAIT;
     while !what() {
         assert!(Instant::now() < deadline, "timed out waiting for {desc}");
@@ -47,27 +47,27 @@ fn interrupt(p: &mut Proc, stop_line: &str) -> String {
     line
 }
 
-struct Site {
-    dir: PathBuf,
-    endpoint: String,
+pub struct Site {
+    pub dir: PathBuf,
+    pub endpoint: String,
 }
 
 impl Site {
-    fn new(test: &str) -> Self {
+    pub fn new(test: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("qorovul-fabric-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         Self { dir, endpoint: format!("tcp/127.0.0.1:{}", free_port()) }
     }
 
-    fn router(&self) -> Proc {
+    pub fn router(&self) -> Proc {
         let p = Proc::qorovul(&["router", "--listen", &self.endpoint]);
         p.wait_stderr("router listening on", WAIT).unwrap();
         p
     }
 
     /// Writes a config: `site` and `node`, a client of the router, then `tables`.
-    fn config(&self, site: &str, node: &str, tables: &str) -> String {
+    pub fn config(&self, site: &str, node: &str, tables: &str) -> String {
         let path = self.dir.join(format!("{node}.toml"));
         let text = format!(
             "site = \"{site}\"\nnode = \"{node}\"\n[bus]\nmode = \"client\"\nconnect = [\"{}\"]\n{tables}",
@@ -77,7 +77,7 @@ impl Site {
         path.display().to_string()
     }
 
-    fn edge(&self, n: u32) -> Proc {
+    pub fn edge(&self, n: u32) -> Proc {
         let data = self.dir.join(format!("edge-{n}"));
         let cfg = self.config(
             &format!("post-{n}"),
@@ -102,7 +102,7 @@ impl Site {
             "hq",
             "cr-1",
             &format!(
-                "[control_room]\ndata_dir = \"{}\"\nheartbeat_secs = 0.5\nsilent_after_secs = 2\n",
+                "[control_room]\ndata_dir = \"{}\"\nheartbeat_secs = 0.5\nsilent_after_secs = 2\n[web]\nlisten = \"127.0.0.1:0\"\n",
                 data.display()
             ),
         );

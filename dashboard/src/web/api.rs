@@ -5,9 +5,7 @@ use super::{ApiError, AppState, Principal};
 use crate::auth::{self, Permission, Role, User};
 use crate::live::{Mute, NodeView};
 use crate::privacy;
-use crate::web_store::{
-    AlertQuery, IncidentDetail, IncidentQuery, OriginalRequest, Page, Sites, SourceView,
-};
+use crate::web_store::{AlertQuery, IncidentDetail, IncidentQuery, OriginalRequest, Page, Sites, SourceView};
 use crate::workflow::{Action, IncidentSummary, Refused, Resolution};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -657,8 +655,7 @@ pub async fn list_audit(
     let Query(q) = q?;
     let n = limit(q.limit, 200)?;
     let entries = app.db(move |s| s.audit_entries(q.before, n)).await?;
-    let items: Vec<_> =
-        entries.into_iter().filter(|e| e.site.as_deref().is_none_or(|s| p.user.sees_site(s))).collect();
+    let items: Vec<_> = entries.into_iter().filter(|e| e.site.as_deref().is_none_or(|s| p.user.sees_site(s))).collect();
     Ok(Json(serde_json::json!({ "items": items })))
 }
 

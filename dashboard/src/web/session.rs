@@ -38,10 +38,8 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Option<Principal>, ApiError> {
-    if let Some(bearer) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+    if let Some(bearer) =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
     {
         let hash = auth::token_hash(bearer.trim());
         let user = app.db(move |s| s.token(&hash)).await?;
@@ -71,7 +69,8 @@ pub async fn guard(State(app): State<AppState>, matched: MatchedPath, mut req: R
     let Some(principal) = principal else {
         return match rule {
             Rule::Page => Redirect::to("/login").into_response(),
-            _ => ApiError::new(StatusCode::UNAUTHORIZED, "sign in first (session cookie or bearer token)").into_response(),
+            _ => ApiError::new(StatusCode::UNAUTHORIZED, "sign in first (session cookie or bearer token)")
+                .into_response(),
         };
     };
     if let Rule::Api(permission) = rule {
@@ -155,7 +154,8 @@ pub async fn login(
     })
     .await?;
     let secure = if app.cfg.secure_cookies { "; Secure" } else { "" };
-    let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}", (hours * 3600.0) as i64);
+    let cookie =
+        format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}", (hours * 3600.0) as i64);
     Ok(([(header::SET_COOKIE, cookie)], Json(SessionInfo { user, csrf_token: Some(csrf) })).into_response())
 }
 

@@ -248,7 +248,11 @@ async fn every_route_answers_every_role_on_its_own_and_another_site_as_its_rule_
                     }
                     let (uri, body) = concrete(path, method, objs, &f);
                     let a = send(&f.router, request(&m, &uri, Some(login), body.as_ref())).await;
-                    let who = format!("{method} {uri} as {} ({})", role.as_str(), if own { "own site" } else { "other site" });
+                    let who = format!(
+                        "{method} {uri} as {} ({})",
+                        role.as_str(),
+                        if own { "own site" } else { "other site" }
+                    );
                     if !role.may(permission) {
                         assert_eq!(a.status, StatusCode::FORBIDDEN, "{who}: {}", a.body);
                     } else if !own {
@@ -306,7 +310,11 @@ async fn every_route_answers_every_role_on_its_own_and_another_site_as_its_rule_
     let a = send(&f.router, request(&Method::POST, "/api/v1/tokens", Some(admin), Some(&body))).await;
     let token = serde_json::from_str::<serde_json::Value>(&a.body).unwrap()["token"].as_str().unwrap().to_string();
     let bearer = |m: Method, uri: &str| {
-        Request::builder().method(m).uri(uri).header(header::AUTHORIZATION, format!("Bearer {token}")).body(Body::empty())
+        Request::builder()
+            .method(m)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
     };
     assert_eq!(send(&f.router, bearer(Method::GET, "/api/v1/incidents").unwrap()).await.status, StatusCode::OK);
     let resolve = format!("/api/v1/incidents/{}/resolve", f.own.incident);
@@ -391,7 +399,11 @@ async fn bad_requests_get_clear_4xx_and_store_nothing_wrong() {
     assert_eq!(notes, ["gzip note", html, sql], "only the accepted notes, byte for byte");
     assert!(f.store.alert(f.own.alert.parse().unwrap()).unwrap().is_some(), "the alerts table is still there");
     // SQL-looking query parameters are values, not SQL.
-    let a = send(&f.router, request(&Method::GET, &format!("/api/v1/incidents?kind={}", "x'%20OR%20'1'='1"), Some(&op), None)).await;
+    let a = send(
+        &f.router,
+        request(&Method::GET, &format!("/api/v1/incidents?kind={}", "x'%20OR%20'1'='1"), Some(&op), None),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert!(a.body.contains("\"items\":[]"), "{}", a.body);
     // Bad parameters and ids are named.
@@ -428,18 +440,20 @@ async fn an_original_needs_a_reason_and_a_second_users_approval_and_every_step_i
     let op = login(&f, "operator").await;
     let sup = login(&f, "supervisor").await;
     let uri = format!("/api/v1/evidence/{}/original-requests", f.own.sha);
-    let a = send(&f.router, request(&Method::POST, &uri, Some(&op), Some(&serde_json::json!({"reason": "suspect left a bag"})))).await;
+    let a = send(
+        &f.router,
+        request(&Method::POST, &uri, Some(&op), Some(&serde_json::json!({"reason": "suspect left a bag"}))),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     let id = serde_json::from_str::<serde_json::Value>(&a.body).unwrap()["id"].as_str().unwrap().to_string();
     let original = format!("/api/v1/evidence/{}/original", f.own.sha);
     assert_eq!(send(&f.router, request(&Method::GET, &original, Some(&op), None)).await.status, StatusCode::FORBIDDEN);
     // The requester cannot approve their own request (an operator may not approve at all;
     // a supervisor asking for themself is refused too).
-    let own_req = send(
-        &f.router,
-        request(&Method::POST, &uri, Some(&sup), Some(&serde_json::json!({"reason": "my own look"}))),
-    )
-    .await;
+    let own_req =
+        send(&f.router, request(&Method::POST, &uri, Some(&sup), Some(&serde_json::json!({"reason": "my own look"}))))
+            .await;
     let own_id = serde_json::from_str::<serde_json::Value>(&own_req.body).unwrap()["id"].as_str().unwrap().to_string();
     let approve = |id: &str| format!("/api/v1/original-requests/{id}/approve");
     let a = send(&f.router, request(&Method::POST, &approve(&own_id), Some(&sup), Some(&serde_json::json!({})))).await;
@@ -455,4 +469,72 @@ async fn an_original_needs_a_reason_and_a_second_users_approval_and_every_step_i
     for needed in ["request_original", "approve_original", "view_original"] {
         assert!(actions.iter().any(|a| a == needed), "{needed} missing from {actions:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_actions_mutes_and_views_of_personal_data_are_in_the_audit_log_which_verifies() {
+    let f = fixture("audit");
+    let bad = serde_json::json!({ "username": "operator", "password": "wrong" });
+    assert_eq!(
+        send(&f.router, request(&Method::POST, "/api/v1/login", None, Some(&bad))).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let op = login(&f, "operator").await;
+    let sup = login(&f, "supervisor").await;
+    let inc = &f.own.incident;
+    for (uri, body) in [
+        (format!("/api/v1/incidents/{inc}/acknowledge"), serde_json::json!({})),
+        (format!("/api/v1/incidents/{inc}/notes"), serde_json::json!({ "text": "on my way" })),
+        (format!("/api/v1/incidents/{inc}/resolve"), serde_json::json!({ "category": "false_alarm" })),
+        (format!("/api/v1/alerts/{}/reveal", f.own.alert), serde_json::json!({ "reason": "plate check" })),
+    ] {
+        let a = send(&f.router, request(&Method::POST, &uri, Some(&op), Some(&body))).await;
+        assert_eq!(a.status, StatusCode::OK, "{uri}: {}", a.body);
+    }
+    let until = (chrono::Utc::now() + chrono::TimeDelta::hours(2)).to_rfc3339();
+    let mute = serde_json::json!({ "reason": "camera maintenance", "until": until });
+    let a = send(&f.router, request(&Method::POST, "/api/v1/sources/post-a/camera/gate/mute", Some(&sup), Some(&mute)))
+        .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.body);
+
+    let a = send(&f.router, request(&Method::GET, "/api/v1/audit?limit=50", Some(&sup), None)).await;
+    let listed: serde_json::Value = serde_json::from_str(&a.body).unwrap();
+    let mut actions: Vec<(String, String)> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["actor"].as_str().unwrap().into(), e["action"].as_str().unwrap().into()))
+        .collect();
+    actions.reverse();
+    let tail: Vec<(&str, &str)> =
+        actions.iter().map(|(a, b)| (a.as_str(), b.as_str())).filter(|(_, a)| *a != "request_original").collect();
+    assert_eq!(
+        tail,
+        [
+            ("operator", "login_failed"),
+            ("operator", "login"),
+            ("supervisor", "login"),
+            ("operator", "acknowledge"),
+            ("operator", "note"),
+            ("operator", "resolve"),
+            ("operator", "reveal_personal"),
+            ("supervisor", "mute"),
+        ]
+    );
+    // Signed, exported off the box, and verified against the export.
+    let dir = f._dir.0.join("export");
+    std::fs::create_dir_all(&dir).unwrap();
+    let conn = rusqlite::Connection::open(f._dir.0.join("control-room.sqlite")).unwrap();
+    let signer = crate::audit::Signer::load_or_create(&f._dir.0.join("audit.key"), "cr-1").unwrap();
+    crate::audit::export_head(&signer.head(&conn).unwrap(), &dir).unwrap();
+    let heads = crate::audit::load_heads(&dir.join(crate::audit::HEADS_FILE)).unwrap();
+    let report = f.store.audit_verify(&heads, Some(&signer.public_key_hex())).unwrap();
+    assert!(report.ok && report.heads_checked == 1, "{report:?}");
+    // An administrator's quiet edit of the mute's reason is caught.
+    conn.execute("UPDATE audit SET detail = replace(detail, 'maintenance', 'test') WHERE action = 'mute'", []).unwrap();
+    let report = f.store.audit_verify(&heads, None).unwrap();
+    assert!(
+        !report.ok && report.problems.iter().any(|p| p.what.contains("edited") || p.what.contains("hash")),
+        "{report:?}"
+    );
 }
