@@ -12,7 +12,9 @@ fn main() {
         .filter(|p| p.is_file())
         .collect();
     files.sort();
-    let mut out = String::from("/// `(file name, content type, bytes)` of every file in `dashboard/ui/`.\npub const ASSETS: &[(&str, &str, &[u8])] = &[\n");
+    let mut out = String::from(
+        "/// `(file name, content type, bytes)` of every file in `dashboard/ui/`.\npub const ASSETS: &[(&str, &str, &[u8])] = &[\n",
+    );
     for path in files {
         println!("cargo:rerun-if-changed={}", path.display());
         let name = path.file_name().unwrap().to_str().expect("UTF-8 file name");

@@ -45,7 +45,12 @@ pub fn run(args: ControlRoomArgs) -> Result<(), String> {
         web.store.create_user(&NewUser { user: admin, password_hash: auth::hash_password(&password)? })?;
         eprintln!("first start: user \"admin\" created with password {password} (shown once; change it)");
     }
-    eprintln!("control room {} running; store {}; dashboard http://{}/", cfg.node, room.store_path.display(), web.server.addr);
+    eprintln!(
+        "control room {} running; store {}; dashboard http://{}/",
+        cfg.node,
+        room.store_path.display(),
+        web.server.addr
+    );
     let stop = shutdown_signal(rt.handle());
     while stop.recv_timeout(Duration::from_secs(10)).is_err() {
         let s = &room.stats;
