@@ -348,6 +348,16 @@ impl Ingest {
         }
         let jsons: Vec<String> = updates.iter().map(IncidentUpdate::to_json).collect();
         let summaries = self.store.save_incidents(&updates, &jsons, &causes, &self.targets)?;
+        // New alerts to the dashboard's clients (personal fields masked), only while some
+        // are connected: the feed costs the ingest thread nothing otherwise.
+        if self.live.has_clients() {
+            for (i, _) in incoming.iter().zip(&fresh).filter(|(_, f)| **f) {
+                if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&i.json) {
+                    crate::privacy::mask_alert(&mut v);
+                    self.live.publish(&i.alert.site, serde_json::json!({ "type": "alert", "alert": v }).to_string());
+                }
+            }
+        }
         for s in summaries {
             let json = serde_json::json!({ "type": "incident", "summary": &s }).to_string();
             self.live.publish(&s.site, json);

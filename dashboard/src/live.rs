@@ -58,6 +58,10 @@ impl Live {
         let _ = self.feed.send(Arc::new(FeedEvent { site: site.to_string(), json }));
     }
 
+    pub fn has_clients(&self) -> bool {
+        self.feed.receiver_count() > 0
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<FeedEvent>> {
         self.feed.subscribe()
     }
