@@ -41,6 +41,8 @@ pub struct ControlRoomConfig {
     pub evidence: FetcherConfig,
     /// Seconds within which an incident of each severity should be acknowledged.
     pub response_targets_secs: ResponseTargets,
+    /// Days evidence files are kept, per source kind (`camera`, `xray`, `call`, `sensor`).
+    pub evidence_retention_days: crate::retention::RetentionDays,
 }
 
 impl ControlRoomConfig {
@@ -52,6 +54,7 @@ impl ControlRoomConfig {
             }
         }
         self.response_targets_secs.validate()?;
+        crate::retention::validate(&self.evidence_retention_days)?;
         self.evidence.validate().map_err(|e| format!("evidence.{e}"))
     }
 }
@@ -64,6 +67,7 @@ impl Default for ControlRoomConfig {
             silent_after_secs: 15.0,
             evidence: FetcherConfig::default(),
             response_targets_secs: ResponseTargets::default(),
+            evidence_retention_days: crate::retention::default_days(),
         }
     }
 }
@@ -83,6 +87,7 @@ pub struct ControlRoom {
     ingest: std::thread::JoinHandle<Result<(), String>>,
     history: std::thread::JoinHandle<()>,
     checkpoints: std::thread::JoinHandle<()>,
+    retention: std::thread::JoinHandle<()>,
     _heartbeat: HeartbeatSender,
     pub stats: Arc<ControlRoomStats>,
     pub store_path: PathBuf,
@@ -151,6 +156,13 @@ impl ControlRoom {
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
         let history = history::serve(&session, &store_path, node, stop_rx.clone())?;
         let checkpoints = store.checkpoint_in_background(&store_path, stop_rx.clone())?;
+        let retention = crate::retention::start(
+            store_path.clone(),
+            cfg.data_dir.join("evidence"),
+            cfg.evidence_retention_days.clone(),
+            Duration::from_secs(3600),
+            stop_rx.clone(),
+        )?;
         let mut ingest = Ingest {
             session: session.clone(),
             store,
@@ -183,7 +195,17 @@ impl ControlRoom {
             move |hb: &mut Heartbeat| hb.dead_letters = s.dead_letters.load(Ordering::Relaxed),
         )?;
         tracing::info!("control room {node}: storing alerts in {}", store_path.display());
-        Ok(Self { stop: stop_tx, ingest, history, checkpoints, _heartbeat: heartbeat, stats, store_path, live })
+        Ok(Self {
+            stop: stop_tx,
+            ingest,
+            history,
+            checkpoints,
+            retention,
+            _heartbeat: heartbeat,
+            stats,
+            store_path,
+            live,
+        })
     }
 
     /// Finishes the batch in hand and stops.
@@ -193,6 +215,7 @@ impl ControlRoom {
         drop(self._heartbeat);
         let _ = self.history.join();
         let _ = self.checkpoints.join();
+        let _ = self.retention.join();
         r
     }
 }

@@ -10,6 +10,7 @@ pub mod history;
 pub mod live;
 pub mod migrations;
 pub mod privacy;
+pub mod retention;
 pub mod store;
 pub mod web;
 pub mod web_store;

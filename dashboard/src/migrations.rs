@@ -127,6 +127,8 @@ const MIGRATIONS: &[&str] = &[
          approved_us  INTEGER,
          expires_us   INTEGER
      );",
+    // 3: evidence purged by retention.
+    "ALTER TABLE evidence_index ADD COLUMN purged_us INTEGER;",
 ];
 
 /// Brings the store at `conn` up to the newest schema.

@@ -478,7 +478,9 @@ impl DashboardStore for SqliteStore {
             let mut evidence = Vec::new();
             let mut by_id = c.prepare_cached("SELECT json FROM alerts WHERE id = ?1").map_err(db)?;
             let mut ev = c
-                .prepare_cached("SELECT sha256, original IS NOT NULL FROM evidence_index WHERE alert_id = ?1")
+                .prepare_cached(
+                    "SELECT sha256, original IS NOT NULL FROM evidence_index WHERE alert_id = ?1 AND purged_us IS NULL",
+                )
                 .map_err(db)?;
             for aid in member_ids.iter().rev().take(DETAIL_ALERTS) {
                 let key = aid.as_bytes().as_slice();
@@ -691,9 +693,11 @@ impl DashboardStore for SqliteStore {
 
     fn evidence(&self, sha256: &str) -> Result<Option<EvidenceInfo>, String> {
         self.with(|c| {
-            c.query_row("SELECT site, original FROM evidence_index WHERE sha256 = ?1 LIMIT 1", params![sha256], |r| {
-                Ok(EvidenceInfo { site: r.get(0)?, original: r.get(1)? })
-            })
+            c.query_row(
+                "SELECT site, original FROM evidence_index WHERE sha256 = ?1 AND purged_us IS NULL LIMIT 1",
+                params![sha256],
+                |r| Ok(EvidenceInfo { site: r.get(0)?, original: r.get(1)? }),
+            )
             .optional()
             .map_err(db)
         })
