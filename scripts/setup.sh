@@ -94,4 +94,6 @@ install_onnxruntime
 install_cap_schema
 # eclipse-zenoh for the Python integrator example (docs/examples/subscribe.py) and its test.
 bash "$(dirname "$0")/python-zenoh.sh" >/dev/null
+# Debian's Chromium and npm's playwright-core for the dashboard's browser tests (tests/browser/).
+bash "$(dirname "$0")/browser.sh" >/dev/null
 install_rust

@@ -255,6 +255,8 @@ export function createQueue(section, { open: openIncident }) {
       h('span', { class: ['badge', `sev-${sv}`] }, `${severityLabel(sv)} ${counts[sv]}`)));
     setText(statusEl, loadedOnce ? t('queue.total', { n: order.length }) : t('common.loading'));
     empty.hidden = !(loadedOnce && order.length === 0);
+    // An empty queue: the table shrinks to its header, with the message right under it.
+    wrap.classList.toggle('auto', !empty.hidden);
   }
 
   // ---- live updates --------------------------------------------------------------------
