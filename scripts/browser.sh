@@ -12,16 +12,9 @@ set -euo pipefail
 PLAYWRIGHT_VERSION=1.61.1
 DIR="${XDG_CACHE_HOME:-$HOME/.cache}/qorovul/playwright-core-$PLAYWRIGHT_VERSION"
 
-log() { printf '[browser] %s\n' "$*" >&2; }
+LOG_TAG=browser
+. "$(dirname "$0")/common.sh"
 
-# Retries a command: apt and registries fail transiently (dpkg "archive not found", timeouts).
-retry() {
-  local n=1
-  until "$@"; do
-    if (( n >= 4 )); then log "giving up after $n tries: $*"; return 1; fi
-    log "retrying in $((n * 5))s ($n/3): $*"; sleep $((n * 5)); n=$((n + 1))
-  done
-}
 
 chromium_path() { command -v chromium || command -v chromium-browser || true; }
 

@@ -10,16 +10,9 @@ set -euo pipefail
 ZENOH_VERSION=1.10.2
 DIR="${XDG_CACHE_HOME:-$HOME/.cache}/qorovul/python-zenoh-$ZENOH_VERSION"
 
-log() { printf '[python-zenoh] %s\n' "$*" >&2; }
+LOG_TAG=python-zenoh
+. "$(dirname "$0")/common.sh"
 
-# Retries a command: registries fail transiently (as in scripts/setup.sh).
-retry() {
-  local n=1
-  until "$@"; do
-    if (( n >= 4 )); then log "giving up after $n tries: $*"; return 1; fi
-    log "retrying in $((n * 5))s ($n/3): $*"; sleep $((n * 5)); n=$((n + 1))
-  done
-}
 
 # The check is an import by this python3, so a cache left by another interpreter is redone.
 installed() {

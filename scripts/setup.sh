@@ -23,20 +23,11 @@ APT_PACKAGES=(
   openssl
 )
 
+LOG_TAG=setup
+. "$(dirname "$0")/common.sh"
 if [ -t 2 ]; then
   log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
-else
-  log() { printf '[setup] %s\n' "$*" >&2; }
 fi
-
-# Retries a command: apt and registries fail transiently (dpkg "archive not found", timeouts).
-retry() {
-  local n=1
-  until "$@"; do
-    if (( n >= 4 )); then log "giving up after $n tries: $*"; return 1; fi
-    log "retrying in $((n * 5))s ($n/3): $*"; sleep $((n * 5)); n=$((n + 1))
-  done
-}
 
 install_debian_packages() {
   local missing=()
