@@ -35,15 +35,7 @@ fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &st
 /// Starts the control room with its dashboard on `web_port`; at its first start it also
 /// returns the password of the administrator it creates.
 fn control_room(site: &Site, web_port: u16, first: bool) -> (Proc, Option<String>) {
-    let data = site.dir.join("control-room");
-    let cfg = site.config(
-        "hq",
-        "cr-1",
-        &format!(
-            "[control_room]\ndata_dir = \"{}\"\nheartbeat_secs = 0.5\n[web]\nlisten = \"127.0.0.1:{web_port}\"\n",
-            data.display()
-        ),
-    );
+    let cfg = site.control_room_config(&format!("listen = \"127.0.0.1:{web_port}\""));
     let p = Proc::qorovul(&["control-room", "--config", &cfg]);
     let wait = Duration::from_secs(60);
     let password = first.then(|| {

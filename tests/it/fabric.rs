@@ -96,19 +96,25 @@ impl Site {
         self.dir.join(format!("edge-{n}"))
     }
 
-    fn control_room(&self) -> (Proc, PathBuf) {
+    /// The control room's config: its store under this site's folder, then `web` (the
+    /// `[web]` table's lines).
+    pub fn control_room_config(&self, web: &str) -> String {
         let data = self.dir.join("control-room");
-        let cfg = self.config(
+        self.config(
             "hq",
             "cr-1",
             &format!(
-                "[control_room]\ndata_dir = \"{}\"\nheartbeat_secs = 0.5\nsilent_after_secs = 2\n[web]\nlisten = \"127.0.0.1:0\"\n",
+                "[control_room]\ndata_dir = \"{}\"\nheartbeat_secs = 0.5\nsilent_after_secs = 2\n[web]\n{web}\n",
                 data.display()
             ),
-        );
+        )
+    }
+
+    fn control_room(&self) -> (Proc, PathBuf) {
+        let cfg = self.control_room_config("listen = \"127.0.0.1:0\"");
         let p = Proc::qorovul(&["control-room", "--config", &cfg]);
         p.wait_stderr("control room cr-1 running", WAIT).unwrap();
-        (p, data.join("control-room.sqlite"))
+        (p, self.dir.join("control-room").join("control-room.sqlite"))
     }
 }
 
