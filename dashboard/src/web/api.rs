@@ -710,6 +710,78 @@ pub async fn create_token(
     Ok(Json(TokenCreated { name, token }))
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserRequest {
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    /// Site ids, or `["*"]`.
+    pub sites: Vec<String>,
+    /// `uz`, `ru` or `en`; default `uz`.
+    pub language: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserCreated {
+    pub user: User,
+    /// Generated; shown once (only its argon2 hash is kept).
+    pub password: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", responses((status = 200, body = Vec<User>)))]
+pub async fn list_users(State(app): State<AppState>, axum::Extension(p): Caller) -> Result<Json<Vec<User>>, ApiError> {
+    let sites = Sites::of(&p.user);
+    Ok(Json(app.db(move |s| s.users(&sites)).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUserRequest,
+    responses((status = 200, body = UserCreated), (status = 409), (status = 422)))]
+pub async fn create_user(
+    State(app): State<AppState>,
+    axum::Extension(p): Caller,
+    body: Body<NewUserRequest>,
+) -> Result<Json<UserCreated>, ApiError> {
+    let Json(req) = body?;
+    let invalid = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m);
+    if !pipeline::keys::is_chunk(&req.username) || req.username.len() > 64 {
+        return Err(invalid(format!("username {:?}: 1 to 64 letters, digits, '_', '.', '-'", req.username)));
+    }
+    if req.display_name.trim().is_empty() || req.display_name.chars().count() > 100 {
+        return Err(invalid("display_name: 1 to 100 characters".into()));
+    }
+    if req.sites.is_empty() || req.sites.iter().any(|s| s != "*" && !pipeline::keys::is_chunk(s)) {
+        return Err(invalid(format!("sites {:?}: site ids or [\"*\"]", req.sites)));
+    }
+    // An administrator hands out only the sites they hold.
+    if let Some(site) = req.sites.iter().find(|s| !(p.user.all_sites() || (*s != "*" && p.user.sees_site(s)))) {
+        return Err(ApiError::forbidden(format!("you do not hold site {site:?}")));
+    }
+    let language = req.language.unwrap_or_else(|| "uz".into());
+    if !auth::LANGUAGES.contains(&language.as_str()) {
+        return Err(invalid(format!("language {language:?} is not one of {:?}", auth::LANGUAGES)));
+    }
+    let user =
+        User { username: req.username, display_name: req.display_name, role: req.role, sites: req.sites, language };
+    let password = auth::random_password().map_err(ApiError::internal)?;
+    let (u, pw, by) = (user.clone(), password.clone(), p.user.username);
+    let created = app
+        .db(move |s| {
+            let hash = auth::hash_password(&pw)?;
+            let created = s.create_user(&crate::web_store::NewUser { user: u.clone(), password_hash: hash })?;
+            if created {
+                let detail = serde_json::json!({ "username": u.username, "role": u.role, "sites": u.sites });
+                s.audit(&by, "create_user", None, Some(&format!("user/{}", u.username)), &detail)?;
+            }
+            Ok(created)
+        })
+        .await?;
+    if !created {
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("user {:?} exists", user.username)));
+    }
+    Ok(Json(UserCreated { user, password }))
+}
+
 /// The generated OpenAPI document, serialised once.
 #[derive(Clone)]
 pub struct OpenApiDoc(pub Arc<String>);

@@ -98,6 +98,7 @@ pub struct App {
     pub targets: ResponseTargets,
     /// Where fetched evidence files lie (`<sha256>`).
     pub evidence_dir: PathBuf,
+    pub throttle: session::LoginThrottle,
 }
 
 pub type AppState = Arc<App>;
@@ -152,6 +153,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(api::list_audit))
         .routes(routes!(api::verify_audit))
         .routes(routes!(api::create_token))
+        .routes(routes!(api::list_users, api::create_user))
         .routes(routes!(api::openapi_json))
         .routes(routes!(api::metrics))
         .routes(routes!(ws::live))
@@ -267,6 +269,7 @@ impl Dashboard {
             cfg: cfg.clone(),
             targets: targets.clone(),
             evidence_dir: data_dir.join("evidence"),
+            throttle: Default::default(),
         });
         let server = WebServer::start(app).await?;
         Ok(Self { server, store, exporter: Some(exporter) })

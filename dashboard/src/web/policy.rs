@@ -55,6 +55,8 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("GET", "/api/v1/audit", Api(ReadAudit)),
     ("GET", "/api/v1/audit/verify", Api(Admin)),
     ("POST", "/api/v1/tokens", Api(Admin)),
+    ("GET", "/api/v1/users", Api(Admin)),
+    ("POST", "/api/v1/users", Api(Admin)),
     ("GET", "/api/v1/openapi.json", Api(Read)),
     ("GET", "/metrics", Api(Admin)),
     ("GET", "/api/v1/ws", Api(Read)),

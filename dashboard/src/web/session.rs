@@ -114,6 +114,35 @@ pub struct SessionInfo {
     pub csrf_token: Option<String>,
 }
 
+/// Failed logins in a row that lock a username out for [`LOCKOUT`].
+pub const MAX_FAILURES: u32 = 5;
+pub const LOCKOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Failed logins per username: guessing a password costs a lockout after a few tries.
+#[derive(Default)]
+pub struct LoginThrottle(std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>);
+
+impl LoginThrottle {
+    /// How long `user` is still locked out, if it is.
+    fn locked(&self, user: &str) -> Option<std::time::Duration> {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(user).filter(|(n, _)| *n >= MAX_FAILURES).and_then(|(_, last)| LOCKOUT.checked_sub(last.elapsed()))
+    }
+
+    fn failed(&self, user: &str) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let e = map.entry(user.to_string()).or_insert((0, std::time::Instant::now()));
+        if e.1.elapsed() > LOCKOUT {
+            e.0 = 0;
+        }
+        *e = (e.0 + 1, std::time::Instant::now());
+    }
+
+    fn succeeded(&self, user: &str) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(user);
+    }
+}
+
 /// Longest username or password looked at.
 const MAX_CREDENTIAL: usize = 256;
 
@@ -128,6 +157,12 @@ pub async fn login(
     if req.username.len() > MAX_CREDENTIAL || req.password.len() > MAX_CREDENTIAL {
         return Err(ApiError::bad_request(format!("username and password have at most {MAX_CREDENTIAL} bytes")));
     }
+    if let Some(left) = app.throttle.locked(&req.username) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many failed logins for {:?}; try again in {} min", req.username, left.as_secs() / 60 + 1),
+        ));
+    }
     let username = req.username.clone();
     let found = app.db(move |s| s.user_with_hash(&username)).await?;
     // argon2 takes tens of milliseconds of CPU: off the async threads.
@@ -139,10 +174,12 @@ pub async fn login(
     let peer = peer.ip().to_string();
     let Some(user) = user else {
         pipeline::metrics::global().metric("qv_login_failures_total", &[]).inc();
+        app.throttle.failed(&req.username);
         let username = req.username.clone();
         app.db(move |s| s.audit(&username, "login_failed", None, None, &serde_json::json!({ "peer": peer }))).await?;
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong username or password"));
     };
+    app.throttle.succeeded(&user.username);
     let token = auth::random_token().map_err(ApiError::internal)?;
     let csrf = auth::random_token().map_err(ApiError::internal)?;
     let hours = app.cfg.session_hours;

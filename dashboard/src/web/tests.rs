@@ -107,6 +107,7 @@ fn fixture(name: &str) -> Fixture {
         cfg: WebConfig { max_body_bytes: 16 * 1024, ..Default::default() },
         targets: ResponseTargets::default(),
         evidence_dir: dir.join("evidence"),
+        throttle: Default::default(),
     });
     let router = app_router(app);
     Fixture { router, own, other, passwords, store, _dir: TempDir(dir) }
@@ -189,6 +190,9 @@ fn concrete(path: &str, method: &str, objs: &SiteObjects, f: &Fixture) -> (Strin
         ("POST", p) if p.ends_with("/resolve") => Some(serde_json::json!({ "category": "test" })),
         ("POST", p) if p.ends_with("/mute") => Some(serde_json::json!({ "reason": "maintenance", "until": until })),
         ("POST", "/api/v1/tokens") => Some(serde_json::json!({ "name": "t", "role": "viewer", "sites": [OWN] })),
+        ("POST", "/api/v1/users") => {
+            Some(serde_json::json!({ "username": "new-op", "display_name": "New", "role": "operator", "sites": [OWN] }))
+        }
         ("POST", p) if p.ends_with("/reveal") || p.ends_with("/escalate") || p.ends_with("/original-requests") => {
             Some(serde_json::json!({ "reason": "matrix reason" }))
         }
@@ -530,6 +534,15 @@ async fn logins_actions_mutes_and_views_of_personal_data_are_in_the_audit_log_wh
     let heads = crate::audit::load_heads(&dir.join(crate::audit::HEADS_FILE)).unwrap();
     let report = f.store.audit_verify(&heads, Some(&signer.public_key_hex())).unwrap();
     assert!(report.ok && report.heads_checked == 1, "{report:?}");
+    // Guessing: after five failures the username is locked out, even with the right password.
+    for _ in 0..super::session::MAX_FAILURES {
+        let a = send(&f.router, request(&Method::POST, "/api/v1/login", None, Some(&bad))).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    }
+    let good = serde_json::json!({ "username": "operator", "password": f.passwords["operator"] });
+    let a = send(&f.router, request(&Method::POST, "/api/v1/login", None, Some(&good))).await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "{}", a.body);
+    assert!(a.body.contains("try again"), "{}", a.body);
     // An administrator's quiet edit of the mute's reason is caught.
     conn.execute("UPDATE audit SET detail = replace(detail, 'maintenance', 'test') WHERE action = 'mute'", []).unwrap();
     let report = f.store.audit_verify(&heads, None).unwrap();
