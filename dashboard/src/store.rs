@@ -164,7 +164,14 @@ impl Store {
             for (a, _) in alerts.iter().zip(&fresh).filter(|(a, f)| **f && !a.alert.evidence.is_empty()) {
                 let originals = a.alert.attributes.get("originals").and_then(|o| o.as_array());
                 for (i, sha) in a.alert.evidence.iter().enumerate() {
-                    let original = originals.and_then(|o| o.get(i)).and_then(|o| o.as_str());
+                    // Names from the network become file names: only hashes are accepted.
+                    let original = originals
+                        .and_then(|o| o.get(i))
+                        .and_then(|o| o.as_str())
+                        .filter(|o| pipeline::keys::is_sha256_hex(o));
+                    if !pipeline::keys::is_sha256_hex(sha) {
+                        continue;
+                    }
                     evidence
                         .execute(params![sha, a.alert.id.as_bytes().as_slice(), a.alert.site, a.node, original])
                         .map_err(|e| format!("indexing evidence of alert {}: {e}", a.alert.id))?;
@@ -545,6 +552,25 @@ mod tests {
         assert_eq!(window.len(), 2, "since inclusive, until exclusive");
         assert!(s.alerts_between(None, 0, i64::MAX, |k| k.contains("/nothing/"), 100).unwrap().is_empty());
         assert_eq!(s.alerts_between(None, 0, i64::MAX, |_| true, 1).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn evidence_names_that_are_not_hashes_are_not_indexed() {
+        let path = temp("evidence-names");
+        let mut s = Store::open(&path).unwrap();
+        let mut a = incoming("s1");
+        a.alert.evidence = vec!["../../etc/passwd".into(), "e".repeat(64)];
+        a.alert.attributes.insert("originals".into(), serde_json::json!(["../../etc/shadow", "../x"]));
+        s.store(&[a], &[]).unwrap();
+        let rows: Vec<(String, Option<String>)> = s
+            .conn
+            .prepare("SELECT sha256, original FROM evidence_index")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, vec![("e".repeat(64), None)]);
     }
 
     #[test]

@@ -482,7 +482,11 @@ pub async fn get_original(
     let s2 = sha.clone();
     let info = app.db(move |s| s.evidence(&s2)).await?;
     let info = info.filter(|i| p.user.sees_site(&i.site)).ok_or_else(|| not_here("this evidence"))?;
-    let original = info.original.clone().ok_or_else(|| ApiError::not_found("this evidence has no original"))?;
+    let original = info
+        .original
+        .clone()
+        .filter(|o| pipeline::keys::is_sha256_hex(o))
+        .ok_or_else(|| ApiError::not_found("this evidence has no original"))?;
     let (s2, name) = (sha.clone(), p.user.username.clone());
     if !app.db(move |s| s.may_view_original(&s2, &name, Utc::now())).await? {
         return Err(ApiError::forbidden("viewing the original needs your stated reason and a second user's approval"));

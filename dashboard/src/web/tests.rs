@@ -551,3 +551,31 @@ async fn logins_actions_mutes_and_views_of_personal_data_are_in_the_audit_log_wh
         "{report:?}"
     );
 }
+
+/// A page of another origin may not open the live feed with the operator's cookie.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_from_another_origin_is_refused() {
+    let f = fixture("origin");
+    let op = login(&f, "operator").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = f.router.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let handshake = |origin: &str| {
+        format!(
+            "GET /api/v1/ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: {origin}\r\n\
+             Cookie: {}\r\n\r\n",
+            op.cookie
+        )
+    };
+    for (origin, status) in [(format!("http://{addr}"), "101"), ("https://evil.example".to_string(), "403")] {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(handshake(&origin).as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 512];
+        let n = s.read(&mut buf).await.unwrap();
+        let head = String::from_utf8_lossy(&buf[..n]);
+        assert!(head.starts_with(&format!("HTTP/1.1 {status}")), "origin {origin}: {head}");
+    }
+}

@@ -5,7 +5,7 @@
 use super::{AppState, Principal};
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast::error::RecvError;
 
 #[utoipa::path(get, path = "/api/v1/ws", tag = "live",
@@ -13,8 +13,18 @@ use tokio::sync::broadcast::error::RecvError;
 pub async fn live(
     State(app): State<AppState>,
     axum::Extension(p): axum::Extension<Principal>,
+    headers: axum::http::HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    // Browsers send the page's origin on a WebSocket handshake and no CORS protects it:
+    // refuse a page of another origin (non-browser clients send none).
+    let host = headers.get(axum::http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if let Some(origin) = headers.get(axum::http::header::ORIGIN).and_then(|v| v.to_str().ok())
+        && origin.split_once("://").map(|(_, h)| h) != Some(host)
+    {
+        return super::ApiError::forbidden(format!("WebSocket from origin {origin:?}, not this dashboard"))
+            .into_response();
+    }
     // Subscribed before the upgrade completes: nothing published after the client's
     // request is missed.
     let feed = app.live.subscribe();
