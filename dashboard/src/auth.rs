@@ -62,6 +62,8 @@ pub enum Permission {
     ApproveOriginal,
     /// Mute and unmute sources.
     Mute,
+    /// Place and lift legal holds (evidence kept past retention).
+    Hold,
     /// Read the audit log.
     ReadAudit,
     /// Users, tokens, metrics, audit verification.

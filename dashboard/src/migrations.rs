@@ -127,8 +127,15 @@ const MIGRATIONS: &[&str] = &[
          approved_us  INTEGER,
          expires_us   INTEGER
      );",
-    // 3: evidence purged by retention.
-    "ALTER TABLE evidence_index ADD COLUMN purged_us INTEGER;",
+    // 3: evidence purged by retention, and legal holds that keep an incident's evidence.
+    "ALTER TABLE evidence_index ADD COLUMN purged_us INTEGER;
+     CREATE TABLE legal_holds (
+         incident_id TEXT PRIMARY KEY,
+         site        TEXT NOT NULL,
+         held_by     TEXT NOT NULL,
+         reason      TEXT NOT NULL,
+         created_us  INTEGER NOT NULL
+     );",
 ];
 
 /// Brings the store at `conn` up to the newest schema.

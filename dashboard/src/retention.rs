@@ -1,7 +1,8 @@
 //! Evidence retention: files older than their source kind's limit are deleted from disk by
 //! a background task (the alerts that named them stay; the dashboard then says the
 //! evidence was purged). Limits are in days per source kind (`camera`, `xray`, `call`,
-//! `sensor`); a kind without a limit is kept.
+//! `sensor`); a kind without a limit is kept. Evidence of an alert in an incident under a
+//! legal hold is kept whatever its age.
 
 use crossbeam_channel::Receiver;
 use rusqlite::{Connection, params};
@@ -37,7 +38,11 @@ pub fn purge(conn: &Connection, evidence_dir: &Path, days: &RetentionDays, now_u
         let due: Vec<(String, Option<String>, Vec<u8>)> = conn
             .prepare_cached(
                 "SELECT e.sha256, e.original, e.alert_id FROM evidence_index e JOIN alerts a ON a.id = e.alert_id
-                 WHERE e.purged_us IS NULL AND a.event_us < ?1 AND json_extract(a.json, '$.source.kind') = ?2",
+                 WHERE e.purged_us IS NULL AND a.event_us < ?1 AND json_extract(a.json, '$.source.kind') = ?2
+                   AND lower(hex(e.alert_id)) NOT IN (
+                       SELECT replace(json_extract(m.value, '$.alert_id'), '-', '')
+                       FROM legal_holds h JOIN incidents i ON i.id = h.incident_id,
+                            json_each(i.json, '$.incident.members') m)",
             )
             .and_then(|mut q| q.query_map(params![cutoff, kind], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
             .map_err(|e| format!("retention ({kind}): {e}"))?;
@@ -124,6 +129,26 @@ mod tests {
             dir.join("evidence").join("b".repeat(64)).exists() && dir.join("evidence").join("c".repeat(64)).exists()
         );
         assert_eq!(purge(&conn, &dir.join("evidence"), &default_days(), now.timestamp_micros()).unwrap(), 0, "once");
+
+        // A legal hold on the X-ray alert's incident keeps its evidence past the limit.
+        let xray = &alerts[2].alert;
+        let mut engine = operators::fusion::Engine::new(operators::fusion::FusionConfig::default()).unwrap();
+        let updates = engine.ingest(xray);
+        let jsons: Vec<String> = updates.iter().map(|u| u.to_json()).collect();
+        let causes = vec![Some(xray.id); updates.len()];
+        store.save_incidents(&updates, &jsons, &causes, &Default::default()).unwrap();
+        conn.execute(
+            "INSERT INTO legal_holds VALUES (?1, 's', 'sup', 'court order 12/26', 0)",
+            params![updates[0].incident.id.to_string()],
+        )
+        .unwrap();
+        let far_future = (now + chrono::TimeDelta::days(400)).timestamp_micros();
+        assert_eq!(
+            purge(&conn, &dir.join("evidence"), &default_days(), far_future).unwrap(),
+            1,
+            "the 10-day camera one only"
+        );
+        assert!(dir.join("evidence").join("c".repeat(64)).exists(), "held");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -79,6 +79,15 @@ pub struct IncidentDetail {
     pub alerts: Vec<serde_json::Value>,
     pub timeline: Vec<TimelineEntry>,
     pub evidence: Vec<EvidenceRef>,
+    /// A legal hold keeps its evidence past retention.
+    pub legal_hold: Option<LegalHold>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LegalHold {
+    pub held_by: String,
+    pub reason: String,
+    pub since: DateTime<Utc>,
 }
 
 /// Alerts the incident view carries at most.
@@ -169,6 +178,9 @@ pub trait DashboardStore: Send + Sync + 'static {
 
     fn alerts(&self, q: &AlertQuery, sites: &Sites) -> Result<Page<serde_json::Value>, String>;
     fn alert(&self, id: Uuid) -> Result<Option<serde_json::Value>, String>;
+
+    /// Places (`Some((by, reason))`) or lifts a legal hold on an incident, with its audit entry.
+    fn set_hold(&self, incident_id: &str, site: &str, hold: Option<(&str, &str)>, actor: &str) -> Result<(), String>;
 
     fn sources(&self, sites: &Sites) -> Result<Vec<SourceView>, String>;
     fn source_exists(&self, source: &SourceRef) -> Result<bool, String>;
@@ -510,7 +522,15 @@ impl DashboardStore for SqliteStore {
                 .map_err(db)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(db)?;
-            Ok(Some(IncidentDetail { summary, incident, alerts, timeline, evidence }))
+            let legal_hold = c
+                .query_row(
+                    "SELECT held_by, reason, created_us FROM legal_holds WHERE incident_id = ?1",
+                    params![id],
+                    |r| Ok(LegalHold { held_by: r.get(0)?, reason: r.get(1)?, since: time(r.get(2)?) }),
+                )
+                .optional()
+                .map_err(db)?;
+            Ok(Some(IncidentDetail { summary, incident, alerts, timeline, evidence, legal_hold }))
         })
     }
 
@@ -615,6 +635,34 @@ impl DashboardStore for SqliteStore {
                 .optional()
                 .map_err(db)?;
             json.map(|j| serde_json::from_str(&j).map_err(|e| format!("alert {id}: {e}"))).transpose()
+        })
+    }
+
+    fn set_hold(&self, id: &str, site: &str, hold: Option<(&str, &str)>, actor: &str) -> Result<(), String> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+            let target = format!("incident/{id}");
+            match hold {
+                Some((by, reason)) => {
+                    tx.execute(
+                        "INSERT INTO legal_holds (incident_id, site, held_by, reason, created_us) VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (incident_id) DO UPDATE SET held_by = ?3, reason = ?4, created_us = ?5",
+                        params![id, site, by, reason, us(Utc::now())],
+                    )
+                    .map_err(db)?;
+                    let detail = serde_json::json!({ "reason": reason });
+                    audit::append_in(&tx, actor, "legal_hold", Some(site), Some(&target), &detail)?;
+                    add_event(&tx, id, Utc::now(), actor, "legal_hold", &detail)?;
+                }
+                None => {
+                    let n = tx.execute("DELETE FROM legal_holds WHERE incident_id = ?1", params![id]).map_err(db)?;
+                    if n > 0 {
+                        audit::append_in(&tx, actor, "release_hold", Some(site), Some(&target), &serde_json::json!({}))?;
+                        add_event(&tx, id, Utc::now(), actor, "release_hold", &serde_json::json!({}))?;
+                    }
+                }
+            }
+            tx.commit().map_err(db)
         })
     }
 

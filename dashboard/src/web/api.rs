@@ -229,6 +229,36 @@ pub async fn resolve(
     act(app, p, id, Action::Resolve { category: req.category, note: req.note }).await
 }
 
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/hold", tag = "incidents", params(("id" = String, Path)),
+    request_body = ReasonRequest, responses((status = 204), (status = 404), (status = 422)))]
+pub async fn place_hold(
+    State(app): State<AppState>,
+    axum::Extension(p): Caller,
+    id: PathOf<String>,
+    body: Body<ReasonRequest>,
+) -> Result<StatusCode, ApiError> {
+    let (Path(id), Json(req)) = (id?, body?);
+    reason_ok(&req.reason)?;
+    let d = visible_incident(&app, &p.user, &id).await?;
+    let (id, site, by) = (d.summary.id, d.summary.site, p.user.username);
+    app.db(move |s| s.set_hold(&id, &site, Some((&by, &req.reason)), &by)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(delete, path = "/api/v1/incidents/{id}/hold", tag = "incidents", params(("id" = String, Path)),
+    responses((status = 204), (status = 404)))]
+pub async fn release_hold(
+    State(app): State<AppState>,
+    axum::Extension(p): Caller,
+    id: PathOf<String>,
+) -> Result<StatusCode, ApiError> {
+    let Path(id) = id?;
+    let d = visible_incident(&app, &p.user, &id).await?;
+    let (id, site, by) = (d.summary.id, d.summary.site, p.user.username);
+    app.db(move |s| s.set_hold(&id, &site, None, &by)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Assignable {
     pub username: String,

@@ -135,6 +135,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(api::escalate))
         .routes(routes!(api::add_note))
         .routes(routes!(api::resolve))
+        .routes(routes!(api::place_hold, api::release_hold))
         .routes(routes!(api::assignable_users))
         .routes(routes!(api::list_alerts))
         .routes(routes!(api::get_alert))

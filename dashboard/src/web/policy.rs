@@ -36,6 +36,8 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("POST", "/api/v1/incidents/{id}/escalate", Api(Act)),
     ("POST", "/api/v1/incidents/{id}/notes", Api(Act)),
     ("POST", "/api/v1/incidents/{id}/resolve", Api(Act)),
+    ("POST", "/api/v1/incidents/{id}/hold", Api(Hold)),
+    ("DELETE", "/api/v1/incidents/{id}/hold", Api(Hold)),
     ("GET", "/api/v1/users/assignable", Api(Read)),
     ("GET", "/api/v1/alerts", Api(Read)),
     ("GET", "/api/v1/alerts/{id}", Api(Read)),

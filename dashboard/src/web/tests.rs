@@ -193,7 +193,12 @@ fn concrete(path: &str, method: &str, objs: &SiteObjects, f: &Fixture) -> (Strin
         ("POST", "/api/v1/users") => {
             Some(serde_json::json!({ "username": "new-op", "display_name": "New", "role": "operator", "sites": [OWN] }))
         }
-        ("POST", p) if p.ends_with("/reveal") || p.ends_with("/escalate") || p.ends_with("/original-requests") => {
+        ("POST", p)
+            if p.ends_with("/reveal")
+                || p.ends_with("/escalate")
+                || p.ends_with("/original-requests")
+                || p.ends_with("/hold") =>
+        {
             Some(serde_json::json!({ "reason": "matrix reason" }))
         }
         ("POST", _) => Some(serde_json::json!({})),
