@@ -1,7 +1,7 @@
 // The control-room app: loads the session, builds the header and nav, keeps the alarm
 // queue alive in the background (it is the screen operators return to), and mounts the
-// other screens by hash route: #/queue, #/incident/<id>, #/map, #/lanes, #/nodes,
-// #/requests, #/audit.
+// other screens by hash route: #/queue, #/incident/<id>, #/map, #/sources, #/lanes,
+// #/nodes, #/requests, #/audit.
 
 import { get, post, put, setCsrf } from './api.js';
 import { h, setServerTime, everySecond } from './dom.js';
@@ -12,6 +12,7 @@ import { roleLabel } from './format.js';
 import { createQueue } from './queue.js';
 import { mountIncident } from './incident.js';
 import { mountMap } from './map.js';
+import { mountSources } from './sources.js';
 import { mountLanes } from './lanes.js';
 import { mountNodes } from './nodes.js';
 import { mountRequests } from './requests.js';
@@ -26,7 +27,8 @@ let cleanup = null;
 let current = null; // {name, arg}
 
 function navItems() {
-  const items = [['queue', 'nav.queue'], ['map', 'nav.map'], ['lanes', 'nav.lanes'], ['nodes', 'nav.nodes']];
+  const items = [['queue', 'nav.queue'], ['map', 'nav.map'], ['sources', 'nav.sources'], ['lanes', 'nav.lanes'],
+    ['nodes', 'nav.nodes']];
   if (isSupervisor()) items.push(['requests', 'nav.requests'], ['audit', 'nav.audit']);
   return items;
 }
@@ -88,7 +90,7 @@ function parseRoute() {
   const m = location.hash.match(/^#\/([a-z]+)(?:\/(.+))?$/);
   const name = m?.[1];
   let arg = m?.[2] ? decodeURIComponent(m[2]) : null;
-  const known = ['queue', 'incident', 'map', 'lanes', 'nodes', 'requests', 'audit'];
+  const known = ['queue', 'incident', 'map', 'sources', 'lanes', 'nodes', 'requests', 'audit'];
   const allowed = known.includes(name) && (name !== 'incident' || arg)
     && ((name !== 'requests' && name !== 'audit') || isSupervisor());
   if (!allowed) {
@@ -124,6 +126,7 @@ function route(force = false) {
   const mounts = {
     incident: () => mountIncident(viewEl, next.arg, ctx),
     map: () => mountMap(viewEl, ctx),
+    sources: () => mountSources(viewEl, ctx),
     lanes: () => mountLanes(viewEl, ctx),
     nodes: () => mountNodes(viewEl, ctx),
     requests: () => mountRequests(viewEl, ctx),

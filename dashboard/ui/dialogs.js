@@ -7,9 +7,10 @@ import { t } from './i18n.js';
 /**
  * Opens a form dialog and resolves with `onSubmit`'s result, or null when cancelled.
  * fields: [{name, label, type: 'textarea'|'select'|'text', options: [{value, label}],
- *           required, maxLength, testid, value}]
+ *           required, minLength (of the trimmed text), maxLength, testid, value}]
+ * intro: a line of explanation under the title (optional).
  */
-export function formDialog({ title, fields, submitLabel, submitTestId, onSubmit, testid }) {
+export function formDialog({ title, intro, fields, submitLabel, submitTestId, onSubmit, testid }) {
   return new Promise((resolve) => {
     const inputs = {};
     const error = h('p', { class: 'form-error', role: 'alert', testid: 'dialog-error' });
@@ -32,7 +33,7 @@ export function formDialog({ title, fields, submitLabel, submitTestId, onSubmit,
       return h('label', { class: 'field' }, h('span', {}, f.label), input);
     });
     const form = h('form', { class: 'dialog-form', method: 'dialog' },
-      h('h2', {}, title), rows, error, h('div', { class: 'dialog-buttons' }, cancel, submit));
+      h('h2', {}, title), intro ? h('p', { class: 'dialog-intro' }, intro) : null, rows, error, h('div', { class: 'dialog-buttons' }, cancel, submit));
     const dlg = h('dialog', { class: 'dialog', testid: testid || 'dialog' }, form);
     let result = null;
 
@@ -55,6 +56,11 @@ export function formDialog({ title, fields, submitLabel, submitTestId, onSubmit,
       for (const f of fields) {
         if (f.required && !String(values[f.name] || '').trim()) {
           error.textContent = t('error.required', { field: f.label });
+          inputs[f.name].focus();
+          return;
+        }
+        if (f.minLength && String(values[f.name] || '').trim().length < f.minLength) {
+          error.textContent = t('error.too_short', { field: f.label, n: f.minLength });
           inputs[f.name].focus();
           return;
         }

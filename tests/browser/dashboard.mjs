@@ -4,16 +4,24 @@
 // alone.
 //
 // Inputs (environment): CHROMIUM, QV_BASE_URL, QV_OPERATOR_USER, QV_OPERATOR_PASSWORD,
-// QV_VIEWER_USER, QV_VIEWER_PASSWORD, QV_ASSIGNEE (a user the operator assigns to),
-// QV_NOTE (the operator's note, HTML in it), QV_ARTIFACTS (screenshots go there),
-// QV_TIMEOUT_MS (each wait; default 30000).
+// QV_VIEWER_USER, QV_VIEWER_PASSWORD, QV_SUPERVISOR_USER, QV_SUPERVISOR_PASSWORD,
+// QV_ASSIGNEE (a user the operator assigns to), QV_NOTE (the operator's note, HTML in it),
+// QV_MUTE_REASON (the supervisor's reason for muting a source), QV_MUTED_SOURCE (that source,
+// `site/kind/id`), QV_XRAY_SOURCE (an X-ray lane, `site/kind/id`), QV_ARTIFACTS (screenshots
+// go there), QV_TIMEOUT_MS (each wait; default 30000).
 //
 // Protocol with the test, one line each way:
-//   `STEP <what>`           progress, nothing to answer
-//   `INCIDENT <id>`         the incident the browser is working on
-//   `READY alert`           publish an alert now and answer `ALERT <alert id>`
-//   `CHECK <what> [<arg>]`  check the server's side now and answer `OK`
-//   `PASS`                  everything passed (then exit 0)
+//   `STEP <what>`                progress, nothing to answer
+//   `INCIDENT <id>`              the incident the browser is working on
+//   `READY alert`                publish an alert now and answer `ALERT <alert id>`
+//   `READY alert <what>`         publish one of these and answer `ALERT <alert id>`, plus for
+//                                evidence ` <class> <x1,y1,x2,y2> <width>x<height>` (its box
+//                                and image): `evidence-camera` (the muted-to-be camera, with
+//                                a snapshot), `evidence-xray` (an X-ray lane, with a finding),
+//                                `muted` (from the muted camera: answered once it is stored,
+//                                having raised no incident), `camera` (the same camera)
+//   `CHECK <what> [<arg>]`       check the server's side now and answer `OK`
+//   `PASS`                       everything passed (then exit 0)
 // A failure prints `FAIL <why>` and exits 1.
 
 import { createRequire } from 'node:module';
@@ -41,8 +49,12 @@ const CHROMIUM = need('CHROMIUM');
 const BASE = need('QV_BASE_URL').replace(/\/$/, '');
 const OPERATOR = { user: need('QV_OPERATOR_USER'), password: need('QV_OPERATOR_PASSWORD') };
 const VIEWER = { user: need('QV_VIEWER_USER'), password: need('QV_VIEWER_PASSWORD') };
+const SUPERVISOR = { user: need('QV_SUPERVISOR_USER'), password: need('QV_SUPERVISOR_PASSWORD') };
 const ASSIGNEE = need('QV_ASSIGNEE');
 const NOTE = need('QV_NOTE');
+const MUTE_REASON = need('QV_MUTE_REASON');
+const MUTED_SOURCE = need('QV_MUTED_SOURCE');
+const XRAY_SOURCE = need('QV_XRAY_SOURCE');
 const ARTIFACTS = need('QV_ARTIFACTS');
 const TIMEOUT = Number(process.env.QV_TIMEOUT_MS || 30000);
 mkdirSync(ARTIFACTS, { recursive: true });
@@ -71,6 +83,16 @@ async function ask(question, expectPrefix) {
 }
 const publishAlert = () => ask('READY alert', 'ALERT ');
 const check = (what) => ask(`CHECK ${what}`, 'OK');
+
+/** Publishes an alert with evidence: its id, the box's class and corners, the image size. */
+async function publishEvidenceAlert(what) {
+  const [id, label, corners, size] = (await ask(`READY alert ${what}`, 'ALERT ')).split(' ');
+  const bbox = (corners || '').split(',').map(Number);
+  const [width, height] = (size || '').split('x').map(Number);
+  assert(id && label && bbox.length === 4 && bbox.every(Number.isFinite) && width > 0 && height > 0,
+    `the answer to READY alert ${what} does not name the alert, its box and its image`);
+  return { id, label, bbox, width, height };
+}
 
 // ---- browser helpers ---------------------------------------------------------------------
 let shot = 0;
@@ -142,6 +164,58 @@ async function login(page, who, { user, password }) {
 
 const rowOfAlert = (alertId) => `${tid('queue-row')}[data-last-alert-id="${alertId}"]`;
 const rowOfIncident = (id) => `${tid('queue-row')}[data-incident-id="${id}"]`;
+const rowOfSource = (key) => `${tid('source-row')}[data-source="${key}"]`;
+
+/**
+ * Opens the incident an evidence alert raised and checks its image loaded and its box is
+ * drawn where the alert says, with the class label.
+ */
+async function openEvidence(page, ev, { xray }) {
+  await page.click(tid('nav-queue'));
+  const row = await page.waitForSelector(rowOfAlert(ev.id), { timeout: TIMEOUT });
+  const incidentId = await row.getAttribute('data-incident-id');
+  await row.click();
+  await page.waitForSelector(`${tid('incident-view')}[data-incident-id="${incidentId}"] ${tid('incident-state')}`,
+    { timeout: TIMEOUT });
+  const fig = `${tid('evidence')}${xray ? '.xray' : ''}`;
+  // The overlay is drawn on the image's load event, so a box means the image has loaded.
+  await page.waitForFunction((sel) => {
+    const img = document.querySelector(`${sel} [data-testid="evidence-image"]`);
+    return img && img.complete && img.naturalWidth > 0 && document.querySelector(`${sel} [data-testid="evidence-box"]`);
+  }, fig, { timeout: TIMEOUT });
+  const got = await page.evaluate((sel) => {
+    const f = document.querySelector(sel);
+    const img = f.querySelector('[data-testid="evidence-image"]');
+    const ir = img.getBoundingClientRect();
+    return {
+      naturalWidth: img.naturalWidth,
+      naturalHeight: img.naturalHeight,
+      shown: { w: ir.width, h: ir.height },
+      boxes: [...f.querySelectorAll('[data-testid="evidence-box"]')].map((g) => {
+        const r = g.querySelector('rect');
+        const on = r.getBoundingClientRect();
+        return {
+          x: +r.getAttribute('x'), y: +r.getAttribute('y'), w: +r.getAttribute('width'), h: +r.getAttribute('height'),
+          label: g.textContent.trim(),
+          inside: on.width > 0 && on.height > 0 && on.left >= ir.left - 1 && on.right <= ir.right + 1
+            && on.top >= ir.top - 1 && on.bottom <= ir.bottom + 1,
+        };
+      }),
+    };
+  }, fig);
+  assert(got.naturalWidth === ev.width && got.naturalHeight === ev.height,
+    `the evidence image is ${got.naturalWidth}x${got.naturalHeight}, not the ${ev.width}x${ev.height} stored`);
+  assert(got.shown.w > 0 && got.shown.h > 0, `the evidence image is not shown: ${JSON.stringify(got.shown)}`);
+  assert(got.boxes.length === 1, `${got.boxes.length} boxes drawn, not 1: ${JSON.stringify(got.boxes)}`);
+  const [b] = got.boxes;
+  const [x1, y1, x2, y2] = ev.bbox;
+  const want = { x: x1 * ev.width, y: y1 * ev.height, w: (x2 - x1) * ev.width, h: (y2 - y1) * ev.height };
+  assert(['x', 'y', 'w', 'h'].every((k) => Math.abs(b[k] - want[k]) < 1),
+    `the box is drawn at ${JSON.stringify(b)}, not at ${JSON.stringify(want)}`);
+  assert(b.label.startsWith(ev.label), `the box is labelled ${JSON.stringify(b.label)}, not ${ev.label}`);
+  assert(b.inside, 'the box is not drawn over the image');
+  return { incidentId, box: b };
+}
 
 // ---- the run -----------------------------------------------------------------------------
 const browser = await chromium.launch({
@@ -333,7 +407,80 @@ async function run() {
   await op.waitForFunction(([sel, label]) => document.querySelector(sel)?.textContent.trim() === label,
     [tid('nav-queue'), NAV_QUEUE.en], { timeout: TIMEOUT });
 
-  // 12. Log out: back to the login page, the app sends there again, and the old cookie is dead.
+  // 12. Evidence: a camera snapshot and an X-ray image, each with its box and class label
+  // drawn over it (the boxes are the alerts' objects[].bbox, corners normalised 0..1).
+  const camera = await publishEvidenceAlert('evidence-camera');
+  const cam = await openEvidence(op, camera, { xray: false });
+  out(`STEP camera evidence of incident ${cam.incidentId}: ${camera.width}x${camera.height} image, box ${JSON.stringify(cam.box)}`);
+  await screenshot(op, 'evidence-camera');
+  const xrayAlert = await publishEvidenceAlert('evidence-xray');
+  const xr = await openEvidence(op, xrayAlert, { xray: true });
+  out(`STEP X-ray evidence of incident ${xr.incidentId}: ${xrayAlert.width}x${xrayAlert.height} image, box ${JSON.stringify(xr.box)}`);
+  await screenshot(op, 'evidence-xray');
+
+  // 13. The Sources screen: the operator sees the sources but may not mute them.
+  await op.click(tid('nav-sources'));
+  await op.waitForSelector(`${rowOfSource(MUTED_SOURCE)}[data-muted="false"]`, { timeout: TIMEOUT });
+  await op.waitForSelector(rowOfSource(XRAY_SOURCE), { timeout: TIMEOUT });
+  assert(await op.locator(`${tid('source-mute')}, ${tid('source-unmute')}`).count() === 0,
+    'the operator is offered to mute or unmute sources');
+  out('STEP the operator sees the sources, without mute buttons');
+
+  // 14. A supervisor mutes the camera for maintenance, with a reason and a duration.
+  const supCtx = await browser.newContext({ viewport, locale: 'en-GB' });
+  const sup = await supCtx.newPage();
+  watch(sup, 'supervisor');
+  await login(sup, 'supervisor', SUPERVISOR);
+  await sup.click(tid('nav-sources'));
+  await sup.waitForSelector(`${tid('sources-table')} ${rowOfSource(MUTED_SOURCE)}[data-muted="false"] ${tid('source-mute')}`,
+    { timeout: TIMEOUT });
+  await sup.waitForSelector(`${rowOfSource(XRAY_SOURCE)} ${tid('source-mute')}`, { timeout: TIMEOUT });
+  await screenshot(sup, 'sources');
+  await sup.click(`${rowOfSource(MUTED_SOURCE)} ${tid('source-mute')}`);
+  await sup.waitForSelector(`${tid('mute-dialog')} ${tid('mute-reason')}`, { timeout: TIMEOUT });
+  await sup.fill(tid('mute-reason'), MUTE_REASON);
+  await sup.selectOption(tid('mute-duration'), '120');
+  await screenshot(sup, 'mute-dialog');
+  await sup.click(tid('mute-submit'));
+  await sup.waitForSelector(tid('mute-dialog'), { state: 'detached', timeout: TIMEOUT });
+  const mutedRow = `${rowOfSource(MUTED_SOURCE)}[data-muted="true"]`;
+  await sup.waitForSelector(`${mutedRow} ${tid('source-muted')}`, { timeout: TIMEOUT });
+  await sup.waitForSelector(`${mutedRow} ${tid('source-unmute')}`, { timeout: TIMEOUT });
+  const shownReason = (await sup.textContent(`${mutedRow} ${tid('source-muted-reason')}`)).trim();
+  assert(shownReason === MUTE_REASON, `the muted source shows the reason ${JSON.stringify(shownReason)}`);
+  const shownBy = (await sup.textContent(`${mutedRow} ${tid('source-muted-detail')}`)).trim();
+  assert(shownBy.includes(SUPERVISOR.user), `the muted source does not say who muted it: ${JSON.stringify(shownBy)}`);
+  assert(await sup.locator(`${rowOfSource(XRAY_SOURCE)}[data-muted="false"]`).count() === 1, 'the X-ray lane was muted too');
+  out(`STEP ${MUTED_SOURCE} muted: ${JSON.stringify(shownBy)}`);
+  await screenshot(sup, 'sources-muted');
+  await check(`muted ${MUTED_SOURCE}`);
+  // The map draws it grey.
+  await sup.click(tid('nav-map'));
+  await sup.waitForSelector(`${tid('map-source')}.muted`, { timeout: TIMEOUT });
+  await screenshot(sup, 'map-muted-source');
+
+  // 15. An alert of the muted source is stored but raises nothing (checked on the server
+  // before the answer); once unmuted, the next one raises a row again.
+  await op.click(tid('nav-queue'));
+  await op.waitForSelector(`${tid('queue-table')}:visible`, { timeout: TIMEOUT });
+  const mutedAlert = await ask('READY alert muted', 'ALERT ');
+  out(`STEP alert ${mutedAlert} of the muted source was stored without an incident`);
+  await sup.click(tid('nav-sources'));
+  await sup.click(`${mutedRow} ${tid('source-unmute')}`);
+  await sup.waitForSelector(`${rowOfSource(MUTED_SOURCE)}[data-muted="false"] ${tid('source-mute')}`, { timeout: TIMEOUT });
+  assert(await sup.locator(`${rowOfSource(MUTED_SOURCE)} ${tid('source-muted')}`).count() === 0, 'the unmuted source still shows muted');
+  out(`STEP ${MUTED_SOURCE} unmuted`);
+  await check(`unmuted ${MUTED_SOURCE}`);
+  const afterUnmute = await ask('READY alert camera', 'ALERT ');
+  await op.waitForSelector(rowOfAlert(afterUnmute), { timeout: TIMEOUT });
+  // Both alerts came from one source in order, so the muted one's row would be here by now.
+  assert(await op.locator(rowOfAlert(mutedAlert)).count() === 0, 'the muted alert raised a queue row');
+  out(`STEP alert ${afterUnmute} after unmuting raised a row; the muted one (${mutedAlert}) none`);
+  await screenshot(op, 'queue-after-unmute');
+  await check(`silenced ${mutedAlert}`);
+  await supCtx.close();
+
+  // 16. Log out: back to the login page, the app sends there again, and the old cookie is dead.
   await op.waitForSelector(`${tid('ws-status')}[data-state="live"]`, { timeout: TIMEOUT });
   await Promise.all([
     op.waitForURL((u) => u.pathname === '/login', { timeout: TIMEOUT }),
