@@ -2,12 +2,12 @@
 // allow, evidence with boxes, the alerts (call details, personal data on request) and the
 // timeline. Every server string is inserted as text.
 
-import { get, post, seg } from './api.js';
+import { get, post, del, seg } from './api.js';
 import { h, setText, now, debounce, everySecond, RESOLUTIONS } from './dom.js';
 import { t, tOr, fmtDateTime, fmtPercent } from './i18n.js';
 import * as live from './live.js';
 import { formDialog, reasonDialog, errorText } from './dialogs.js';
-import { canAct, canReveal } from './session.js';
+import { canAct, canReveal, isSupervisor } from './session.js';
 import {
   severityBadge, stateLabel, kindLabel, sourceKindLabel, resolutionLabel, severityLabel,
   ageText, responseTimer, parseTs,
@@ -69,6 +69,8 @@ export function mountIncident(container, id, { queue }) {
         s.rule ? item(t('incident.rule'), tOr(`rule.${s.rule}`, s.rule), null) : null,
         wf.resolution ? item(t('incident.resolution'), resolutionLabel(wf.resolution), 'incident-resolution') : null,
         s.closed ? item(t('incident.fusion'), t('incident.closed'), null) : null,
+        detail?.legal_hold ? item(t('incident.legal_hold'),
+          `${detail.legal_hold.held_by}: ${detail.legal_hold.reason}`, 'incident-legal-hold') : null,
         s.merged_into ? item(t('incident.merged_into'),
           h('a', { href: `#/incident/${encodeURIComponent(s.merged_into)}`, testid: 'incident-merged-into' }, String(s.merged_into)), null) : null));
     tick();
@@ -124,6 +126,22 @@ export function mountIncident(container, id, { queue }) {
       if (open && state !== 'escalated') list.push(button('action-escalate', t('action.escalate'), openEscalate, 'warn'));
       list.push(button('action-note', t('action.note'), openNote));
       if (open) list.push(button('action-resolve', t('action.resolve'), openResolve, 'good'));
+    }
+    // A legal hold keeps the evidence past retention: supervisors place and lift it.
+    if (isSupervisor() && detail) {
+      list.push(detail.legal_hold
+        ? button('action-release-hold', t('action.release_hold'), async () => {
+          await del(`/api/v1/incidents/${seg(id)}/hold`);
+          await load(false);
+        })
+        : button('action-hold', t('action.hold'), () => reasonDialog({
+          title: t('action.hold'),
+          submitLabel: t('action.hold'),
+          onSubmit: async (reason) => {
+            await post(`/api/v1/incidents/${seg(id)}/hold`, { reason });
+            await load(false);
+          },
+        })));
     }
     actions.replaceChildren(...list);
     actions.hidden = list.length === 0;

@@ -478,6 +478,21 @@ async function run() {
   out(`STEP alert ${afterUnmute} after unmuting raised a row; the muted one (${mutedAlert}) none`);
   await screenshot(op, 'queue-after-unmute');
   await check(`silenced ${mutedAlert}`);
+
+  // A supervisor puts the incident under a legal hold: its evidence outlives retention.
+  await sup.goto(`${BASE}/#/incident/${encodeURIComponent(incidentId)}`);
+  await sup.waitForSelector(tid('action-hold'), { timeout: TIMEOUT });
+  await sup.click(tid('action-hold'));
+  await sup.waitForSelector(tid('reason-text'), { timeout: TIMEOUT });
+  await sup.fill(tid('reason-text'), 'prosecutor request 2026/114');
+  await sup.click(tid('reason-submit'));
+  await sup.waitForSelector(tid('incident-legal-hold'), { timeout: TIMEOUT });
+  await sup.waitForSelector(tid('action-release-hold'), { timeout: TIMEOUT });
+  const hold = (await sup.textContent(tid('incident-legal-hold'))).trim();
+  assert(hold.includes('prosecutor request 2026/114'), `the hold shows ${JSON.stringify(hold)}`);
+  out('STEP legal hold placed');
+  await screenshot(sup, 'legal-hold');
+  await check(`hold ${SUPERVISOR.user}`);
   await supCtx.close();
 
   // 16. Log out: back to the login page, the app sends there again, and the old cookie is dead.

@@ -245,6 +245,11 @@ fn check(store: &dyn DashboardStore, id: &str, what: &str, arg: Option<&str>, op
             assert!(wf.resolved_at.is_some());
             assert_eq!(actions, ["acknowledge", "assign", "note", "resolve"]);
         }
+        "hold" => {
+            let hold = detail.legal_hold.as_ref().expect("a legal hold on the incident");
+            assert_eq!((Some(hold.held_by.as_str()), hold.reason.as_str()), (arg, "prosecutor request 2026/114"));
+            assert!(actions.contains(&"legal_hold"), "{actions:?}");
+        }
         "language" => {
             let (user, _) = store.user_with_hash(operator).unwrap().unwrap();
             assert_eq!(Some(user.language.as_str()), arg, "the operator's language is kept on the server");
