@@ -276,7 +276,7 @@ impl ControlRoomProc {
             &cfg,
             format!(
                 "site = \"bench\"\nnode = \"cr-bench\"\n[bus]\nmode = \"peer\"\nlisten = [\"{endpoint}\"]\n\
-                 [control_room]\ndata_dir = \"{}\"\n\
+                 [control_room]\ndata_dir = \"{}\"\n[web]\nlisten = \"127.0.0.1:0\"\n\
                  [[fusion.rules]]\ntype = \"near\"\nname = \"same_place\"\nradius_m = 50\nwindow_secs = 120\n",
                 dir.join("control-room").display()
             ),

@@ -381,9 +381,11 @@ impl Ingest {
                 }
             }
         }
-        for s in summaries {
-            let json = serde_json::json!({ "type": "incident", "summary": &s }).to_string();
-            self.live.publish(&s.site, json);
+        if self.live.has_clients() {
+            for s in summaries {
+                let json = serde_json::json!({ "type": "incident", "summary": &s }).to_string();
+                self.live.publish(&s.site, json);
+            }
         }
         for (u, json) in updates.iter().zip(jsons) {
             let key = u.key_expr();

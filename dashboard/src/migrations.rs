@@ -127,8 +127,10 @@ const MIGRATIONS: &[&str] = &[
          approved_us  INTEGER,
          expires_us   INTEGER
      );",
-    // 3: evidence purged by retention, and legal holds that keep an incident's evidence.
+    // 3: evidence purged by retention, and legal holds that keep an incident's evidence;
+    // the index on workflow states cost every new incident a write and served no query.
     "ALTER TABLE evidence_index ADD COLUMN purged_us INTEGER;
+     DROP INDEX IF EXISTS workflow_open;
      CREATE TABLE legal_holds (
          incident_id TEXT PRIMARY KEY,
          site        TEXT NOT NULL,

@@ -46,7 +46,21 @@ pub const DEAD_LETTER_HEAD: usize = 4096;
 
 pub struct Store {
     conn: Connection,
+    /// Sources as last written (event time, name, place): a source is rewritten when it
+    /// changes or a minute of event time has passed, not for every alert.
+    sources: HashMap<(String, String, String), SourceSeen>,
 }
+
+/// What [`Store`] last wrote of a source.
+#[derive(Debug, Clone, PartialEq)]
+struct SourceSeen {
+    event_us: i64,
+    name: String,
+    place: Option<(f64, f64)>,
+}
+
+/// Event time after which a source's `last_alert_us` is written again.
+const SOURCE_REFRESH_US: i64 = 60_000_000;
 
 fn us(ts: chrono::DateTime<chrono::Utc>) -> i64 {
     ts.timestamp_micros()
@@ -65,7 +79,7 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(what)?;
         let mut conn = conn;
         crate::migrations::migrate(&mut conn).map_err(|e| format!("store {}: {e}", path.display()))?;
-        Ok(Self { conn })
+        Ok(Self { conn, sources: HashMap::new() })
     }
 
     /// Hands checkpoints (copying the write-ahead log into the database) to a thread of
@@ -99,7 +113,7 @@ impl Store {
         let conn =
             Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
                 .map_err(|e| format!("store {} (read-only): {e}", path.display()))?;
-        Ok(Self { conn })
+        Ok(Self { conn, sources: HashMap::new() })
     }
 
     /// Stores alerts and dead letters in one transaction. Returns, per alert, whether it was
@@ -129,12 +143,8 @@ impl Store {
                     .map_err(|e| format!("storing alert {}: {e}", a.alert.id))?;
                 fresh.push(n == 1);
             }
-            // The sources seen, once per batch each, for the map and for muting.
-            let mut sources: HashMap<(&str, &str, &str), &Alert> = HashMap::new();
-            for (a, _) in alerts.iter().zip(&fresh).filter(|(_, f)| **f) {
-                let src = &a.alert.source;
-                sources.insert((&a.alert.site, src.kind.as_str(), &src.id), &a.alert);
-            }
+            // The sources seen, for the map and for muting: written when new or changed, and
+            // otherwise once a minute of event time.
             let mut upsert = tx
                 .prepare_cached(
                     "INSERT INTO sources (site, kind, id, name, lat, lon, last_alert_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -142,19 +152,27 @@ impl Store {
                          lon = COALESCE(?6, lon), last_alert_us = MAX(last_alert_us, ?7)",
                 )
                 .map_err(|e| format!("store: {e}"))?;
-            for ((site, kind, id), a) in sources {
-                let loc = a.source.location;
+            for (a, _) in alerts.iter().zip(&fresh).filter(|(_, f)| **f) {
+                let src = &a.alert.source;
+                let seen = SourceSeen {
+                    event_us: us(a.alert.event_ts),
+                    name: src.name.clone(),
+                    place: src.location.map(|l| (l.lat, l.lon)),
+                };
+                let key = (a.alert.site.clone(), src.kind.as_str().to_string(), src.id.clone());
+                let stale = self.sources.get(&key).is_none_or(|last| {
+                    last.name != seen.name
+                        || (seen.place.is_some() && last.place != seen.place)
+                        || seen.event_us > last.event_us + SOURCE_REFRESH_US
+                });
+                if !stale {
+                    continue;
+                }
+                let (lat, lon) = (seen.place.map(|p| p.0), seen.place.map(|p| p.1));
                 upsert
-                    .execute(params![
-                        site,
-                        kind,
-                        id,
-                        a.source.name,
-                        loc.map(|l| l.lat),
-                        loc.map(|l| l.lon),
-                        us(a.event_ts)
-                    ])
-                    .map_err(|e| format!("storing source {site}/{kind}/{id}: {e}"))?;
+                    .execute(params![key.0, key.1, key.2, seen.name, lat, lon, seen.event_us])
+                    .map_err(|e| format!("storing source {}/{}/{}: {e}", key.0, key.1, key.2))?;
+                self.sources.insert(key, seen);
             }
             let mut evidence = tx
                 .prepare_cached(
@@ -263,12 +281,10 @@ impl Store {
                         summary_json
                     ])
                     .map_err(|e| format!("storing incident {id}: {e}"))?;
+                // An incident nobody has touched has no workflow row (a write saved per new
+                // incident): it is new, due by its severity's target.
                 let workflow = match read_workflow(&tx, &id)? {
-                    None => {
-                        let w = Workflow::new(i.first_event_ts, i.severity, targets);
-                        write_workflow(&tx, &id, &i.site, &w, now)?;
-                        w
-                    }
+                    None => Workflow::new(i.first_event_ts, i.severity, targets),
                     Some(w) if w.state == crate::workflow::State::Resolved && cause.is_some() && !i.closed => {
                         let w = crate::workflow::apply(&w, &Action::Reopen, now).unwrap_or(w);
                         write_workflow(&tx, &id, &i.site, &w, now)?;

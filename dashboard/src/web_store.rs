@@ -8,7 +8,7 @@ use crate::audit;
 use crate::auth::{Role, User};
 use crate::live::{Mute, SourceRef};
 use crate::store::{add_event, read_workflow, write_workflow};
-use crate::workflow::{self, Action, IncidentSummary, Refused};
+use crate::workflow::{self, Action, IncidentSummary, Refused, ResponseTargets, Workflow};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
@@ -212,6 +212,8 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Idle connections; one is opened when none is idle.
     pool: Mutex<Vec<Connection>>,
+    /// The workflow of an incident without a workflow row (nobody acted on it yet).
+    targets: ResponseTargets,
 }
 
 fn us(t: DateTime<Utc>) -> i64 {
@@ -228,8 +230,8 @@ fn db(e: rusqlite::Error) -> String {
 
 impl SqliteStore {
     /// Opens the store at `path` (migrated by the control room that owns it, or here).
-    pub fn open(path: &Path) -> Result<Self, String> {
-        let s = Self { path: path.to_path_buf(), pool: Mutex::default() };
+    pub fn open(path: &Path, targets: &ResponseTargets) -> Result<Self, String> {
+        let s = Self { path: path.to_path_buf(), pool: Mutex::default(), targets: targets.clone() };
         let mut conn = s.connect()?;
         crate::migrations::migrate(&mut conn)?;
         s.put(conn);
@@ -277,10 +279,17 @@ fn user_from_row(r: &rusqlite::Row) -> rusqlite::Result<User> {
     })
 }
 
-fn summary_from_row(conn: &Connection, id: &str, summary: &str) -> Result<IncidentSummary, String> {
+/// The summary stored for incident `id`, with its workflow (a new incident's when it has no row).
+fn summary_from_row(
+    conn: &Connection,
+    id: &str,
+    summary: &str,
+    targets: &ResponseTargets,
+) -> Result<IncidentSummary, String> {
     let mut s: IncidentSummary =
         serde_json::from_str(summary).map_err(|e| format!("incident {id}: stored summary: {e}"))?;
-    s.workflow = read_workflow(conn, id)?;
+    let w = read_workflow(conn, id)?.unwrap_or_else(|| Workflow::new(s.first_event_ts, s.severity, targets));
+    s.workflow = Some(w);
     Ok(s)
 }
 
@@ -435,8 +444,8 @@ impl DashboardStore for SqliteStore {
         let items = self.with(|c| {
             let mut stmt = c
                 .prepare_cached(
-                    "SELECT i.id, i.summary FROM incidents i JOIN workflow w ON w.incident_id = i.id
-                     WHERE (?1 = 0 OR (w.state != 'resolved' AND i.merged = 0))
+                    "SELECT i.id, i.summary FROM incidents i LEFT JOIN workflow w ON w.incident_id = i.id
+                     WHERE (?1 = 0 OR (COALESCE(w.state, 'new') != 'resolved' AND i.merged = 0))
                        AND (?2 IS NULL OR i.severity = ?2)
                        AND (?3 IS NULL OR json_extract(i.summary, '$.kind') = ?3)
                        AND (?4 IS NULL OR i.site = ?4)
@@ -465,7 +474,7 @@ impl DashboardStore for SqliteStore {
                 )
                 .map_err(db)?;
             let rows: Vec<(String, String)> = rows.collect::<Result<_, _>>().map_err(db)?;
-            rows.iter().map(|(id, s)| summary_from_row(c, id, s)).collect::<Result<Vec<_>, String>>()
+            rows.iter().map(|(id, s)| summary_from_row(c, id, s, &self.targets)).collect::<Result<Vec<_>, String>>()
         })?;
         Ok(page(items, limit, incident_cursor))
     }
@@ -479,7 +488,7 @@ impl DashboardStore for SqliteStore {
                 .optional()
                 .map_err(db)?;
             let Some((summary, json)) = row else { return Ok(None) };
-            let summary = summary_from_row(c, id, &summary)?;
+            let summary = summary_from_row(c, id, &summary, &self.targets)?;
             let incident: serde_json::Value =
                 serde_json::from_str(&json).map_err(|e| format!("incident {id}: stored message: {e}"))?;
             let member_ids: Vec<Uuid> = incident["incident"]["members"]
@@ -546,7 +555,10 @@ impl DashboardStore for SqliteStore {
                 .optional()
                 .map_err(db)?;
             let Some((site, summary)) = row else { return Err(format!("incident {id} is not in the store")) };
-            let current = read_workflow(&tx, id)?.ok_or_else(|| format!("incident {id} has no workflow"))?;
+            let stored: IncidentSummary =
+                serde_json::from_str(&summary).map_err(|e| format!("incident {id}: stored summary: {e}"))?;
+            let current = read_workflow(&tx, id)?
+                .unwrap_or_else(|| Workflow::new(stored.first_event_ts, stored.severity, &self.targets));
             let now = Utc::now();
             let next = match workflow::apply(&current, action, now) {
                 Ok(w) => w,
@@ -562,8 +574,7 @@ impl DashboardStore for SqliteStore {
                 Some(&format!("incident/{id}")),
                 &action.detail(),
             )?;
-            let mut s: IncidentSummary =
-                serde_json::from_str(&summary).map_err(|e| format!("incident {id}: stored summary: {e}"))?;
+            let mut s = stored;
             s.workflow = Some(next);
             tx.commit().map_err(db)?;
             Ok(Ok(s))

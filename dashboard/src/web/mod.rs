@@ -246,7 +246,7 @@ impl Dashboard {
     ) -> Result<Self, String> {
         cfg.validate().map_err(|e| format!("web.{e}"))?;
         let data_dir = room.store_path.parent().map(PathBuf::from).unwrap_or_default();
-        let store: Arc<dyn DashboardStore> = Arc::new(crate::web_store::SqliteStore::open(&room.store_path)?);
+        let store: Arc<dyn DashboardStore> = Arc::new(crate::web_store::SqliteStore::open(&room.store_path, targets)?);
         let signer = crate::audit::Signer::load_or_create(&data_dir.join("audit-signing.key"), node)?;
         let mut sinks: Vec<crate::audit::Sink> = Vec::new();
         for dir in cfg.audit_export_dirs.clone() {

@@ -86,7 +86,8 @@ fn fixture(name: &str) -> Fixture {
         objects.push((ids, alerts[0].id.to_string(), sha.to_string()));
     }
     drop(ingest);
-    let store: Arc<dyn DashboardStore> = Arc::new(crate::web_store::SqliteStore::open(&path).unwrap());
+    let store: Arc<dyn DashboardStore> =
+        Arc::new(crate::web_store::SqliteStore::open(&path, &ResponseTargets::default()).unwrap());
     let passwords: HashMap<String, String> =
         seed_users(store.as_ref(), &[OWN.into()]).unwrap().into_iter().map(|(u, _, p)| (u, p)).collect();
     let mut sites = objects.into_iter().zip([OWN, OTHER]).map(|((ids, alert, sha), site)| {
