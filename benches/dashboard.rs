@@ -44,6 +44,10 @@ use zenoh::Wait;
 use zenoh::qos::CongestionControl;
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+#[path = "../tests/browser/env.rs"]
+mod browser;
+use browser::browser_env;
 const SITE: &str = "bench";
 const NODE: &str = "cr-bench";
 const TARGET_P99_MS: f64 = 200.0;
@@ -735,21 +739,6 @@ fn browser(
             })
             .unwrap_or_default(),
     }
-}
-
-/// `NODE_PATH` and `CHROMIUM` from scripts/browser.sh, which installs them on first use.
-fn browser_env() -> Vec<(String, String)> {
-    let out = Command::new("bash").arg(Path::new(REPO).join("scripts/browser.sh")).output().expect("bash");
-    assert!(out.status.success(), "scripts/browser.sh: {}", String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let vars: Vec<(String, String)> = stdout
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .filter(|(k, _)| ["NODE_PATH", "CHROMIUM"].contains(k))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    assert_eq!(vars.len(), 2, "scripts/browser.sh printed:\n{stdout}");
-    vars
 }
 
 /// The browser script: its stdin to answer on, its output lines on channels; killed when

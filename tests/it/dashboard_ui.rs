@@ -28,6 +28,10 @@ use std::time::{Duration, Instant};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
+#[path = "../browser/env.rs"]
+mod browser;
+use browser::browser_env;
+
 /// The operator's note: HTML that would run script if the page ever parsed it.
 const NOTE: &str = r#"Checked <img src=x onerror="window.__qvXss=1;alert('img')"><script>window.__qvXss=2;alert('script')</script> & <b data-qv-injected>bold</b>"#;
 
@@ -467,21 +471,6 @@ fn adler32(bytes: &[u8]) -> u32 {
         b = (b + a) % 65_521;
     }
     (b << 16) | a
-}
-
-/// `NODE_PATH` and `CHROMIUM` from scripts/browser.sh, which installs them on first use.
-fn browser_env() -> Vec<(String, String)> {
-    let out = Command::new("bash").arg(Path::new(REPO).join("scripts/browser.sh")).output().expect("bash");
-    assert!(out.status.success(), "scripts/browser.sh: {}", String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let vars: Vec<(String, String)> = stdout
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .filter(|(k, _)| ["NODE_PATH", "CHROMIUM"].contains(k))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    assert_eq!(vars.len(), 2, "scripts/browser.sh printed:\n{stdout}");
-    vars
 }
 
 /// `target/test-artifacts/dashboard`, beside the profile directories of this build.
