@@ -18,6 +18,9 @@
 //! --bench dashboard` runs it in CI) it is a smoke run on small ones, which still checks
 //! that every client received every alert and the browser showed every row.
 
+#[path = "support/mod.rs"]
+mod common;
+use common::{free_port, wait_for};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use dashboard::auth::Role;
 use dashboard::control_room::{ControlRoom, ControlRoomConfig};
@@ -299,18 +302,6 @@ fn camera_alert(source: &str) -> Alert {
     let mut a = Alert::minimal(SITE, SourceKind::Camera, source, "zone_intrusion");
     a.confidence = 0.9;
     a
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_for(mut cond: impl FnMut() -> bool, limit: Duration, what: &str) {
-    let t0 = Instant::now();
-    while !cond() {
-        assert!(t0.elapsed() < limit, "{what}: timed out");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 fn wall_ms() -> f64 {

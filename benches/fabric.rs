@@ -12,6 +12,9 @@
 //! `cargo bench --bench fabric` runs the full sizes; without `--bench` (as `cargo test
 //! --bench fabric` runs it in CI) it is a smoke run on small ones.
 
+#[path = "support/mod.rs"]
+mod common;
+use common::{free_port, wait_for};
 use edge::outbox::{Lane, Outbox};
 use edge::uplink::{Uplink, UplinkConfig};
 use pipeline::alert::{Alert, GeoPoint, Severity, SourceKind};
@@ -195,18 +198,6 @@ fn pace(t0: Instant, i: usize, rate: f64) {
     if let Some(wait) = due.checked_duration_since(Instant::now()) {
         std::thread::sleep(wait);
     }
-}
-
-fn wait_for(mut cond: impl FnMut() -> bool, limit: Duration, what: &str) {
-    let t0 = Instant::now();
-    while !cond() {
-        assert!(t0.elapsed() < limit, "{what}: timed out");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// p50 and p99 of `xs`, in the unit given.
