@@ -40,7 +40,6 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE incidents ADD COLUMN severity INTEGER NOT NULL DEFAULT 0;   -- 0 info .. 4 critical
      ALTER TABLE incidents ADD COLUMN first_event_us INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE incidents ADD COLUMN merged INTEGER NOT NULL DEFAULT 0;
-     ALTER TABLE incidents ADD COLUMN summary TEXT NOT NULL DEFAULT '{}';  -- without workflow
      CREATE TABLE workflow (
          incident_id     TEXT PRIMARY KEY,
          site            TEXT NOT NULL,

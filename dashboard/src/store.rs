@@ -256,10 +256,10 @@ impl Store {
         {
             let mut upsert = tx
                 .prepare_cached(
-                    "INSERT INTO incidents (id, site, updated_us, closed, json, severity, first_event_us, merged, summary)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                    "INSERT INTO incidents (id, site, updated_us, closed, json, severity, first_event_us, merged)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                      ON CONFLICT (id) DO UPDATE SET updated_us = ?3, closed = ?4, json = ?5, severity = ?6,
-                         first_event_us = ?7, merged = ?8, summary = ?9",
+                         first_event_us = ?7, merged = ?8",
                 )
                 .map_err(err)?;
             let now = chrono::Utc::now();
@@ -267,7 +267,6 @@ impl Store {
                 let i = &u.incident;
                 let id = i.id.to_string();
                 let mut summary = IncidentSummary::of(i, *cause);
-                let summary_json = serde_json::to_string(&summary).map_err(|e| format!("incident {id}: {e}"))?;
                 upsert
                     .execute(params![
                         id,
@@ -277,8 +276,7 @@ impl Store {
                         json,
                         i.severity as i64,
                         us(i.first_event_ts),
-                        i.merged_into.is_some(),
-                        summary_json
+                        i.merged_into.is_some()
                     ])
                     .map_err(|e| format!("storing incident {id}: {e}"))?;
                 // An incident nobody has touched has no workflow row (a write saved per new

@@ -279,15 +279,17 @@ fn user_from_row(r: &rusqlite::Row) -> rusqlite::Result<User> {
     })
 }
 
-/// The summary stored for incident `id`, with its workflow (a new incident's when it has no row).
+/// The summary of incident `id` from its stored message (`json`), with its workflow (a new
+/// incident's when it has no row).
 fn summary_from_row(
     conn: &Connection,
     id: &str,
-    summary: &str,
+    json: &str,
     targets: &ResponseTargets,
 ) -> Result<IncidentSummary, String> {
-    let mut s: IncidentSummary =
-        serde_json::from_str(summary).map_err(|e| format!("incident {id}: stored summary: {e}"))?;
+    let u: operators::fusion::IncidentUpdate =
+        serde_json::from_str(json).map_err(|e| format!("incident {id}: stored message: {e}"))?;
+    let mut s = IncidentSummary::of(&u.incident, None);
     let w = read_workflow(conn, id)?.unwrap_or_else(|| Workflow::new(s.first_event_ts, s.severity, targets));
     s.workflow = Some(w);
     Ok(s)
@@ -444,10 +446,10 @@ impl DashboardStore for SqliteStore {
         let items = self.with(|c| {
             let mut stmt = c
                 .prepare_cached(
-                    "SELECT i.id, i.summary FROM incidents i LEFT JOIN workflow w ON w.incident_id = i.id
+                    "SELECT i.id, i.json FROM incidents i LEFT JOIN workflow w ON w.incident_id = i.id
                      WHERE (?1 = 0 OR (COALESCE(w.state, 'new') != 'resolved' AND i.merged = 0))
                        AND (?2 IS NULL OR i.severity = ?2)
-                       AND (?3 IS NULL OR json_extract(i.summary, '$.kind') = ?3)
+                       AND (?3 IS NULL OR json_extract(i.json, '$.incident.kind') = ?3)
                        AND (?4 IS NULL OR i.site = ?4)
                        AND (?5 OR i.site IN (SELECT value FROM json_each(?6)))
                        AND (?7 IS NULL OR i.severity < ?7 OR (i.severity = ?7 AND (i.first_event_us > ?8
@@ -481,14 +483,12 @@ impl DashboardStore for SqliteStore {
 
     fn incident(&self, id: &str) -> Result<Option<IncidentDetail>, String> {
         self.with(|c| {
-            let row: Option<(String, String)> = c
-                .query_row("SELECT summary, json FROM incidents WHERE id = ?1", params![id], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
+            let row: Option<String> = c
+                .query_row("SELECT json FROM incidents WHERE id = ?1", params![id], |r| r.get::<_, String>(0))
                 .optional()
                 .map_err(db)?;
-            let Some((summary, json)) = row else { return Ok(None) };
-            let summary = summary_from_row(c, id, &summary, &self.targets)?;
+            let Some(json) = row else { return Ok(None) };
+            let summary = summary_from_row(c, id, &json, &self.targets)?;
             let incident: serde_json::Value =
                 serde_json::from_str(&json).map_err(|e| format!("incident {id}: stored message: {e}"))?;
             let member_ids: Vec<Uuid> = incident["incident"]["members"]
@@ -549,15 +549,16 @@ impl DashboardStore for SqliteStore {
             // are one step, whoever else writes.
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
             let row: Option<(String, String)> = tx
-                .query_row("SELECT site, summary FROM incidents WHERE id = ?1", params![id], |r| {
+                .query_row("SELECT site, json FROM incidents WHERE id = ?1", params![id], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })
                 .optional()
                 .map_err(db)?;
-            let Some((site, summary)) = row else { return Err(format!("incident {id} is not in the store")) };
-            let stored: IncidentSummary =
-                serde_json::from_str(&summary).map_err(|e| format!("incident {id}: stored summary: {e}"))?;
-            let current = read_workflow(&tx, id)?
+            let Some((site, json)) = row else { return Err(format!("incident {id} is not in the store")) };
+            let mut stored = summary_from_row(&tx, id, &json, &self.targets)?;
+            let current = stored
+                .workflow
+                .take()
                 .unwrap_or_else(|| Workflow::new(stored.first_event_ts, stored.severity, &self.targets));
             let now = Utc::now();
             let next = match workflow::apply(&current, action, now) {
