@@ -74,7 +74,8 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     println!("  dashboard            http://{}/", web.server.addr);
     if seeded.is_empty() {
         println!("  demo users           viewer, operator, customs, supervisor, admin (passwords were shown at the");
-        println!("                       first start; delete {} to make new ones)", room.store_path.display());
+        let folder = room.store_path.parent().unwrap_or(&room.store_path);
+        println!("                       first start; delete {} to make new ones)", folder.display());
     }
     for (user, role, password) in &seeded {
         println!("  user {user:<15} password {password}  ({} — shown once)", role.as_str());
