@@ -1,9 +1,11 @@
-//! qorovul's compute stages: detection (ONNX Runtime), tracking (ByteTrack), and rules
-//! that raise alert episodes. Each stage is a plain struct built from its config and
-//! tested on its own; the inference executor runs the models.
+//! qorovul's compute stages: detection (ONNX Runtime), tracking (ByteTrack), rules that
+//! raise alert episodes, fusion, and plate text (formats, watch lists). Each stage is a
+//! plain struct built from its config and tested on its own; the inference executor runs
+//! the models.
 
 pub mod detect;
 pub mod executor;
 pub mod fusion;
+pub mod plates;
 pub mod rules;
 pub mod track;
