@@ -1,6 +1,7 @@
 //! Rule operators: turn tracks and source states into alert *episodes* (begin … end),
 //! never one alert per frame.
 
+pub mod geometry;
 pub mod object_detected;
 pub mod video_loss;
 
