@@ -67,10 +67,11 @@ impl Live {
     }
 
     pub fn set_node(&self, view: NodeView) {
-        let json = serde_json::json!({ "type": "node", "node": &view }).to_string();
-        let site = view.heartbeat.site.clone();
+        if self.has_clients() {
+            let json = serde_json::json!({ "type": "node", "node": &view }).to_string();
+            self.publish(&view.heartbeat.site, json);
+        }
         self.nodes.write().unwrap_or_else(|p| p.into_inner()).insert(view.heartbeat.node.clone(), view);
-        self.publish(&site, json);
     }
 
     pub fn set_node_silent(&self, node: &str, silent: bool) {

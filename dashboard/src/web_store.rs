@@ -172,6 +172,8 @@ pub trait DashboardStore: Send + Sync + 'static {
     fn token(&self, token_hash: &[u8]) -> Result<Option<User>, String>;
 
     fn incidents(&self, q: &IncidentQuery, sites: &Sites) -> Result<Page<IncidentSummary>, String>;
+    /// The queue row of incident `id` (no alerts, timeline or evidence).
+    fn incident_summary(&self, id: &str) -> Result<Option<IncidentSummary>, String>;
     fn incident(&self, id: &str) -> Result<Option<IncidentDetail>, String>;
     /// Applies `action` by `actor`; the inner `Err` says why the workflow refused it.
     fn act(&self, id: &str, action: &Action, actor: &str) -> Result<Result<IncidentSummary, Refused>, String>;
@@ -479,6 +481,16 @@ impl DashboardStore for SqliteStore {
             rows.iter().map(|(id, s)| summary_from_row(c, id, s, &self.targets)).collect::<Result<Vec<_>, String>>()
         })?;
         Ok(page(items, limit, incident_cursor))
+    }
+
+    fn incident_summary(&self, id: &str) -> Result<Option<IncidentSummary>, String> {
+        self.with(|c| {
+            let json: Option<String> = c
+                .query_row("SELECT json FROM incidents WHERE id = ?1", params![id], |r| r.get(0))
+                .optional()
+                .map_err(db)?;
+            json.map(|j| summary_from_row(c, id, &j, &self.targets)).transpose()
+        })
     }
 
     fn incident(&self, id: &str) -> Result<Option<IncidentDetail>, String> {

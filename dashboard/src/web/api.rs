@@ -91,10 +91,25 @@ pub async fn list_incidents(
 }
 
 /// The incident if `user` may see it.
+fn incident_id(id: &str) -> Result<String, ApiError> {
+    Uuid::parse_str(id)
+        .map(|u| u.to_string())
+        .map_err(|_| ApiError::bad_request(format!("incident id {id:?} is not a UUID")))
+}
+
+/// The incident with its alerts, timeline and evidence, if `user` may see it.
 async fn visible_incident(app: &AppState, user: &User, id: &str) -> Result<IncidentDetail, ApiError> {
-    let id = Uuid::parse_str(id).map_err(|_| ApiError::bad_request(format!("incident id {id:?} is not a UUID")))?;
-    let detail = app.db(move |s| s.incident(&id.to_string())).await?;
+    let id = incident_id(id)?;
+    let detail = app.db(move |s| s.incident(&id)).await?;
     detail.filter(|d| user.sees_site(&d.summary.site)).ok_or_else(|| not_here("this incident"))
+}
+
+/// The incident's queue row, if `user` may see it: what actions need to check, without
+/// loading its alerts.
+async fn visible_summary(app: &AppState, user: &User, id: &str) -> Result<IncidentSummary, ApiError> {
+    let id = incident_id(id)?;
+    let summary = app.db(move |s| s.incident_summary(&id)).await?;
+    summary.filter(|s| user.sees_site(&s.site)).ok_or_else(|| not_here("this incident"))
 }
 
 #[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "incidents", params(("id" = String, Path)),
@@ -114,11 +129,21 @@ pub async fn get_incident(
 
 /// Applies an operator's action and pushes the new summary to every client.
 async fn act(app: AppState, p: Principal, id: String, action: Action) -> Result<Json<IncidentSummary>, ApiError> {
-    let d = visible_incident(&app, &p.user, &id).await?;
-    if !p.user.may_work(&d.summary.source_kinds) {
+    let summary = visible_summary(&app, &p.user, &id).await?;
+    act_on(app, p, summary, action).await
+}
+
+/// [`act`] on an incident already looked up.
+async fn act_on(
+    app: AppState,
+    p: Principal,
+    summary: IncidentSummary,
+    action: Action,
+) -> Result<Json<IncidentSummary>, ApiError> {
+    if !p.user.may_work(&summary.source_kinds) {
         return Err(ApiError::forbidden("customs officers act on incidents with an X-ray source only"));
     }
-    let (id, actor) = (d.summary.id.clone(), p.user.username.clone());
+    let (id, actor) = (summary.id, p.user.username.clone());
     match app.db(move |s| s.act(&id, &action, &actor)).await? {
         Ok(summary) => {
             let json = serde_json::json!({ "type": "incident", "summary": &summary }).to_string();
@@ -161,16 +186,16 @@ pub async fn assign(
     body: Body<AssignRequest>,
 ) -> Result<Json<IncidentSummary>, ApiError> {
     let (Path(id), Json(req)) = (id?, body?);
-    let d = visible_incident(&app, &p.user, &id).await?;
+    let summary = visible_summary(&app, &p.user, &id).await?;
     let name = req.assignee.clone();
     let assignee = app.db(move |s| s.user_with_hash(&name)).await?.map(|(u, _)| u);
-    if !assignee.is_some_and(|u| u.sees_site(&d.summary.site) && u.may_work(&d.summary.source_kinds)) {
+    if !assignee.is_some_and(|u| u.sees_site(&summary.site) && u.may_work(&summary.source_kinds)) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("assignee {:?} is not a user who works this incident's site", req.assignee),
         ));
     }
-    act(app, p, id, Action::Assign { assignee: req.assignee }).await
+    act_on(app, p, summary, Action::Assign { assignee: req.assignee }).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -239,8 +264,8 @@ pub async fn place_hold(
 ) -> Result<StatusCode, ApiError> {
     let (Path(id), Json(req)) = (id?, body?);
     reason_ok(&req.reason)?;
-    let d = visible_incident(&app, &p.user, &id).await?;
-    let (id, site, by) = (d.summary.id, d.summary.site, p.user.username);
+    let summary = visible_summary(&app, &p.user, &id).await?;
+    let (id, site, by) = (summary.id, summary.site, p.user.username);
     app.db(move |s| s.set_hold(&id, &site, Some((&by, &req.reason)), &by)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -253,8 +278,8 @@ pub async fn release_hold(
     id: PathOf<String>,
 ) -> Result<StatusCode, ApiError> {
     let Path(id) = id?;
-    let d = visible_incident(&app, &p.user, &id).await?;
-    let (id, site, by) = (d.summary.id, d.summary.site, p.user.username);
+    let summary = visible_summary(&app, &p.user, &id).await?;
+    let (id, site, by) = (summary.id, summary.site, p.user.username);
     app.db(move |s| s.set_hold(&id, &site, None, &by)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
