@@ -106,23 +106,29 @@ fn fetch(m: &ModelEntry, reconvert: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs the model's reproducer script; returns the file it produced.
+/// Runs the model's reproducer script; returns the file it produced: the committed output
+/// for heavy conversions, else the file the script wrote to `$QV_MODEL_OUT`.
 fn convert(m: &ModelEntry, dir: &Path) -> Result<PathBuf, String> {
     let script = dir.join(&m.conversion.script);
+    let out = match &m.conversion.committed {
+        Some(c) => dir.join(c),
+        None => {
+            let out = m.cached_path().with_extension("converted");
+            let parent = out.parent().expect("cache path has a parent");
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+            let _ = std::fs::remove_file(&out);
+            out
+        }
+    };
     eprintln!("{}: converting with {} (this downloads the conversion tools once)", m.name, script.display());
     let status = std::process::Command::new("bash")
         .arg(&script)
+        .env("QV_MODEL_OUT", &out)
         .status()
         .map_err(|e| format!("{}: running {}: {e}", m.name, script.display()))?;
     if !status.success() {
         return Err(format!("{}: {} failed ({status})", m.name, script.display()));
     }
-    let out = m
-        .conversion
-        .committed
-        .as_ref()
-        .map(|c| dir.join(c))
-        .ok_or_else(|| format!("{}: conversion has no output path", m.name))?;
     if !out.exists() {
         return Err(format!("{}: {} did not produce {}", m.name, script.display(), out.display()));
     }

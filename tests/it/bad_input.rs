@@ -216,9 +216,13 @@ fn a_model_with_wrong_tensor_shapes_is_refused_naming_the_tensor() {
     let cfg = DetectorConfig { threads: 1, ..DetectorConfig::default() };
 
     let f = dir.join("wrong-shape.onnx");
-    std::fs::write(&f, identity_onnx(&entry.input.name, &entry.output.name, &[1, 3, 224, 224])).unwrap();
+    std::fs::write(
+        &f,
+        identity_onnx(&entry.input.as_ref().unwrap().name, &entry.output.as_ref().unwrap().name, &[1, 3, 224, 224]),
+    )
+    .unwrap();
     let err = Detector::load_file(&f, entry.clone(), &cfg).err().expect("refused");
-    assert!(err.contains("wrong-shape.onnx") && err.contains(&entry.input.name), "{err}");
+    assert!(err.contains("wrong-shape.onnx") && err.contains(&entry.input.as_ref().unwrap().name), "{err}");
     assert!(err.contains("[1, 3, 224, 224]") && err.contains("[1, 512, 512, 3]"), "{err}");
 
     let f = dir.join("wrong-names.onnx");

@@ -20,7 +20,7 @@ fn persons_are_detected_in_95_percent_of_vtest_frames() {
     let manifest = Manifest::builtin();
     let cfg = DetectorConfig { threads: 2, ..DetectorConfig::default() };
     let mut detector = Detector::load(&cfg, &manifest).expect("run `qorovul models fetch` first");
-    assert_eq!(detector.threshold(), manifest.get("centernet").unwrap().output.score_threshold);
+    assert_eq!(detector.threshold(), manifest.get("centernet").unwrap().output.as_ref().unwrap().score_threshold);
     let person = detector.labels().iter().position(|l| *l == "person").unwrap() as u32;
 
     // Offline analysis: the slot blocks instead of dropping, so every frame is seen.

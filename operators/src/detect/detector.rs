@@ -3,7 +3,7 @@
 
 use super::Detection;
 use super::decode::{self, DecodeParams};
-use super::manifest::{DecoderKind, Layout, Manifest, ModelEntry};
+use super::manifest::{DecoderKind, InputSpec, Layout, Manifest, ModelEntry, OutputSpec};
 use super::runtime::{self, Provider, ProviderChoice};
 use ort::session::Session;
 use ort::value::{TensorRef, ValueType};
@@ -47,13 +47,14 @@ impl Default for DetectorConfig {
 impl DetectorConfig {
     /// Checks what serde cannot; `Err` names the field.
     pub fn validate(&self, manifest: &Manifest) -> Result<(), String> {
-        if manifest.get(&self.model).is_none() {
+        let Some(entry) = manifest.get(&self.model) else {
             return Err(format!(
                 "model: {:?} is not in the manifest (known: {})",
                 self.model,
                 manifest.names().join(", ")
             ));
-        }
+        };
+        entry.detector_tensors().map_err(|e| format!("model: {e}"))?;
         if let Some(t) = self.score_threshold
             && !(0.0..=1.0).contains(&t)
         {
@@ -70,6 +71,8 @@ impl DetectorConfig {
 pub struct Detector {
     session: Session,
     entry: ModelEntry,
+    input_spec: InputSpec,
+    output_spec: OutputSpec,
     provider: Provider,
     threshold: f32,
     input_w: u32,
@@ -100,26 +103,26 @@ impl Detector {
     /// Loads `path` and checks its tensors against `entry`.
     pub fn load_file(path: &Path, entry: ModelEntry, cfg: &DetectorConfig) -> Result<Self, String> {
         let what = format!("model {:?} ({})", entry.name, path.display());
+        let (input_spec, output_spec) = entry.detector_tensors().map(|(i, o)| (i.clone(), o.clone()))?;
         let env = runtime::environment(cfg.threads)?;
         let (builder, provider) = runtime::session_builder(&env, cfg.provider).map_err(|e| format!("{what}: {e}"))?;
         let mut builder = builder;
         let session = builder.commit_from_file(path).map_err(|e| format!("{what}: not a loadable ONNX model: {e}"))?;
-        let input_shape = tensor_shape(&session, true, &entry.input.name).map_err(|e| format!("{what}: {e}"))?;
-        check_shape("input", &entry.input.name, &input_shape, &entry.input.shape)
+        let input_shape = tensor_shape(&session, true, &input_spec.name).map_err(|e| format!("{what}: {e}"))?;
+        check_shape("input", &input_spec.name, &input_shape, &input_spec.shape).map_err(|e| format!("{what}: {e}"))?;
+        let output_shape = tensor_shape(&session, false, &output_spec.name).map_err(|e| format!("{what}: {e}"))?;
+        check_shape("output", &output_spec.name, &output_shape, &output_spec.shape)
             .map_err(|e| format!("{what}: {e}"))?;
-        let output_shape = tensor_shape(&session, false, &entry.output.name).map_err(|e| format!("{what}: {e}"))?;
-        check_shape("output", &entry.output.name, &output_shape, &entry.output.shape)
-            .map_err(|e| format!("{what}: {e}"))?;
-        let (h, w) = match entry.input.layout {
-            Layout::Nhwc => (entry.input.shape[1], entry.input.shape[2]),
-            Layout::Nchw => (entry.input.shape[2], entry.input.shape[3]),
+        let (h, w) = match input_spec.layout {
+            Layout::Nhwc => (input_spec.shape[1], input_spec.shape[2]),
+            Layout::Nchw => (input_spec.shape[2], input_spec.shape[3]),
         };
         if h <= 0 || w <= 0 {
             return Err(format!("{what}: the manifest must give a fixed input height and width"));
         }
         let dynamic_batch = input_shape[0] < 0;
         let max_batch = if dynamic_batch && provider == Provider::Cuda { cfg.max_batch } else { 1 };
-        let threshold = cfg.score_threshold.unwrap_or(entry.output.score_threshold);
+        let threshold = cfg.score_threshold.unwrap_or(output_spec.score_threshold);
         tracing::info!(
             model = %entry.name, provider = provider.as_str(), max_batch, threshold,
             "detector loaded: inference runs on {}", provider.as_str()
@@ -127,6 +130,8 @@ impl Detector {
         Ok(Self {
             session,
             entry,
+            input_spec,
+            output_spec,
             provider,
             threshold,
             input_w: w as u32,
@@ -185,20 +190,20 @@ impl Detector {
                 &mut self.input[i * per_image..(i + 1) * per_image],
                 &pixels[..per_image],
                 w * h,
-                self.entry.input.layout,
-                self.entry.input.scale,
+                self.input_spec.layout,
+                self.input_spec.scale,
             );
         }
-        let shape = match self.entry.input.layout {
+        let shape = match self.input_spec.layout {
             Layout::Nhwc => [n, h, w, 3],
             Layout::Nchw => [n, 3, h, w],
         };
         let tensor = TensorRef::from_array_view((shape, &self.input[..])).map_err(|e| format!("input tensor: {e}"))?;
         let outputs = self
             .session
-            .run(ort::inputs![self.entry.input.name.as_str() => tensor])
+            .run(ort::inputs![self.input_spec.name.as_str() => tensor])
             .map_err(|e| format!("model {:?} inference: {e}", self.entry.name))?;
-        let (out_shape, data) = outputs[self.entry.output.name.as_str()]
+        let (out_shape, data) = outputs[self.output_spec.name.as_str()]
             .try_extract_tensor::<f32>()
             .map_err(|e| format!("model {:?} output: {e}", self.entry.name))?;
         let per_out = data.len() / n.max(1);
@@ -207,7 +212,7 @@ impl Detector {
             let (fw, fh) = full_size[i];
             let params = DecodeParams {
                 score_threshold: self.threshold,
-                nms_iou: self.entry.output.nms_iou,
+                nms_iou: self.output_spec.nms_iou,
                 scale_x: fw as f32 / w as f32,
                 scale_y: fh as f32 / h as f32,
                 frame_w: fw as f32,
@@ -215,7 +220,7 @@ impl Detector {
             };
             let rows = &data[i * per_out..(i + 1) * per_out];
             out[i].clear();
-            match self.entry.output.decoder {
+            match self.output_spec.decoder {
                 DecoderKind::Centernet => decode::centernet(rows, &params, &mut out[i]),
                 DecoderKind::Yolo => {
                     let classes = out_shape.get(1).copied().unwrap_or(0) as usize;

@@ -33,8 +33,12 @@ pub struct ModelEntry {
     pub card: String,
     pub source: ModelSource,
     pub conversion: Conversion,
-    pub input: InputSpec,
-    pub output: OutputSpec,
+    /// Image input and detections output: detectors only (`task = "detect"`). Other
+    /// models (faces, text) have loaders of their own that know their tensors.
+    #[serde(default)]
+    pub input: Option<InputSpec>,
+    #[serde(default)]
+    pub output: Option<OutputSpec>,
 }
 
 /// The registry package the model is obtained from.
@@ -59,6 +63,8 @@ pub struct Conversion {
     /// Reproducer script, relative to `models/`.
     pub script: String,
     /// Heavy conversions are run once and their output committed here (relative to `models/`).
+    /// Without it the script is light and runs at fetch time: it writes the model to the
+    /// path in `$QV_MODEL_OUT`.
     #[serde(default)]
     pub committed: Option<String>,
 }
@@ -135,11 +141,22 @@ impl ModelEntry {
         cache_dir().join("models").join(&self.sha256[..12.min(self.sha256.len())]).join(&self.file)
     }
 
-    /// Class names for the label set.
+    /// Class names for the label set (detectors; empty for other models).
     pub fn labels(&self) -> &'static [&'static str] {
-        match self.output.labels.as_str() {
-            "coco80" => &COCO80,
+        match self.output.as_ref().map(|o| o.labels.as_str()) {
+            Some("coco80") => &COCO80,
             _ => &[],
+        }
+    }
+
+    /// A detector's input and output specs; `Err` when the entry is not a detector.
+    pub fn detector_tensors(&self) -> Result<(&InputSpec, &OutputSpec), String> {
+        match (&self.task[..], &self.input, &self.output) {
+            ("detect", Some(i), Some(o)) => Ok((i, o)),
+            _ => Err(format!(
+                "model {:?} is a {:?} model, not a detector with input and output tensors in the manifest",
+                self.name, self.task
+            )),
         }
     }
 }
@@ -251,7 +268,10 @@ mod tests {
         for e in &m.models {
             assert_eq!(e.sha256.len(), 64, "{}: sha256 must be 64 hex chars", e.name);
             assert_eq!(e.source.sha256.len(), e.source.paths.len(), "{}: one sha256 per source path", e.name);
-            assert!(!e.labels().is_empty(), "{}: unknown label set {}", e.name, e.output.labels);
+            if e.task == "detect" {
+                let (_, out) = e.detector_tensors().unwrap();
+                assert!(!e.labels().is_empty(), "{}: unknown label set {}", e.name, out.labels);
+            }
         }
     }
 }
