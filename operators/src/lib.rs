@@ -6,6 +6,7 @@
 pub mod detect;
 pub mod executor;
 pub mod fusion;
+pub mod motion;
 pub mod plates;
 pub mod rules;
 pub mod track;

@@ -3,6 +3,9 @@
 
 pub mod geometry;
 pub mod object_detected;
+pub mod tamper;
+#[cfg(test)]
+mod tamper_tests;
 pub mod video_loss;
 
 use chrono::{DateTime, Utc};

@@ -183,6 +183,9 @@ pub struct Track {
     pub first_seen: f64,
     /// Event time (seconds) of the latest matched detection.
     pub last_seen: f64,
+    /// The tracker's coasted time when this track was last matched: time spent coasting
+    /// (no detector run) does not count towards being lost.
+    coasted_at_seen: f64,
     scores: VecDeque<f32>,
     classes: VecDeque<u32>,
     history_len: usize,
@@ -193,7 +196,7 @@ pub struct Track {
 }
 
 impl Track {
-    fn new(id: u64, det: &Detection, t: f64, cfg: &TrackerConfig) -> Self {
+    fn new(id: u64, det: &Detection, t: f64, coasted: f64, cfg: &TrackerConfig) -> Self {
         let mut scores = VecDeque::with_capacity(cfg.history_len);
         let mut classes = VecDeque::with_capacity(cfg.history_len);
         scores.push_back(det.score);
@@ -209,6 +212,7 @@ impl Track {
             hits: 1,
             first_seen: t,
             last_seen: t,
+            coasted_at_seen: coasted,
             scores,
             classes,
             history_len: cfg.history_len,
@@ -255,7 +259,8 @@ impl Track {
         self.last_seen - self.first_seen
     }
 
-    fn absorb(&mut self, det: &Detection, t: f64) {
+    fn absorb(&mut self, det: &Detection, t: f64, coasted: f64) {
+        self.coasted_at_seen = coasted;
         self.filter.update(&det.bbox);
         self.bbox = self.filter.bbox();
         self.score = det.score;
@@ -299,6 +304,8 @@ pub struct Tracker {
     reported: usize,
     next_id: u64,
     last_t: Option<f64>,
+    /// Event time spent coasting since the tracker started (see [`Tracker::coast`]).
+    coasted: f64,
     ended: Vec<u64>,
     ignored: u64,
     // Per-frame scratch, kept to reuse its capacity.
@@ -320,6 +327,7 @@ impl Tracker {
             reported: 0,
             next_id: 1,
             last_t: None,
+            coasted: 0.0,
             ended: Vec::new(),
             ignored: 0,
             high: Vec::new(),
@@ -390,12 +398,13 @@ impl Tracker {
         // A tentative track must be matched in the very next frame, as in ByteTrack:
         // that is what keeps one-frame false positives from becoming tracks.
         let max_lost = self.cfg.max_lost_secs;
+        let coasted = self.coasted;
         let ended = &mut self.ended;
         self.tracks.retain(|t| match t.state {
             TrackState::Tentative => t.matched,
             TrackState::Tracked => true,
             TrackState::Lost => {
-                let keep = now - t.last_seen <= max_lost;
+                let keep = now - t.last_seen - (coasted - t.coasted_at_seen) <= max_lost;
                 if !keep {
                     ended.push(t.id);
                 }
@@ -406,7 +415,7 @@ impl Tracker {
         for &d in &self.high {
             let det = &dets[d];
             if !self.det_taken[d] && det.score >= self.cfg.new_track_score {
-                self.tracks.push(Track::new(self.next_id, det, now, &self.cfg));
+                self.tracks.push(Track::new(self.next_id, det, now, self.coasted, &self.cfg));
                 self.next_id += 1;
             }
         }
@@ -417,8 +426,32 @@ impl Tracker {
         &self.tracks[..self.reported]
     }
 
+    /// Advances to `t_secs` for a frame the detector did not look at (motion gating):
+    /// boxes follow their motion model, nothing is matched, lost or ended, and the time
+    /// does not count towards `max_lost_secs`. Returns the tracks reported before, so
+    /// rules keep seeing a still object between re-checks.
+    pub fn coast(&mut self, t_secs: f64) -> &[Track] {
+        let dt = match self.last_t {
+            Some(prev) if t_secs.is_finite() && t_secs > prev => t_secs - prev,
+            _ => 0.0,
+        };
+        if let Some(prev) = self.last_t {
+            self.last_t = Some(prev + dt);
+        }
+        self.coasted += dt;
+        self.ended.clear();
+        for track in &mut self.tracks {
+            if track.state != TrackState::Tracked {
+                track.filter.hold_height();
+            }
+            track.filter.predict(dt);
+            track.bbox = track.filter.bbox();
+        }
+        &self.tracks[..self.reported]
+    }
+
     /// The confirmed tracks matched in the latest frame (what [`Tracker::update`]
-    /// returned).
+    /// returned, or kept by [`Tracker::coast`]).
     pub fn reported(&self) -> &[Track] {
         &self.tracks[..self.reported]
     }
@@ -497,7 +530,7 @@ impl Tracker {
         for &(r, c) in &self.matches {
             let d = det_list[c];
             let track = &mut self.tracks[self.pool[r]];
-            track.absorb(&dets[d], now);
+            track.absorb(&dets[d], now, self.coasted);
             track.state = match track.state {
                 TrackState::Tentative if track.hits < self.cfg.min_hits => TrackState::Tentative,
                 _ => TrackState::Tracked,

@@ -1048,3 +1048,59 @@ fn config_fills_defaults_and_refuses_unknown_fields() {
     let err = TrackerConfig::deserialize(typo).unwrap_err();
     assert!(err.to_string().contains("max_lost_frames"), "{err}");
 }
+
+/// Motion gating: between detector runs the tracker coasts. A person standing still for
+/// 10 s, detected only every 2 s (longer than `max_lost_secs`), keeps one track; fed
+/// empty detections instead, the same schedule loses it.
+#[test]
+fn coasting_between_gated_detections_keeps_a_still_object_and_does_not_count_as_lost() {
+    let cfg = TrackerConfig { max_lost_secs: 1.0, ..TrackerConfig::default() };
+    let still = person_box(300.0, 220.0);
+    let run = |coast: bool| {
+        let mut tracker = Tracker::new(cfg.clone());
+        let (mut ids, mut ended) = (std::collections::BTreeSet::new(), 0);
+        let mut t = 0.0;
+        for k in 0..100 {
+            t += if k % 2 == 0 { 0.08 } else { 0.12 };
+            // Detected in the first 3 frames, then once every 2 s of event time.
+            let detect = k < 3 || (t % 2.0) < 0.1;
+            let reported = if detect {
+                tracker.update(t, &[det(still, 0.9)])
+            } else if coast {
+                tracker.coast(t)
+            } else {
+                tracker.update(t, &[])
+            };
+            ids.extend(reported.iter().map(|tr| tr.id));
+            ended += tracker.ended().len();
+        }
+        (ids, ended, tracker.reported().len())
+    };
+    let (ids, ended, live) = run(true);
+    assert_eq!((ids.len(), ended, live), (1, 0, 1), "coasting: one track, never ended");
+    let (ids, ended, _) = run(false);
+    assert!(ended >= 1 && ids.len() >= 2, "without coasting the track is lost: {ids:?}, {ended} ended");
+}
+
+/// After coasting, an object that is gone is still dropped after `max_lost_secs` of
+/// detector time.
+#[test]
+fn a_coasted_track_that_is_gone_ends_after_max_lost_secs_of_detection() {
+    let mut tracker = Tracker::new(TrackerConfig { max_lost_secs: 1.0, ..TrackerConfig::default() });
+    for k in 0..3 {
+        tracker.update(k as f64 * 0.1, &[det(person_box(300.0, 220.0), 0.9)]);
+    }
+    tracker.coast(2.0);
+    assert_eq!(tracker.reported().len(), 1);
+    tracker.update(2.1, &[]);
+    assert!(tracker.ended().is_empty(), "lost only 0.1 s of detector time");
+    let mut t = 2.1;
+    while tracker.ended().is_empty() {
+        t += 0.1;
+        tracker.update(t, &[]);
+        assert!(t < 3.5, "not ended by {t}");
+    }
+    // Last seen at 0.2, 1.8 s coasted: ends once 1.0 s of detector time has passed.
+    // (3.0 itself may end it: summed float steps land a hair past 3.0.)
+    assert!((2.999..3.15).contains(&t), "ended at {t}, expected at 3.0 s or the frame after");
+}
