@@ -10,6 +10,7 @@ use crossbeam_channel::{Receiver, Sender, select};
 use operators::detect::{Detector, Manifest};
 use operators::executor::{DetectedFrame, Executor, ExecutorOutput, StreamSet};
 use operators::rules::object_detected::FrameFacts;
+use operators::rules::tamper::Tamper;
 use operators::rules::{AlertContext, ObjectDetected, RulesConfig, VideoLoss};
 use operators::track::{Tracker, TrackerConfig};
 use pipeline::alert::{Alert, AlertSource, SourceKind};
@@ -27,11 +28,14 @@ use std::thread::JoinHandle;
 #[derive(Debug, Clone)]
 pub enum PathEvent {
     Source(SourceEvent),
-    /// One frame went through detection, tracking and rules.
+    /// One frame went through detection (unless the motion gate skipped it), tracking
+    /// and rules.
     Analysed {
         source: Arc<str>,
         seq: u64,
         time: EventTimeSource,
+        /// Whether the detector ran on it.
+        detected: bool,
         detections: usize,
         tracks: usize,
     },
@@ -77,7 +81,7 @@ impl CameraPath {
         // Analytics is cheap; a short queue keeps latency low and pushes back on the executor.
         let (detected_tx, detected_rx) = crossbeam_channel::bounded(8);
         let (events_tx, events_rx) = crossbeam_channel::unbounded();
-        let executor = Executor::spawn(detector, streams.clone(), wakeup.clone(), detected_tx);
+        let executor = Executor::spawn(detector, cfg.motion.clone(), streams.clone(), wakeup.clone(), detected_tx);
         let contexts: Contexts = Default::default();
         let observers: Observers = Default::default();
         let analytics = Analytics {
@@ -143,7 +147,7 @@ impl CameraPath {
         self.contexts.lock().unwrap().insert(id.clone(), Arc::new(ctx));
         let events = self.events_tx.clone().expect("running");
         let handle = spawn_camera(cam.clone(), self.model_size, slot.clone(), events, self.clock.clone())?;
-        self.streams.add(id, slot);
+        self.streams.add(id, slot, cam.static_view);
         cameras.insert(cam.id, handle);
         Ok(())
     }
@@ -218,6 +222,7 @@ struct StreamAnalytics {
     ctx: Arc<AlertContext>,
     tracker: Tracker,
     rules: Vec<ObjectDetected>,
+    tamper: Option<Tamper>,
     last: Option<FrameFacts>,
 }
 
@@ -292,9 +297,11 @@ impl Analytics {
             let Some(ctx) = self.context(&frame.source_id) else { return };
             let rules =
                 self.rules.object_detected.iter().map(|r| ObjectDetected::new(r.clone(), self.labels)).collect();
+            // Validated with the config; a moving camera has no reference view to keep.
+            let tamper = Tamper::new(self.rules.tamper.clone()).ok().filter(|_| self.rules.tamper.enabled);
             self.streams.insert(
                 frame.source_id.clone(),
-                StreamAnalytics { ctx, tracker: Tracker::new(self.tracker.clone()), rules, last: None },
+                StreamAnalytics { ctx, tracker: Tracker::new(self.tracker.clone()), rules, tamper, last: None },
             );
         }
         let s = self.streams.get_mut(&frame.source_id).expect("inserted above");
@@ -306,8 +313,15 @@ impl Analytics {
             frame_w: frame.full_width as f32,
             frame_h: frame.full_height as f32,
         };
-        let tracks = s.tracker.update(facts.t_secs, &df.detections);
+        let detected = df.gate.runs_detector();
+        let tracks =
+            if detected { s.tracker.update(facts.t_secs, &df.detections) } else { s.tracker.coast(facts.t_secs) };
         let n_tracks = tracks.len();
+        if let (Some(tamper), Some(grey)) = (&mut s.tamper, &df.grey) {
+            if let Err(e) = tamper.update(&s.ctx, &facts, grey, out) {
+                tracing::warn!(source = %frame.source_id, "tamper check: {e}");
+            }
+        }
         for rule in &mut s.rules {
             rule.update(&s.ctx, &facts, s.tracker.reported(), s.tracker.ended(), out);
         }
@@ -316,6 +330,7 @@ impl Analytics {
             source: frame.source_id.clone(),
             seq: frame.seq,
             time: frame.event_time_source,
+            detected,
             detections: df.detections.len(),
             tracks: n_tracks,
         };
@@ -330,6 +345,9 @@ impl Analytics {
             let alive: Vec<u64> = s.tracker.tracks().iter().map(|t| t.id).collect();
             for rule in &mut s.rules {
                 rule.update(&s.ctx, &facts, &[], &alive, out);
+            }
+            if let Some(tamper) = &mut s.tamper {
+                tamper.finish(&s.ctx, &facts, out);
             }
         }
         self.notify(PathEvent::StreamDone(id));

@@ -34,6 +34,9 @@ pub struct PipelineConfig {
     pub tracker: TrackerConfig,
     #[serde(default)]
     pub rules: RulesConfig,
+    /// Motion gating of the detector (static cameras).
+    #[serde(default)]
+    pub motion: operators::motion::MotionConfig,
     #[serde(default, rename = "camera")]
     pub cameras: Vec<CameraConfig>,
     /// What an edge node keeps and sends: outbox, heartbeat, test signal.
@@ -83,6 +86,7 @@ impl PipelineConfig {
         let labels = manifest.get(&self.detector.model).map(|m| m.labels()).unwrap_or_default();
         self.rules.validate(labels).map_err(|e| format!("rules.{e}"))?;
         self.tracker.validate().map_err(|e| e.to_string())?;
+        self.motion.validate().map_err(|e| format!("motion.{e}"))?;
         if !key_chunk(&self.node) {
             return Err(format!(
                 "node: {:?} must be letters, digits, '_', '.', '-' (it is part of zenoh keys)",

@@ -2,5 +2,6 @@
 //! cameras, the inference executor and analytics; `commands` are the CLI's verbs.
 
 pub mod camera_path;
+pub mod clips;
 pub mod commands;
 pub mod config;

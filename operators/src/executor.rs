@@ -4,8 +4,13 @@
 //! Round robin, one frame per stream per turn, so a busy camera cannot starve a quiet
 //! one. When the detector takes a batch (dynamic batch on a GPU), one turn gathers up to
 //! `max_batch` frames from different streams into one run.
+//!
+//! Before a frame reaches the detector, its stream's motion gate looks at it
+//! ([`crate::motion`]): frames of a still scene skip the detector and go straight to
+//! analytics, where the tracker coasts.
 
 use crate::detect::{Detection, Detector};
+use crate::motion::{GateDecision, MotionConfig, MotionGate, SmallGrey};
 use crossbeam_channel::Sender;
 use pipeline::frame::{Frame, RgbImage};
 use pipeline::metrics::{self, Metric};
@@ -18,7 +23,13 @@ use std::time::Duration;
 /// A frame with what the detector found in it.
 pub struct DetectedFrame {
     pub frame: Arc<Frame>,
+    /// Empty when the detector did not run (see `gate`).
     pub detections: Vec<Detection>,
+    /// Whether the detector ran, and why.
+    pub gate: GateDecision,
+    /// The small grey copy the gate made; camera-tamper checks read it. `None` only if
+    /// the frame's pixels could not be read.
+    pub grey: Option<SmallGrey>,
 }
 
 /// What the executor sends downstream, in order per stream.
@@ -37,13 +48,34 @@ pub struct StreamSet {
 struct Stream {
     id: Arc<str>,
     slot: Arc<Slot<Arc<Frame>>>,
+    /// Gate the detector on motion (a static camera).
+    gated: bool,
+    counters: Counters,
+}
+
+/// Per-stream metrics.
+#[derive(Clone)]
+struct Counters {
     analysed: Metric,
+    detector_runs: Metric,
+}
+
+/// A frame taken for this turn, with its stream's settings.
+struct Taken {
+    frame: Arc<Frame>,
+    gated: bool,
+    counters: Counters,
 }
 
 impl StreamSet {
-    pub fn add(&self, id: Arc<str>, slot: Arc<Slot<Arc<Frame>>>) {
-        let analysed = metrics::global().metric("qv_frames_analysed_total", &[("source", &id)]);
-        self.streams.lock().unwrap().push(Stream { id, slot, analysed });
+    /// Adds a stream; `gated` turns motion gating on for it (static cameras).
+    pub fn add(&self, id: Arc<str>, slot: Arc<Slot<Arc<Frame>>>, gated: bool) {
+        let labels = [("source", &*id)];
+        let counters = Counters {
+            analysed: metrics::global().metric("qv_frames_analysed_total", &labels),
+            detector_runs: metrics::global().metric("qv_detector_frames_total", &labels),
+        };
+        self.streams.lock().unwrap().push(Stream { id, slot, gated, counters });
     }
     pub fn len(&self) -> usize {
         self.streams.lock().unwrap().len()
@@ -53,13 +85,7 @@ impl StreamSet {
     }
     /// Takes up to `max` frames, one per stream, starting after the stream served last;
     /// forgets streams whose slot is closed and drained, naming them in `done`.
-    fn take_turn(
-        &self,
-        cursor: &mut usize,
-        max: usize,
-        batch: &mut Vec<(Arc<Frame>, Metric)>,
-        done: &mut Vec<Arc<str>>,
-    ) {
+    fn take_turn(&self, cursor: &mut usize, max: usize, batch: &mut Vec<Taken>, done: &mut Vec<Arc<str>>) {
         let mut streams = self.streams.lock().unwrap();
         streams.retain(|s| {
             let finished = s.slot.is_finished();
@@ -75,7 +101,7 @@ impl StreamSet {
             }
             let s = &streams[(*cursor + k) % n];
             if let Some(frame) = s.slot.pop() {
-                batch.push((frame, s.analysed.clone()));
+                batch.push(Taken { frame, gated: s.gated, counters: s.counters.clone() });
             }
         }
         if n > 0 {
@@ -95,7 +121,8 @@ impl Executor {
     /// Starts serving `streams` with `detector`, sending results to `out` (bounded: when
     /// analytics falls behind, the executor waits and the slots drop the oldest frames).
     pub fn spawn(
-        mut detector: Detector,
+        detector: Detector,
+        motion: MotionConfig,
         streams: Arc<StreamSet>,
         wakeup: Arc<Wakeup>,
         out: Sender<ExecutorOutput>,
@@ -104,21 +131,20 @@ impl Executor {
         let thread = {
             let stop = stop.clone();
             let wakeup = wakeup.clone();
+            let mut serve = Serve::new(detector, motion);
             std::thread::Builder::new()
                 .name("inference".into())
                 .spawn(move || {
-                    let errors = metrics::global().metric("qv_inference_errors_total", &[]);
-                    let runs = metrics::global().metric("qv_inference_runs_total", &[]);
-                    let max = detector.max_batch();
+                    let max = serve.detector.max_batch();
                     let mut cursor = 0;
                     let mut batch = Vec::with_capacity(max);
-                    let mut results: Vec<Vec<Detection>> = Vec::with_capacity(max);
                     let mut done = Vec::new();
                     while !stop.load(Ordering::Relaxed) {
                         let seen = wakeup.generation();
                         batch.clear();
                         streams.take_turn(&mut cursor, max, &mut batch, &mut done);
                         for id in done.drain(..) {
+                            serve.gates.remove(&id);
                             if out.send(ExecutorOutput::StreamDone(id)).is_err() {
                                 return;
                             }
@@ -127,20 +153,8 @@ impl Executor {
                             wakeup.wait_past(seen, Duration::from_millis(100));
                             continue;
                         }
-                        let images: Vec<&RgbImage> = batch.iter().map(|(f, _)| &f.model_input).collect();
-                        let sizes: Vec<(u32, u32)> = batch.iter().map(|(f, _)| (f.full_width, f.full_height)).collect();
-                        runs.inc();
-                        if let Err(e) = detector.detect(&images, &sizes, &mut results) {
-                            errors.inc();
-                            tracing::error!("inference failed on {} frame(s): {e}", batch.len());
-                            continue;
-                        }
-                        for ((frame, analysed), dets) in batch.drain(..).zip(results.iter_mut()) {
-                            analysed.inc();
-                            let detections = std::mem::take(dets);
-                            if out.send(ExecutorOutput::Frame(DetectedFrame { frame, detections })).is_err() {
-                                return;
-                            }
+                        if serve.turn(&mut batch, &out).is_err() {
+                            return;
                         }
                     }
                 })
@@ -163,6 +177,97 @@ impl Executor {
         self.wakeup.notify();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// The inference thread's state: the detector and each stream's motion gate.
+struct Serve {
+    detector: Detector,
+    motion: MotionConfig,
+    gates: std::collections::HashMap<Arc<str>, MotionGate>,
+    errors: Metric,
+    runs: Metric,
+    // Per-turn scratch, reused.
+    to_detect: Vec<(Taken, GateDecision, Option<SmallGrey>)>,
+    results: Vec<Vec<Detection>>,
+}
+
+impl Serve {
+    fn new(detector: Detector, motion: MotionConfig) -> Self {
+        Self {
+            detector,
+            motion,
+            gates: Default::default(),
+            errors: metrics::global().metric("qv_inference_errors_total", &[]),
+            runs: metrics::global().metric("qv_inference_runs_total", &[]),
+            to_detect: Vec::new(),
+            results: Vec::new(),
+        }
+    }
+
+    /// Gates, detects and sends one turn's frames; `Err` when analytics is gone.
+    fn turn(&mut self, batch: &mut Vec<Taken>, out: &Sender<ExecutorOutput>) -> Result<(), ()> {
+        self.to_detect.clear();
+        for taken in batch.drain(..) {
+            let (decision, grey) = self.gate(&taken);
+            if decision.runs_detector() {
+                self.to_detect.push((taken, decision, grey));
+            } else {
+                taken.counters.analysed.inc();
+                let df = DetectedFrame { frame: taken.frame, detections: Vec::new(), gate: decision, grey };
+                out.send(ExecutorOutput::Frame(df)).map_err(|_| ())?;
+            }
+        }
+        if self.to_detect.is_empty() {
+            return Ok(());
+        }
+        let images: Vec<&RgbImage> = self.to_detect.iter().map(|(t, ..)| &t.frame.model_input).collect();
+        let sizes: Vec<(u32, u32)> =
+            self.to_detect.iter().map(|(t, ..)| (t.frame.full_width, t.frame.full_height)).collect();
+        self.runs.inc();
+        if let Err(e) = self.detector.detect(&images, &sizes, &mut self.results) {
+            self.errors.inc();
+            tracing::error!("inference failed on {} frame(s): {e}", images.len());
+            self.to_detect.clear();
+            return Ok(());
+        }
+        for ((taken, gate, grey), dets) in self.to_detect.drain(..).zip(self.results.iter_mut()) {
+            taken.counters.analysed.inc();
+            taken.counters.detector_runs.inc();
+            let df = DetectedFrame { frame: taken.frame, detections: std::mem::take(dets), gate, grey };
+            out.send(ExecutorOutput::Frame(df)).map_err(|_| ())?;
+        }
+        Ok(())
+    }
+
+    /// The frame's grey copy and its stream's gate decision. A frame the gate cannot
+    /// read goes to the detector: gating only ever saves work, never loses a frame.
+    fn gate(&mut self, taken: &Taken) -> (GateDecision, Option<SmallGrey>) {
+        let frame = &taken.frame;
+        let grey = match SmallGrey::of(&frame.model_input, self.motion.width) {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::warn!(source = %frame.source_id, "motion gate: {e}");
+                return (GateDecision::Always, None);
+            }
+        };
+        let gate = match self.gates.entry(frame.source_id.clone()) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => match MotionGate::new(self.motion.clone(), taken.gated) {
+                Ok(g) => v.insert(g),
+                Err(e) => {
+                    tracing::warn!(source = %frame.source_id, "motion gate: {e}");
+                    return (GateDecision::Always, Some(grey));
+                }
+            },
+        };
+        match gate.decide(&grey, frame.t_secs()) {
+            Ok(d) => (d, Some(grey)),
+            Err(e) => {
+                tracing::warn!(source = %frame.source_id, "motion gate: {e}");
+                (GateDecision::Always, Some(grey))
+            }
         }
     }
 }

@@ -24,6 +24,8 @@ pub struct RulesConfig {
     pub object_detected: Vec<ObjectDetectedConfig>,
     /// `[rules.video_loss]`
     pub video_loss: VideoLossConfig,
+    /// `[rules.tamper]`: covered, defocused or moved cameras.
+    pub tamper: tamper::TamperConfig,
 }
 
 impl RulesConfig {
@@ -32,6 +34,7 @@ impl RulesConfig {
         for (i, r) in self.object_detected.iter().enumerate() {
             r.validate(labels).map_err(|e| format!("object_detected[{i}].{e}"))?;
         }
+        self.tamper.validate().map_err(|e| format!("tamper.{e}"))?;
         Ok(())
     }
 }

@@ -16,12 +16,13 @@
 //! While the camera is moved, zone and line rules must not run: their polygons no longer
 //! lie where they were drawn. [`Tamper::moved`] says so.
 
+use super::object_detected::FrameFacts;
 use super::{AlertContext, AlertParts};
 use crate::motion::{SmallGrey, cv};
 use opencv::core::{Mat, Scalar, Size};
 use opencv::prelude::*;
 use opencv::{core, imgproc};
-use pipeline::alert::{self, Alert, ClockState, Phase, Severity};
+use pipeline::alert::{self, Alert, Phase, Severity};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -145,15 +146,6 @@ pub struct Tamper {
     window: Mat,
 }
 
-/// The frame facts the rule reads.
-pub struct TamperFrame<'a> {
-    pub grey: &'a SmallGrey,
-    pub t_secs: f64,
-    pub event_ts: chrono::DateTime<chrono::Utc>,
-    pub ingest_ts: chrono::DateTime<chrono::Utc>,
-    pub clock: ClockState,
-}
-
 impl Tamper {
     pub fn new(cfg: TamperConfig) -> Result<Self, String> {
         cfg.validate().map_err(|e| format!("rules.tamper.{e}"))?;
@@ -187,11 +179,17 @@ impl Tamper {
     }
 
     /// Reads one frame; appends begin/end alerts to `out`.
-    pub fn update(&mut self, ctx: &AlertContext, f: &TamperFrame, out: &mut Vec<Alert>) -> Result<(), String> {
+    pub fn update(
+        &mut self,
+        ctx: &AlertContext,
+        f: &FrameFacts,
+        grey: &SmallGrey,
+        out: &mut Vec<Alert>,
+    ) -> Result<(), String> {
         if !self.cfg.enabled {
             return Ok(());
         }
-        let grey = &f.grey.mat;
+        let grey = &grey.mat;
         imgproc::gaussian_blur_def(grey, &mut self.blurred, Size::new(5, 5), 1.5).map_err(cv)?;
         let (mut mean, mut std) = (Mat::default(), Mat::default());
         core::mean_std_dev_def(grey, &mut mean, &mut std).map_err(cv)?;
@@ -237,7 +235,7 @@ impl Tamper {
     }
 
     /// Ends every open episode (the stream ended).
-    pub fn finish(&mut self, ctx: &AlertContext, f: &TamperFrame, out: &mut Vec<Alert>) {
+    pub fn finish(&mut self, ctx: &AlertContext, f: &FrameFacts, out: &mut Vec<Alert>) {
         for (i, kind) in [TamperKind::Covered, TamperKind::Defocused, TamperKind::Moved].into_iter().enumerate() {
             if let Some(id) = self.conditions[i].open.take() {
                 out.push(self.alert(ctx, f, id, kind, Phase::End));
@@ -275,7 +273,7 @@ impl Tamper {
         kind: TamperKind,
         holds: bool,
         ctx: &AlertContext,
-        f: &TamperFrame,
+        f: &FrameFacts,
         out: &mut Vec<Alert>,
     ) {
         let min = self.cfg.min_secs;
@@ -302,7 +300,7 @@ impl Tamper {
         }
     }
 
-    fn alert(&self, ctx: &AlertContext, f: &TamperFrame, episode: Uuid, kind: TamperKind, phase: Phase) -> Alert {
+    fn alert(&self, ctx: &AlertContext, f: &FrameFacts, episode: Uuid, kind: TamperKind, phase: Phase) -> Alert {
         let m = self.measures;
         let mut attributes = serde_json::Map::new();
         attributes.insert("tamper".into(), kind.as_str().into());

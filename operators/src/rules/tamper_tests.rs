@@ -3,7 +3,8 @@
 //! episode, and the untouched clip — people walking — raises none.
 
 use super::AlertContext;
-use super::tamper::{Tamper, TamperConfig, TamperFrame};
+use super::object_detected::FrameFacts;
+use super::tamper::{Tamper, TamperConfig};
 use crate::motion::SmallGrey;
 use opencv::core::{Mat, Rect, Scalar, Size, Vec3b};
 use opencv::prelude::*;
@@ -108,15 +109,16 @@ fn covering_defocusing_and_moving_the_view_of_vtest_raise_their_tamper_alerts() 
         let grey = SmallGrey::of_mat(&edited, 160, imgproc::COLOR_RGB2GRAY).unwrap();
         let t = frame.t_secs();
         let start = *t0.get_or_insert(t);
-        let f = TamperFrame {
-            grey: &grey,
+        let f = FrameFacts {
             t_secs: t,
             event_ts: frame.event_ts,
             ingest_ts: frame.ingest_ts,
             clock: frame.clock,
+            frame_w: 768.0,
+            frame_h: 576.0,
         };
         let mut out = vec![];
-        tamper.update(&ctx, &f, &mut out).unwrap();
+        tamper.update(&ctx, &f, &grey, &mut out).unwrap();
         if tamper.moved() {
             moved_frames.push(frame.seq);
         }

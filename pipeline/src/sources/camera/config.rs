@@ -41,6 +41,10 @@ pub struct CameraConfig {
     pub rtsp_latency_ms: u32,
     #[serde(default)]
     pub reconnect: ReconnectConfig,
+    /// The camera looks at one fixed view (not a PTZ or vehicle camera): motion gating
+    /// and the "camera moved" tamper check apply to it.
+    #[serde(default = "yes")]
+    pub static_view: bool,
 }
 
 /// Exponential backoff between reconnect attempts of a live source.
@@ -94,6 +98,7 @@ impl CameraConfig {
             stall_secs: default_stall_secs(),
             rtsp_latency_ms: default_rtsp_latency_ms(),
             reconnect: ReconnectConfig::default(),
+            static_view: true,
         }
     }
 
