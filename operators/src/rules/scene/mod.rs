@@ -576,7 +576,7 @@ impl Sink<'_> {
             cap.withheld[kind.index()] += 1;
             cap.worst = cap.worst.max(Some(severity));
         } else {
-            cap.begun += 1;
+            cap.begun = cap.begun.saturating_add(1);
         }
         Episode { id: alert::new_id(), withheld, began: t }
     }

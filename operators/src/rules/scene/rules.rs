@@ -232,6 +232,11 @@ impl Common {
 
     fn cool(&mut self, key: u64, t: f64) {
         if self.cooldown > 0.0 {
+            // Tracks that ended while the scene was suspended never say so: drop what has
+            // run out now and then, so the map stays small.
+            if self.cooling.len() >= 64 {
+                self.cooling.retain(|_, until| *until > t);
+            }
             self.cooling.insert(key, t + self.cooldown);
         }
     }
@@ -317,7 +322,10 @@ impl Rule {
     /// that is not `armed` begins nothing and ends what is open.
     pub fn step(&mut self, objs: &[Obj], armed: bool, t: f64, sink: &mut Sink) {
         if !armed {
-            self.close_all(sink, t, "disarmed");
+            match self {
+                Rule::Crowd(r) => r.close(sink, t, "disarmed", Some(objs)),
+                _ => self.close_all(sink, t, "disarmed"),
+            }
         }
         match self {
             Rule::ZoneIntrusion(r) => r.step(objs, armed, t, sink),
@@ -385,7 +393,7 @@ impl Rule {
             Rule::ZoneIntrusion(r) => close(&mut r.c, &mut r.tracks, t, sink, reason, |s| (&mut s.ep, s.last)),
             Rule::LineCrossing(_) => {}
             Rule::Loitering(r) => close(&mut r.c, &mut r.tracks, t, sink, reason, |s| (&mut s.ep, s.last)),
-            Rule::Crowd(r) => r.close(sink, t, reason, &[]),
+            Rule::Crowd(r) => r.close(sink, t, reason, None),
             Rule::Still(r) => close(&mut r.c, &mut r.tracks, t, sink, reason, |s| (&mut s.ep, s.last)),
             Rule::WrongWay(r) => close(&mut r.c, &mut r.tracks, t, sink, reason, |s| (&mut s.ep, s.last)),
         }
@@ -628,7 +636,7 @@ impl Crowd {
         ep: &Episode,
         phase: Phase,
         objs: &[Obj],
-        count: u32,
+        count: Option<u32>,
         extra: impl FnOnce(&mut Attributes),
     ) {
         let (n, sum) = self.members(objs).fold((0u32, 0.0f32), |(n, s), o| (n + 1, s + o.score));
@@ -643,7 +651,9 @@ impl Crowd {
             || {
                 let mut a = self.c.attributes();
                 a.insert("zone".into(), self.zone.name.clone().into());
-                a.insert("count".into(), count.into());
+                if let Some(n) = count {
+                    a.insert("count".into(), n.into());
+                }
                 a.insert("min_count".into(), self.min_count.into());
                 extra(&mut a);
                 a
@@ -651,10 +661,12 @@ impl Crowd {
         );
     }
 
-    fn close(&mut self, sink: &mut Sink, t: f64, reason: &str, objs: &[Obj]) {
+    /// Ends the episode; `objs` are this frame's objects where the end comes from a frame
+    /// (the count is then known), `None` for a suspension or the stream's end.
+    fn close(&mut self, sink: &mut Sink, t: f64, reason: &str, objs: Option<&[Obj]>) {
         if let Some(ep) = self.ep.take() {
-            let count = self.members(objs).count() as u32;
-            self.send(sink, &ep, Phase::End, objs, count, |a| {
+            let count = objs.map(|o| self.members(o).count() as u32);
+            self.send(sink, &ep, Phase::End, objs.unwrap_or(&[]), count, |a| {
                 a.insert("reason".into(), reason.into());
                 a.insert("duration_secs".into(), ms(t - ep.began));
             });
@@ -670,7 +682,7 @@ impl Crowd {
                 let since = *self.above.get_or_insert(t);
                 if armed && held(since, t, self.min_secs) && !self.c.cooling(0, t) {
                     let ep = self.c.open(sink, t);
-                    self.send(sink, &ep, Phase::Begin, objs, count, |_| {});
+                    self.send(sink, &ep, Phase::Begin, objs, Some(count), |_| {});
                     (self.ep, self.reported, self.below, self.change) = (Some(ep), count, None, None);
                 }
             }
@@ -679,7 +691,7 @@ impl Crowd {
                 self.change = None;
                 let since = *self.below.get_or_insert(t);
                 if held(since, t, self.min_secs) {
-                    self.close(sink, t, "dispersed", objs);
+                    self.close(sink, t, "dispersed", Some(objs));
                 }
             }
             Some(ep) => {
@@ -687,7 +699,7 @@ impl Crowd {
                 if count.abs_diff(self.reported) >= self.step {
                     let since = *self.change.get_or_insert(t);
                     if held(since, t, self.min_secs) {
-                        self.send(sink, &ep, Phase::Update, objs, count, |_| {});
+                        self.send(sink, &ep, Phase::Update, objs, Some(count), |_| {});
                         (self.reported, self.change) = (count, None);
                     }
                 } else {

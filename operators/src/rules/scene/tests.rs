@@ -726,6 +726,7 @@ fn suspension_ends_open_episodes_and_begins_none() {
         ]
     );
     assert_eq!(run.attr(2, "reason"), "suspended");
+    assert_eq!(run.attr(3, "count"), serde_json::Value::Null, "no frame, no count");
 }
 
 #[test]
@@ -761,6 +762,14 @@ fn the_example_config_builds() {
     assert_eq!(scene.line("entry").unwrap().forward, Direction::LeftToRight);
     assert!(scene.ground().unwrap().rms_residual_m() < 0.01);
     assert!(scene.zone("gate").unwrap().zone.contains([0.5, 0.8]));
+}
+
+#[test]
+fn stationary_is_also_accepted_as_the_kind() {
+    let cfg: SceneConfig =
+        toml::from_str("[[rules]]\nkind = \"stationary\"\nclasses = [\"car\"]\nmin_secs = 5\n").unwrap();
+    assert_eq!(cfg.rules[0].kind(), "stationary_object");
+    assert!(Scene::new(&cfg, &COCO80).is_ok());
 }
 
 fn refused(toml_text: &str) -> String {
