@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// `MAJOR.MINOR` of the contract. A newer MINOR only adds optional fields.
-pub const SCHEMA_VERSION: &str = "1.0";
+pub const SCHEMA_VERSION: &str = "1.1";
 
 /// The JSON Schema of [`Alert`], as shipped to integrators.
 pub const JSON_SCHEMA: &str = include_str!("../schemas/alert.schema.json");
@@ -95,6 +95,10 @@ pub struct AlertObject {
     pub bbox: Option<[f32; 4]>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ground: Option<GeoPoint>,
+    /// Ground speed in metres per second, smoothed over a short window of event time;
+    /// only where the camera has an image→ground mapping. Since contract 1.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed_mps: Option<f32>,
 }
 
 /// Keys fusion joins alerts on.
@@ -320,6 +324,30 @@ mod tests {
         let r = decode(a.to_json().as_bytes()).unwrap();
         assert_eq!(r.alert, a);
         assert!(r.unknown.is_empty());
+    }
+
+    #[test]
+    fn speed_is_optional_and_a_1_0_message_still_decodes() {
+        let mut a = sample();
+        a.objects.push(AlertObject {
+            class: "person".into(),
+            track_id: Some(3),
+            score: 0.9,
+            bbox: None,
+            ground: Some(GeoPoint { lat: 41.3, lon: 69.2 }),
+            speed_mps: Some(1.5),
+        });
+        let json: serde_json::Value = serde_json::from_str(&a.to_json()).unwrap();
+        assert_eq!(json["schema_version"], "1.1");
+        assert_eq!(json["objects"][0]["speed_mps"], 1.5);
+        assert_eq!(decode(a.to_json().as_bytes()).unwrap().alert, a);
+        // Without a speed the field is left out, as a 1.0 sender writes it; 1.0 is accepted.
+        a.objects[0].speed_mps = None;
+        let bytes = with(&a, |m| {
+            m.insert("schema_version".into(), "1.0".into());
+        });
+        assert!(!String::from_utf8_lossy(&bytes).contains("speed_mps"));
+        assert_eq!(decode(&bytes).unwrap().alert.objects[0].speed_mps, None);
     }
 
     #[test]

@@ -408,6 +408,7 @@ impl Shot {
             score: self.score,
             bbox: Some(self.bbox),
             ground: None,
+            speed_mps: None,
         }];
     }
 }

@@ -55,6 +55,7 @@ fn camera(cam: &str, kind: &str, t: i64, ground: GeoPoint) -> Alert {
         score: 0.8,
         bbox: None,
         ground: Some(ground),
+        speed_mps: None,
     });
     a
 }
@@ -706,6 +707,7 @@ fn mixed_stream(seed: u64, n: usize) -> Vec<Alert> {
                     score: 0.5,
                     bbox: None,
                     ground: Some(p),
+                    speed_mps: None,
                 }),
             }
         }

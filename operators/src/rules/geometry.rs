@@ -83,6 +83,11 @@ impl Zone {
         Ok(Self { points })
     }
 
+    /// The outline's points, in the order given.
+    pub fn points(&self) -> &[Point] {
+        &self.points
+    }
+
     /// Whether `p` is inside (even–odd rule; a point on the outline counts as inside).
     pub fn contains(&self, p: Point) -> bool {
         let n = self.points.len();
@@ -126,6 +131,22 @@ impl Line {
             return Err(format!("the line from {a:?} to {b:?} has no length"));
         }
         Ok(Self { a, b })
+    }
+
+    /// The line's start point.
+    pub fn a(&self) -> Point {
+        self.a
+    }
+
+    /// The line's end point.
+    pub fn b(&self) -> Point {
+        self.b
+    }
+
+    /// Distance of `p` from the infinite line through `a` and `b`, signed like
+    /// [`Line::crossing`]'s sides: positive on the right of `a → b` on screen.
+    pub fn signed_distance(&self, p: Point) -> f64 {
+        cross(self.a, self.b, p) / (self.b[0] - self.a[0]).hypot(self.b[1] - self.a[1])
     }
 
     /// The direction a step from `from` to `to` crossed the line, if it did. A point on the

@@ -2,7 +2,9 @@
 //! never one alert per frame.
 
 pub mod geometry;
+pub mod ground;
 pub mod object_detected;
+pub mod scene;
 pub mod tamper;
 #[cfg(test)]
 mod tamper_tests;
@@ -13,7 +15,9 @@ use pipeline::alert::{self, Alert, AlertObject, AlertSource, ClockState, Correla
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use ground::{GroundConfig, GroundMap, TiePoint};
 pub use object_detected::{ObjectDetected, ObjectDetectedConfig};
+pub use scene::{Scene, SceneConfig};
 pub use video_loss::{VideoLoss, VideoLossConfig};
 
 /// `[rules]` in a pipeline config.

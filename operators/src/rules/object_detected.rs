@@ -160,6 +160,7 @@ impl ObjectDetected {
             bbox: bbox
                 .map(|b| [norm(b.x1, f.frame_w), norm(b.y1, f.frame_h), norm(b.x2, f.frame_w), norm(b.y2, f.frame_h)]),
             ground: None,
+            speed_mps: None,
         }
     }
 }

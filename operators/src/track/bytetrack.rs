@@ -222,6 +222,16 @@ impl Track {
         }
     }
 
+    /// A confirmed, tracked track with the given fields, for rule tests that script
+    /// tracks directly instead of driving the tracker.
+    #[cfg(test)]
+    pub(crate) fn scripted(id: u64, class_id: u32, bbox: BBox, score: f32, first_seen: f64, last_seen: f64) -> Self {
+        let det = Detection { bbox, score, class_id };
+        let mut t = Self::new(id, &det, first_seen, &TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
+        t.last_seen = last_seen;
+        t
+    }
+
     /// Scores of the recent matched detections, oldest first.
     pub fn score_history(&self) -> impl ExactSizeIterator<Item = f32> + '_ {
         self.scores.iter().copied()
