@@ -227,7 +227,7 @@ impl Track {
     #[cfg(test)]
     pub(crate) fn scripted(id: u64, class_id: u32, bbox: BBox, score: f32, first_seen: f64, last_seen: f64) -> Self {
         let det = Detection { bbox, score, class_id };
-        let mut t = Self::new(id, &det, first_seen, &TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
+        let mut t = Self::new(id, &det, first_seen, 0.0, &TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
         t.last_seen = last_seen;
         t
     }
