@@ -10,7 +10,8 @@ use crossbeam_channel::{Receiver, Sender, select};
 use operators::detect::{Detector, Manifest};
 use operators::executor::{DetectedFrame, Executor, ExecutorOutput, StreamSet};
 use operators::rules::object_detected::FrameFacts;
-use operators::rules::tamper::Tamper;
+use operators::rules::scene::{Scene, SceneConfig};
+use operators::rules::tamper::{Tamper, TamperConfig};
 use operators::rules::{AlertContext, ObjectDetected, RulesConfig, VideoLoss};
 use operators::track::{Tracker, TrackerConfig};
 use pipeline::alert::{Alert, AlertSource, SourceKind};
@@ -34,6 +35,7 @@ pub enum PathEvent {
         source: Arc<str>,
         seq: u64,
         time: EventTimeSource,
+        event_ts: chrono::DateTime<chrono::Utc>,
         /// Whether the detector ran on it.
         detected: bool,
         detections: usize,
@@ -44,7 +46,13 @@ pub enum PathEvent {
 }
 
 type Observers = Arc<Mutex<Vec<Sender<PathEvent>>>>;
-type Contexts = Arc<Mutex<HashMap<Arc<str>, Arc<AlertContext>>>>;
+type Contexts = Arc<Mutex<HashMap<Arc<str>, Arc<StreamSetup>>>>;
+
+/// What analytics needs to know about a camera besides its frames.
+struct StreamSetup {
+    ctx: Arc<AlertContext>,
+    static_view: bool,
+}
 
 /// A running camera path.
 pub struct CameraPath {
@@ -87,6 +95,7 @@ impl CameraPath {
         let analytics = Analytics {
             tracker: cfg.tracker.clone(),
             rules: cfg.rules.clone(),
+            scenes: cfg.scenes.clone(),
             labels,
             contexts: contexts.clone(),
             observers: observers.clone(),
@@ -144,7 +153,8 @@ impl CameraPath {
             },
             provenance: self.provenance.clone(),
         };
-        self.contexts.lock().unwrap().insert(id.clone(), Arc::new(ctx));
+        let setup = StreamSetup { ctx: Arc::new(ctx), static_view: cam.static_view };
+        self.contexts.lock().unwrap().insert(id.clone(), Arc::new(setup));
         let events = self.events_tx.clone().expect("running");
         let handle = spawn_camera(cam.clone(), self.model_size, slot.clone(), events, self.clock.clone())?;
         self.streams.add(id, slot, cam.static_view);
@@ -223,6 +233,7 @@ struct StreamAnalytics {
     tracker: Tracker,
     rules: Vec<ObjectDetected>,
     tamper: Option<Tamper>,
+    scene: Option<Scene>,
     last: Option<FrameFacts>,
 }
 
@@ -230,6 +241,7 @@ struct StreamAnalytics {
 struct Analytics {
     tracker: TrackerConfig,
     rules: RulesConfig,
+    scenes: HashMap<String, SceneConfig>,
     labels: &'static [&'static str],
     contexts: Contexts,
     observers: Observers,
@@ -287,21 +299,32 @@ impl Analytics {
         self.observers.lock().unwrap().retain(|o| o.send(ev.clone()).is_ok());
     }
 
-    fn context(&self, id: &Arc<str>) -> Option<Arc<AlertContext>> {
+    fn setup(&self, id: &Arc<str>) -> Option<Arc<StreamSetup>> {
         self.contexts.lock().unwrap().get(id).cloned()
     }
 
     fn on_frame(&mut self, df: DetectedFrame, out: &mut Vec<Alert>) {
         let frame: &Frame = &df.frame;
         if !self.streams.contains_key(&frame.source_id) {
-            let Some(ctx) = self.context(&frame.source_id) else { return };
+            let Some(setup) = self.setup(&frame.source_id) else { return };
+            let ctx = setup.ctx.clone();
             let rules =
                 self.rules.object_detected.iter().map(|r| ObjectDetected::new(r.clone(), self.labels)).collect();
             // Validated with the config; a moving camera has no reference view to keep.
-            let tamper = Tamper::new(self.rules.tamper.clone()).ok().filter(|_| self.rules.tamper.enabled);
+            let tamper_cfg = TamperConfig { check_moved: setup.static_view, ..self.rules.tamper.clone() };
+            let tamper = Tamper::new(tamper_cfg).ok().filter(|_| self.rules.tamper.enabled);
+            let scene = match self.scenes.get(&*frame.source_id).map(|c| Scene::new(c, self.labels)) {
+                Some(Ok(scene)) => Some(scene),
+                Some(Err(e)) => {
+                    // Checked when the config was loaded; a camera added later may bring a bad one.
+                    tracing::error!(source = %frame.source_id, "scenes.{}: {e}; no scene rules for it", frame.source_id);
+                    None
+                }
+                None => None,
+            };
             self.streams.insert(
                 frame.source_id.clone(),
-                StreamAnalytics { ctx, tracker: Tracker::new(self.tracker.clone()), rules, tamper, last: None },
+                StreamAnalytics { ctx, tracker: Tracker::new(self.tracker.clone()), rules, tamper, scene, last: None },
             );
         }
         let s = self.streams.get_mut(&frame.source_id).expect("inserted above");
@@ -321,6 +344,15 @@ impl Analytics {
             if let Err(e) = tamper.update(&s.ctx, &facts, grey, out) {
                 tracing::warn!(source = %frame.source_id, "tamper check: {e}");
             }
+            // Zones drawn on the reference view do not apply to a moved camera.
+            if let Some(scene) = &mut s.scene
+                && scene.is_suspended() != tamper.moved()
+            {
+                scene.set_suspended(tamper.moved(), facts.t_secs);
+            }
+        }
+        if let Some(scene) = &mut s.scene {
+            scene.update(&s.ctx, &facts, s.tracker.reported(), s.tracker.ended(), out);
         }
         for rule in &mut s.rules {
             rule.update(&s.ctx, &facts, s.tracker.reported(), s.tracker.ended(), out);
@@ -330,6 +362,7 @@ impl Analytics {
             source: frame.source_id.clone(),
             seq: frame.seq,
             time: frame.event_time_source,
+            event_ts: frame.event_ts,
             detected,
             detections: df.detections.len(),
             tracks: n_tracks,
@@ -349,15 +382,19 @@ impl Analytics {
             if let Some(tamper) = &mut s.tamper {
                 tamper.finish(&s.ctx, &facts, out);
             }
+            if let Some(scene) = &mut s.scene {
+                scene.finish(&s.ctx, &facts, out);
+            }
         }
         self.notify(PathEvent::StreamDone(id));
     }
 
     fn on_source_event(&mut self, ev: SourceEvent, out: &mut Vec<Alert>) {
-        if let Some(ctx) = self.context(&ev.source_id) {
+        if let Some(setup) = self.setup(&ev.source_id) {
+            let ctx = &setup.ctx;
             let cfg = self.rules.video_loss.clone();
             let rule = self.loss.entry(ev.source_id.clone()).or_insert_with(|| VideoLoss::new(cfg));
-            if let Some(a) = rule.update(&ctx, &ev, self.clock.state()) {
+            if let Some(a) = rule.update(ctx, &ev, self.clock.state()) {
                 out.push(a);
             }
             if matches!(ev.state, SourceState::Stopped | SourceState::Failed { .. } | SourceState::Ended) {

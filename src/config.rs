@@ -37,6 +37,9 @@ pub struct PipelineConfig {
     /// Motion gating of the detector (static cameras).
     #[serde(default)]
     pub motion: operators::motion::MotionConfig,
+    /// `[scenes.<camera id>]`: zones, lines, ground mapping and scene rules per camera.
+    #[serde(default)]
+    pub scenes: std::collections::HashMap<String, operators::rules::scene::SceneConfig>,
     #[serde(default, rename = "camera")]
     pub cameras: Vec<CameraConfig>,
     /// What an edge node keeps and sends: outbox, heartbeat, test signal.
@@ -87,6 +90,9 @@ impl PipelineConfig {
         self.rules.validate(labels).map_err(|e| format!("rules.{e}"))?;
         self.tracker.validate().map_err(|e| e.to_string())?;
         self.motion.validate().map_err(|e| format!("motion.{e}"))?;
+        for (id, scene) in &self.scenes {
+            operators::rules::scene::Scene::new(scene, labels).map_err(|e| format!("scenes.{id}.{e}"))?;
+        }
         if !key_chunk(&self.node) {
             return Err(format!(
                 "node: {:?} must be letters, digits, '_', '.', '-' (it is part of zenoh keys)",

@@ -13,6 +13,7 @@ mod detect_vtest;
 mod fabric;
 mod integrator_examples;
 mod rtsp;
+mod scene_vtest;
 mod sources;
 mod support;
 mod zenoh_alerts;

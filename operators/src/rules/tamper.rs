@@ -43,6 +43,10 @@ pub struct TamperConfig {
     pub moved_shift: f64,
     /// Correlation with the reference (−1–1) below which the view counts as moved.
     pub moved_similarity: f64,
+    /// Check for a moved view: only for static cameras (set from the camera's
+    /// `static_view`, not written in configs).
+    #[serde(skip)]
+    pub check_moved: bool,
     pub severity: Severity,
 }
 
@@ -56,6 +60,7 @@ impl Default for TamperConfig {
             defocus_ratio: 0.3,
             moved_shift: 0.04,
             moved_similarity: 0.5,
+            check_moved: true,
             severity: Severity::High,
         }
     }
@@ -226,7 +231,10 @@ impl Tamper {
 
         let covered = contrast < self.cfg.covered_contrast;
         let defocused = !covered && sharpness < self.cfg.defocus_ratio * reference.sharpness;
-        let moved = !covered && !defocused && (shift >= self.cfg.moved_shift || similarity < self.cfg.moved_similarity);
+        let moved = self.cfg.check_moved
+            && !covered
+            && !defocused
+            && (shift >= self.cfg.moved_shift || similarity < self.cfg.moved_similarity);
         for (i, holds) in [covered, defocused, moved].into_iter().enumerate() {
             let kind = [TamperKind::Covered, TamperKind::Defocused, TamperKind::Moved][i];
             self.step(i, kind, holds, ctx, f, out);
