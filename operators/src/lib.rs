@@ -7,5 +7,6 @@ pub mod detect;
 pub mod executor;
 pub mod fusion;
 pub mod plates;
+pub mod redact;
 pub mod rules;
 pub mod track;
