@@ -11,8 +11,9 @@ mod config;
 mod faces;
 mod redactor;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use config::RedactConfig;
+pub(crate) use faces::check_image;
 pub use faces::{Face, FaceDetector, iou};
 pub use redactor::{RedactReport, Redactor, blur_rect, head_region};

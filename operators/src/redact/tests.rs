@@ -115,11 +115,9 @@ pub(crate) fn load_source(source: &str) -> Mat {
 /// Frame `n` (from 0) of a video file as BGR, decoded by GStreamer (decodebin).
 pub(crate) fn video_frame(path: &Path, n: usize) -> Result<Mat, String> {
     gst::init().map_err(|e| e.to_string())?;
-    let desc = format!(
-        "filesrc name=src ! decodebin ! videoconvert ! video/x-raw,format=BGR \
-         ! appsink name=sink sync=false max-buffers=4"
-    );
-    let pipeline = gst::parse::launch(&desc)
+    let desc = "filesrc name=src ! decodebin ! videoconvert ! video/x-raw,format=BGR \
+                ! appsink name=sink sync=false max-buffers=4";
+    let pipeline = gst::parse::launch(desc)
         .map_err(|e| e.to_string())?
         .downcast::<gst::Pipeline>()
         .map_err(|_| "not a pipeline".to_string())?;
@@ -283,7 +281,7 @@ fn blur_rect_removes_detail_only_inside_the_rectangle() {
     for y in 0..60 {
         let row = img.at_row_mut::<Vec3b>(y).unwrap();
         for (x, px) in row.iter_mut().enumerate() {
-            let v = if (x / 2 + y as usize / 2) % 2 == 0 { 230 } else { 20 };
+            let v = if (x / 2 + y as usize / 2).is_multiple_of(2) { 230 } else { 20 };
             *px = Vec3b::from([v, v, v]);
         }
     }
