@@ -7,12 +7,15 @@
 //! ([`SealKey`], [`open_sealed`]): kept encrypted at rest, opened only by the dashboard's
 //! privacy workflow (a reason, a second approver, an audit entry).
 //!
-//! This module only makes bytes and hashes; the edge's evidence store keeps them.
+//! A short clip around the alert ([`build_clip`]) follows the same rule, frame by frame,
+//! as MJPEG. This module only makes bytes and hashes; the edge's evidence store keeps them.
 
+mod clip;
 mod seal;
 mod snapshot;
 #[cfg(test)]
 mod tests;
 
+pub use clip::{Clip, ClipFrame, MAX_CLIP_FRAMES, build_clip};
 pub use seal::{HEADER_LEN, SealError, SealKey, Sealed, open_sealed};
 pub use snapshot::{Evidence, MAX_SIDE, Snapshot, SnapshotObject, encode_jpeg};

@@ -2,7 +2,9 @@
 //! original is sealed and opens only with its key, unaltered.
 
 use super::*;
-use crate::redact::tests::{is_blurred, load_source, marked, mean_abs_diff, overlaps, shared_redactor, sharpness};
+use crate::redact::tests::{
+    OPENCV_DATA, is_blurred, load_source, marked, mean_abs_diff, overlaps, shared_redactor, sharpness, video_frames,
+};
 use opencv::core::{CV_8UC3, Mat, Rect, Scalar, Vec3b};
 use opencv::prelude::*;
 use sha2::{Digest, Sha256};
@@ -256,4 +258,40 @@ fn drawing_does_not_touch_pixels_outside_the_annotations() {
     // The 1-px outline sits just left of the box (x = 159); JPEG smears it a little.
     let px = *stored.at_2d::<Vec3b>(180, 159).unwrap();
     assert!(px[0] as i32 > px[2] as i32 + 60, "the car outline (blue) at the box's left edge, got {px:?}");
+}
+
+// ---------------------------------------------------------------- the clip
+
+#[test]
+fn a_clip_is_redacted_frame_by_frame_and_its_originals_sealed() {
+    let image = marked().image.into_iter().find(|i| i.source == "vtest.avi#600").unwrap();
+    let video = std::path::Path::new(OPENCV_DATA).join("vtest.avi");
+    // Frames 598–602; people move a pixel or two a frame, so frame 600's boxes serve all.
+    let frames = video_frames(&video, 598, 5).unwrap();
+    let clip_frames: Vec<ClipFrame> = frames.iter().map(|f| ClipFrame { frame: f, persons: &image.persons }).collect();
+    let key = key();
+    let mut redactor = shared_redactor();
+    let clip = build_clip(&clip_frames, &mut redactor, &key, 80).unwrap();
+    assert_eq!(clip.sha256, hex_sha256(&clip.mjpeg));
+    assert_eq!(clip.frame_offsets.len(), 5);
+    assert!(clip.faces >= 5, "faces found over 5 frames: {}", clip.faces);
+    let segment = |i: usize| {
+        let end = clip.frame_offsets.get(i + 1).copied().unwrap_or(clip.mjpeg.len());
+        decode(&clip.mjpeg[clip.frame_offsets[i]..end])
+    };
+    let middle = segment(2);
+    for m in &image.regions {
+        let (ok, ratio, change) = is_blurred(&frames[2], &middle, m.rect());
+        assert!(ok, "{} not blurred in the clip (×{ratio:.3}, {change:.1})", m.note);
+    }
+    let original = open_sealed(&key, &clip.sealed_original).unwrap();
+    assert_eq!(hex_sha256(&original), clip.original_sha256);
+    assert_eq!(original.windows(2).filter(|w| w == &[0xFF, 0xD8]).count(), 5, "five JPEGs sealed");
+
+    let small = Mat::new_rows_cols_with_default(10, 10, CV_8UC3, Scalar::all(0.0)).unwrap();
+    let mixed = [clip_frames[0], ClipFrame { frame: &small, persons: &[] }];
+    let err = build_clip(&mixed, &mut redactor, &key, 80).unwrap_err();
+    assert!(err.starts_with("clip frame 1: 10×10, frame 0 is 768×576"), "{err}");
+    assert!(build_clip(&[], &mut redactor, &key, 80).unwrap_err().contains("0 frames"));
+    assert!(build_clip(&clip_frames[..1], &mut redactor, &key, 0).unwrap_err().contains("quality 0"));
 }

@@ -114,6 +114,11 @@ pub(crate) fn load_source(source: &str) -> Mat {
 
 /// Frame `n` (from 0) of a video file as BGR, decoded by GStreamer (decodebin).
 pub(crate) fn video_frame(path: &Path, n: usize) -> Result<Mat, String> {
+    Ok(video_frames(path, n, 1)?.remove(0))
+}
+
+/// Frames `first..first + count` of a video file as BGR, decoded by GStreamer.
+pub(crate) fn video_frames(path: &Path, first: usize, count: usize) -> Result<Vec<Mat>, String> {
     gst::init().map_err(|e| e.to_string())?;
     let desc = "filesrc name=src ! decodebin ! videoconvert ! video/x-raw,format=BGR \
                 ! appsink name=sink sync=false max-buffers=4";
@@ -124,10 +129,10 @@ pub(crate) fn video_frame(path: &Path, n: usize) -> Result<Mat, String> {
     pipeline.by_name("src").unwrap().set_property("location", path.to_str().unwrap());
     let sink = pipeline.by_name("sink").unwrap();
     pipeline.set_state(gst::State::Playing).map_err(|e| format!("{e}"))?;
-    let mut result = Err(format!("{} has fewer than {} frames", path.display(), n + 1));
-    for i in 0..=n {
+    let mut frames = vec![];
+    for i in 0..first + count {
         let Some(sample) = sink.emit_by_name::<Option<gst::Sample>>("pull-sample", &[]) else { break };
-        if i < n {
+        if i < first {
             continue;
         }
         let caps = sample.caps().ok_or("sample without caps")?;
@@ -138,14 +143,17 @@ pub(crate) fn video_frame(path: &Path, n: usize) -> Result<Mat, String> {
         let stride = (w as usize * 3).div_ceil(4) * 4;
         let mut mat = Mat::new_rows_cols_with_default(h, w, CV_8UC3, Scalar::all(0.0)).unwrap();
         let dst = mat.data_bytes_mut().unwrap();
+        let row = w as usize * 3;
         for y in 0..h as usize {
-            let row = w as usize * 3;
             dst[y * row..(y + 1) * row].copy_from_slice(&map[y * stride..y * stride + row]);
         }
-        result = Ok(mat);
+        frames.push(mat);
     }
     let _ = pipeline.set_state(gst::State::Null);
-    result
+    if frames.len() < count {
+        return Err(format!("{} has fewer than {} frames", path.display(), first + count));
+    }
+    Ok(frames)
 }
 
 /// Variance of the Laplacian of the grey image inside `r` (measured on a copy, so pixels
