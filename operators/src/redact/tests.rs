@@ -379,10 +379,11 @@ fn marked_faces_are_found_in_originals_blurred_in_redacted_copies_and_not_found_
         let detected = r.detector_mut().detect(&original).unwrap();
         for m in image.regions.iter().filter(|m| m.kind == "face" && !m.is_tiny()) {
             findable += 1;
-            let hit = detected.iter().any(|f| iou(&f.bbox, &m.bbox) >= 0.3);
-            found += hit as usize;
+            let hit = detected.iter().find(|f| iou(&f.bbox, &m.bbox) >= 0.3);
+            found += hit.is_some() as usize;
             let cgi = if image.cgi { " (rendered)" } else { "" };
-            println!("{}{cgi}: {} — found in the original: {hit}", image.source, m.note);
+            let score = hit.map_or("not found".to_string(), |f| format!("found, score {:.2}", f.score));
+            println!("{}{cgi}: {} — in the original: {score}", image.source, m.note);
         }
         let mut redacted = original.try_clone().unwrap();
         let report = r.redact(&mut redacted, &image.persons).unwrap();
