@@ -69,6 +69,11 @@ impl RedactConfig {
         if entry.task != "face" {
             return Err(format!("model: {:?} is a {:?} model, not a face model", self.model, entry.task));
         }
+        self.validate_params()
+    }
+
+    /// Checks the numbers (everything but the model name); `Err` names the field.
+    pub fn validate_params(&self) -> Result<(), String> {
         let unit = |name: &str, v: f32, lo: f32, hi: f32| {
             if v.is_finite() && v >= lo && v <= hi {
                 Ok(())

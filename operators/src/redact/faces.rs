@@ -63,6 +63,7 @@ impl FaceDetector {
 
     /// Loads `path` and checks it has CenterFace's tensors.
     pub fn load_file(path: &Path, cfg: &RedactConfig) -> Result<Self, String> {
+        cfg.validate_params().map_err(|e| format!("redact: {e}"))?;
         let what = format!("face model {}", path.display());
         if !path.exists() {
             return Err(format!("{what} does not exist: run `qorovul models fetch`"));

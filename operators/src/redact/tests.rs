@@ -324,6 +324,9 @@ fn a_model_that_is_not_onnx_or_not_a_face_model_is_refused_by_name() {
     assert!(err.contains("\"nope\" is not in the manifest"), "{err}");
     let cfg = RedactConfig { score_threshold: f32::NAN, ..test_config() };
     assert!(cfg.validate(&Manifest::builtin()).unwrap_err().starts_with("score_threshold"));
+    let cfg = RedactConfig { head_width: 1.5, ..test_config() };
+    let err = Redactor::load_file(Path::new("/nonexistent/x.onnx"), &cfg).err().expect("must fail");
+    assert!(err.starts_with("redact: head_width: 1.5"), "{err}");
     let junk = std::env::temp_dir().join(format!("qv-not-onnx-{}.onnx", std::process::id()));
     std::fs::write(&junk, b"not a model").unwrap();
     let err = Redactor::load_file(&junk, &test_config()).err().expect("must fail");
