@@ -9,7 +9,8 @@ CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/qorovul"
 ORT_DIR="$CACHE/onnxruntime-$ORT_VERSION"
 
 # GStreamer with good/bad/ugly/libav plugins and the RTSP server, OpenCV + clang for its
-# bindings, opencv-doc for the sample video, python3-pip to fetch ONNX Runtime's wheel,
+# bindings, opencv-doc for the sample video, python3-pip to fetch ONNX Runtime's wheel
+# (python3-venv for the light model conversions),
 # xmllint to validate CAP exports against the OASIS schema.
 APT_PACKAGES=(
   pkg-config clang libclang-dev
@@ -18,7 +19,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav
   libopencv-dev opencv-doc
-  python3 python3-pip unzip ca-certificates
+  python3 python3-pip python3-venv unzip ca-certificates
   libxml2-utils
   openssl
 )
