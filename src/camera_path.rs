@@ -6,6 +6,7 @@
 //! "stream done" marker, so its open episodes end after its last frame, never before.
 
 use crate::config::PipelineConfig;
+use crate::evidence_path::{EvidenceWorker, SnapshotJob};
 use crossbeam_channel::{Receiver, Sender, select};
 use operators::detect::{Detector, Manifest};
 use operators::executor::{DetectedFrame, Executor, ExecutorOutput, StreamSet};
@@ -74,6 +75,15 @@ impl CameraPath {
     /// Loads the detector, starts the executor and analytics, and adds the configured
     /// cameras. Alerts go to `alerts` (unbounded: alerts are never dropped).
     pub fn start(cfg: &PipelineConfig, alerts: Sender<Alert>) -> Result<Self, String> {
+        Self::start_with_evidence(cfg, alerts, None)
+    }
+
+    /// Same, with snapshots of alerts stored in `evidence` (`cfg.evidence` says how).
+    pub fn start_with_evidence(
+        cfg: &PipelineConfig,
+        alerts: Sender<Alert>,
+        evidence: Option<Arc<edge::evidence::EvidenceStore>>,
+    ) -> Result<Self, String> {
         let manifest = Manifest::builtin();
         let detector = Detector::load(&cfg.detector, &manifest)?;
         let model_size = detector.input_size();
@@ -92,6 +102,13 @@ impl CameraPath {
         let executor = Executor::spawn(detector, cfg.motion.clone(), streams.clone(), wakeup.clone(), detected_tx);
         let contexts: Contexts = Default::default();
         let observers: Observers = Default::default();
+        let evidence = match evidence {
+            Some(store) if cfg.evidence.snapshots => {
+                let key = cfg.evidence.key_file.clone().unwrap_or_else(|| cfg.edge.data_dir.join("evidence.key"));
+                Some(EvidenceWorker::start(&cfg.evidence, key, store, alerts.clone())?)
+            }
+            _ => None,
+        };
         let analytics = Analytics {
             tracker: cfg.tracker.clone(),
             rules: cfg.rules.clone(),
@@ -100,6 +117,8 @@ impl CameraPath {
             contexts: contexts.clone(),
             observers: observers.clone(),
             alerts,
+            evidence,
+            snapshots: Vec::new(),
             streams: HashMap::new(),
             loss: HashMap::new(),
             clock: Arc::new(SystemClock),
@@ -246,9 +265,45 @@ struct Analytics {
     contexts: Contexts,
     observers: Observers,
     alerts: Sender<Alert>,
+    /// Snapshots for alerts (edge nodes and the demo); alerts pass through it in order.
+    evidence: Option<EvidenceWorker>,
+    /// Alerts raised by the frame being analysed, with what their snapshots need.
+    snapshots: Vec<(Alert, Option<SnapshotJob>)>,
     streams: HashMap<Arc<str>, StreamAnalytics>,
     loss: HashMap<Arc<str>, VideoLoss>,
     clock: Arc<dyn Clock>,
+}
+
+/// Episodes get a snapshot when they begin; summaries and source states do not.
+fn wants_snapshot(a: &Alert) -> bool {
+    a.phase == pipeline::alert::Phase::Begin && !matches!(a.kind.as_str(), "rate_capped" | "video_loss")
+}
+
+/// The zone an alert names (`attributes.zone`), as normalised points for drawing.
+fn scene_zones(scene: Option<&Scene>, a: &Alert) -> Vec<Vec<[f32; 2]>> {
+    let name = a.attributes.get("zone").and_then(|z| z.as_str());
+    match (scene, name) {
+        (Some(s), Some(n)) => s
+            .zone(n)
+            .map(|z| vec![z.zone.points().iter().map(|p| [p[0] as f32, p[1] as f32]).collect()])
+            .unwrap_or_default(),
+        _ => vec![],
+    }
+}
+
+/// The line an alert names (`attributes.line`).
+fn scene_lines(scene: Option<&Scene>, a: &Alert) -> Vec<[[f32; 2]; 2]> {
+    let name = a.attributes.get("line").and_then(|z| z.as_str());
+    match (scene, name) {
+        (Some(s), Some(n)) => s
+            .line(n)
+            .map(|l| {
+                let (a, b) = (l.line.a(), l.line.b());
+                vec![[[a[0] as f32, a[1] as f32], [b[0] as f32, b[1] as f32]]]
+            })
+            .unwrap_or_default(),
+        _ => vec![],
+    }
 }
 
 impl Analytics {
@@ -268,10 +323,7 @@ impl Analytics {
                     Err(_) => { events_open = false; break; }
                 },
             }
-            for a in out.drain(..) {
-                raised.inc();
-                let _ = self.alerts.send(a);
-            }
+            self.emit(&mut out, &raised);
         }
         // Shutting down: what is still queued is handled, nothing is dropped.
         for msg in detected.try_iter() {
@@ -289,9 +341,24 @@ impl Analytics {
         for id in ids {
             self.on_stream_done(id, &mut out);
         }
-        for a in out.drain(..) {
+        self.emit(&mut out, &raised);
+        if let Some(w) = self.evidence.take() {
+            w.finish();
+        }
+    }
+
+    /// Sends the alerts raised so far: frame alerts with their snapshot jobs first (they
+    /// were raised first), through the evidence worker when there is one.
+    fn emit(&mut self, out: &mut Vec<Alert>, raised: &metrics::Metric) {
+        let with_jobs = self.snapshots.drain(..).chain(out.drain(..).map(|a| (a, None)));
+        for (a, job) in with_jobs {
             raised.inc();
-            let _ = self.alerts.send(a);
+            match &self.evidence {
+                Some(w) => w.submit(a, job),
+                None => {
+                    let _ = self.alerts.send(a);
+                }
+            }
         }
     }
 
@@ -304,6 +371,34 @@ impl Analytics {
     }
 
     fn on_frame(&mut self, df: DetectedFrame, out: &mut Vec<Alert>) {
+        // Alerts of this frame are collected apart: they may get its snapshot.
+        let mut fresh = std::mem::take(out);
+        let before = fresh.len();
+        self.analyse(&df, &mut fresh);
+        if self.evidence.is_some() {
+            let raised: Vec<Alert> = fresh.drain(before..).collect();
+            let person = self.labels.iter().position(|l| *l == "person").map(|i| i as u32);
+            let persons: Vec<[f32; 4]> = df
+                .detections
+                .iter()
+                .filter(|d| Some(d.class_id) == person)
+                .map(|d| [d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2])
+                .collect();
+            let scene = self.streams.get(&df.frame.source_id).and_then(|s| s.scene.as_ref());
+            for a in raised {
+                let job = wants_snapshot(&a).then(|| SnapshotJob {
+                    frame: df.frame.clone(),
+                    persons: persons.clone(),
+                    zones: scene_zones(scene, &a),
+                    lines: scene_lines(scene, &a),
+                });
+                self.snapshots.push((a, job));
+            }
+        }
+        *out = fresh;
+    }
+
+    fn analyse(&mut self, df: &DetectedFrame, out: &mut Vec<Alert>) {
         let frame: &Frame = &df.frame;
         if !self.streams.contains_key(&frame.source_id) {
             let Some(setup) = self.setup(&frame.source_id) else { return };

@@ -37,6 +37,9 @@ pub struct PipelineConfig {
     /// Motion gating of the detector (static cameras).
     #[serde(default)]
     pub motion: operators::motion::MotionConfig,
+    /// Snapshots of alerts: blurring, sealing of originals.
+    #[serde(default)]
+    pub evidence: crate::evidence_path::EvidenceConfig,
     /// `[scenes.<camera id>]`: zones, lines, ground mapping and scene rules per camera.
     #[serde(default)]
     pub scenes: std::collections::HashMap<String, operators::rules::scene::SceneConfig>,
@@ -90,6 +93,7 @@ impl PipelineConfig {
         self.rules.validate(labels).map_err(|e| format!("rules.{e}"))?;
         self.tracker.validate().map_err(|e| e.to_string())?;
         self.motion.validate().map_err(|e| format!("motion.{e}"))?;
+        self.evidence.validate().map_err(|e| format!("evidence.{e}"))?;
         for (id, scene) in &self.scenes {
             operators::rules::scene::Scene::new(scene, labels).map_err(|e| format!("scenes.{id}.{e}"))?;
         }

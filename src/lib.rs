@@ -5,3 +5,4 @@ pub mod camera_path;
 pub mod clips;
 pub mod commands;
 pub mod config;
+pub mod evidence_path;

@@ -362,7 +362,10 @@ impl Ingest {
             }
             // Evidence follows its alert on the slower lane, from the node that holds it.
             if let Some(node) = &i.node {
-                for hash in &i.alert.evidence {
+                // Sealed originals come too: the privacy workflow shows them once approved.
+                let originals = i.alert.attributes.get("originals").and_then(|o| o.as_array());
+                let originals = originals.into_iter().flatten().filter_map(|o| o.as_str());
+                for hash in i.alert.evidence.iter().map(String::as_str).chain(originals) {
                     if let Err(e) = self.evidence.want(&i.alert.site, node, hash) {
                         tracing::warn!("alert {}: evidence {hash:?}: {e}", i.alert.id);
                     }

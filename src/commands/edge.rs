@@ -23,7 +23,11 @@ pub fn run(args: EdgeArgs) -> Result<(), String> {
     let rt = io_runtime()?;
     let session = rt.block_on(pipeline::bus::open(&cfg.bus))?;
     let node = EdgeNode::start(session.clone(), &cfg.site, &cfg.node, &cfg.edge)?;
-    let path = if cfg.cameras.is_empty() { None } else { Some(CameraPath::start(&cfg, node.alerts())?) };
+    let path = if cfg.cameras.is_empty() {
+        None
+    } else {
+        Some(CameraPath::start_with_evidence(&cfg, node.alerts(), Some(node.evidence()))?)
+    };
     // Tells a supervising process (or a test) that alerts are being taken in.
     eprintln!("edge {} of site {} running; outbox in {}", cfg.node, cfg.site, cfg.edge.data_dir.display());
 

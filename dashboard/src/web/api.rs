@@ -549,7 +549,26 @@ pub async fn get_original(
     let (name, site, target) = (p.user.username.clone(), info.site.clone(), format!("evidence/{sha}"));
     let detail = serde_json::json!({ "original": original });
     app.db(move |s| s.audit(&name, "view_original", Some(&site), Some(&target), &detail)).await?;
-    file_response(app.evidence_dir.join(&original), "the original").await
+    let path = app.evidence_dir.join(&original);
+    let bytes = match tokio::fs::read(&path).await {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ApiError::not_found("the original has not reached the control room yet"));
+        }
+        Err(e) => return Err(ApiError::internal(format!("{}: {e}", path.display()))),
+    };
+    // Originals are sealed at the edge (operators::evidence); older ones may be plain.
+    let bytes = if operators::evidence::is_sealed(&bytes) {
+        let key_file = app.cfg.original_key_file.clone().ok_or_else(|| {
+            ApiError::internal("originals are sealed and web.original_key_file is not set: cannot open it")
+        })?;
+        let key = operators::evidence::SealKey::load(&key_file).map_err(ApiError::internal)?;
+        operators::evidence::open_sealed(&key, &bytes)
+            .map_err(|e| ApiError::internal(format!("original {original}: {e}")))?
+    } else {
+        bytes
+    };
+    Ok(([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "private, no-store")], bytes).into_response())
 }
 
 // ---- sources, nodes, lanes, map --------------------------------------------------------

@@ -53,6 +53,9 @@ pub struct WebConfig {
     pub audit_export_secs: f64,
     /// Directories (mounts of another machine) that receive the signed audit heads.
     pub audit_export_dirs: Vec<PathBuf>,
+    /// The key the edges seal unblurred originals with (`[evidence] key_file` there):
+    /// needed to show an approved original. Without it originals cannot be shown.
+    pub original_key_file: Option<PathBuf>,
 }
 
 impl Default for WebConfig {
@@ -66,6 +69,7 @@ impl Default for WebConfig {
             tile_url: None,
             audit_export_secs: 60.0,
             audit_export_dirs: Vec::new(),
+            original_key_file: None,
         }
     }
 }

@@ -11,11 +11,13 @@
 //! as MJPEG. This module only makes bytes and hashes; the edge's evidence store keeps them.
 
 mod clip;
+mod frame;
 mod seal;
 mod snapshot;
 #[cfg(test)]
 mod tests;
 
 pub use clip::{Clip, ClipFrame, MAX_CLIP_FRAMES, build_clip};
-pub use seal::{HEADER_LEN, SealError, SealKey, Sealed, open_sealed};
+pub use frame::sample_to_bgr;
+pub use seal::{HEADER_LEN, SealError, SealKey, Sealed, is_sealed, open_sealed};
 pub use snapshot::{Evidence, MAX_SIDE, Snapshot, SnapshotObject, encode_jpeg};

@@ -181,6 +181,12 @@ pub enum SealError {
     Tampered,
 }
 
+/// Whether `bytes` look like a sealed file (of any version), so readers can tell sealed
+/// originals from plain ones without a key.
+pub fn is_sealed(bytes: &[u8]) -> bool {
+    bytes.len() >= MAGIC.len() && bytes[..MAGIC.len() - 1] == MAGIC[..MAGIC.len() - 1]
+}
+
 /// Opens a sealed file with `key`; the plaintext is returned only if it is exactly what
 /// was sealed.
 pub fn open_sealed(key: &SealKey, bytes: &[u8]) -> Result<Vec<u8>, SealError> {
