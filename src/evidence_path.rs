@@ -2,7 +2,8 @@
 //! in order, and for those that come with a frame it builds the snapshot (faces and
 //! person heads blurred, boxes, zone and line drawn; the unblurred original sealed),
 //! stores both copies in the edge's evidence store by content hash, names them in the
-//! alert (`evidence`, and `attributes.originals` for the sealed one) and passes the alert
+//! alert (`evidence`, and `attributes.originals` for the sealed one, both `sha256:<hex>`
+//! as the contract writes them) and passes the alert
 //! on. Every alert goes through it, so alerts of one camera keep their order.
 //!
 //! A snapshot costs tens of milliseconds (face detection). Jobs waiting beyond
@@ -181,8 +182,8 @@ impl Worker {
         let ev = snap.build(&mut self.redactor, &self.key)?;
         let stored = self.store.put(&ev.jpeg)?;
         let sealed = self.store.put(&ev.sealed_original)?;
-        alert.evidence.push(stored);
-        alert.attributes.insert("originals".into(), serde_json::json!([sealed]));
+        alert.evidence.push(pipeline::keys::evidence_ref(&stored));
+        alert.attributes.insert("originals".into(), serde_json::json!([pipeline::keys::evidence_ref(&sealed)]));
         Ok(())
     }
 }

@@ -365,7 +365,8 @@ impl Ingest {
                 // Sealed originals come too: the privacy workflow shows them once approved.
                 let originals = i.alert.attributes.get("originals").and_then(|o| o.as_array());
                 let originals = originals.into_iter().flatten().filter_map(|o| o.as_str());
-                for hash in i.alert.evidence.iter().map(String::as_str).chain(originals) {
+                for reference in i.alert.evidence.iter().map(String::as_str).chain(originals) {
+                    let hash = pipeline::keys::evidence_hash(reference).unwrap_or(reference);
                     if let Err(e) = self.evidence.want(&i.alert.site, node, hash) {
                         tracing::warn!("alert {}: evidence {hash:?}: {e}", i.alert.id);
                     }

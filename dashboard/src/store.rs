@@ -186,10 +186,8 @@ impl Store {
                     let original = originals
                         .and_then(|o| o.get(i))
                         .and_then(|o| o.as_str())
-                        .filter(|o| pipeline::keys::is_sha256_hex(o));
-                    if !pipeline::keys::is_sha256_hex(sha) {
-                        continue;
-                    }
+                        .and_then(pipeline::keys::evidence_hash);
+                    let Some(sha) = pipeline::keys::evidence_hash(sha) else { continue };
                     evidence
                         .execute(params![sha, a.alert.id.as_bytes().as_slice(), a.alert.site, a.node, original])
                         .map_err(|e| format!("indexing evidence of alert {}: {e}", a.alert.id))?;

@@ -58,6 +58,19 @@ pub fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// The hex hash of an alert's evidence reference: the contract writes `sha256:<hex>`
+/// (alert.schema.json); a bare hex hash is accepted from older nodes. `None` for anything
+/// else — references come from the network and become file names.
+pub fn evidence_hash(reference: &str) -> Option<&str> {
+    let hex = reference.strip_prefix("sha256:").unwrap_or(reference);
+    is_sha256_hex(hex).then_some(hex)
+}
+
+/// An evidence reference as the contract writes it.
+pub fn evidence_ref(sha256_hex: &str) -> String {
+    format!("sha256:{sha256_hex}")
+}
+
 /// Personal data (plates, caller numbers, unblurred media), readable only with the ACL right.
 pub fn pii(site: &str) -> String {
     format!("qv/{site}/pii/**")
