@@ -154,6 +154,44 @@ fn a_config_typo_names_file_line_and_field() {
     assert!(out.contains("ok"), "{out}");
 }
 
+/// Must show 4 (issue 5): scene settings a user gets wrong are refused by `check-config`
+/// with the camera, the item and what is wrong; nothing starts with them.
+#[test]
+fn bad_scene_settings_are_refused_naming_camera_item_and_problem() {
+    let f = temp_dir("scene").join("post.toml");
+    let base = "site = \"post-1\"\n[[camera]]\nid = \"gate\"\nuri = \"rtsp://127.0.0.1:1/x\"\n";
+    let cases = [
+        // A bow tie: the edges cross.
+        (
+            "[[scenes.gate.zones]]\nname = \"yard\"\npoints = [[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]\n",
+            &["scenes.gate", "zones[0]", "yard", "cross"][..],
+        ),
+        (
+            "[[scenes.gate.zones]]\nname = \"yard\"\npoints = [[0.1, 0.1], [1.4, 0.1], [0.9, 0.9]]\n",
+            &["scenes.gate", "zones[0]", "yard", "outside"][..],
+        ),
+        // Four tie points on one image line: no homography.
+        (
+            "[scenes.gate.ground]\ntie_points = [{ image = [0.1, 0.5], lat = 41.0, lon = 69.0 }, { image = [0.3, 0.5], lat = 41.0001, lon = 69.0 }, { image = [0.6, 0.5], lat = 41.0002, lon = 69.0001 }, { image = [0.9, 0.5], lat = 41.0003, lon = 69.0002 }]\n",
+            &["scenes.gate", "ground"][..],
+        ),
+        (
+            "[[scenes.gate.zones]]\nname = \"yard\"\npoints = [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]]\n[[scenes.gate.rules]]\nkind = \"loitering\"\nzone = \"yrd\"\nclasses = [\"person\"]\ndwell_secs = 30\n",
+            &["scenes.gate", "rules[0]", "yrd"][..],
+        ),
+        ("[motion]\nmin_changed = 3\n", &["motion.min_changed"][..]),
+        ("[rules.tamper]\ndefocus_ratio = -1\n", &["rules.tamper.defocus_ratio"][..]),
+    ];
+    for (extra, words) in cases {
+        std::fs::write(&f, format!("{base}{extra}")).unwrap();
+        let (status, _, err) = Proc::run(&["check-config", f.to_str().unwrap()], Duration::from_secs(30));
+        assert_eq!(status.unwrap().code(), Some(1), "accepted:\n{extra}\n{err}");
+        for w in words {
+            assert!(err.contains(w), "error for\n{extra}\ndoes not say {w:?}: {err}");
+        }
+    }
+}
+
 /// A minimal ONNX model (one Identity node) with the given input/output names and shape,
 /// encoded by hand: the test makes its own bad model instead of shipping one.
 fn identity_onnx(input: &str, output: &str, shape: &[i64]) -> Vec<u8> {
