@@ -5,6 +5,10 @@
 //! so the classic OCR confusions (0/O, 1/I, 8/B, 5/S, 2/Z, 6/G) are undone by position;
 //! what is left of a confusion (a letter read as another letter, a digit as another
 //! digit) is tolerated once when matching a watch list.
+//!
+//! [`render`] draws synthetic plates for tests and the demo.
+
+pub mod render;
 
 use serde::Serialize;
 
