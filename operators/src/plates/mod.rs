@@ -6,11 +6,12 @@
 //! what is left of a confusion (a letter read as another letter, a digit as another
 //! digit) is tolerated once when matching a watch list.
 //!
-//! [`ocr`] reads plates in images (PP-OCRv4), [`render`] draws synthetic plates for tests
-//! and the demo.
+//! [`ocr`] reads plates in images (PP-OCRv4), [`vote`] settles a track's plate over its
+//! frames, [`render`] draws synthetic plates for tests and the demo.
 
 pub mod ocr;
 pub mod render;
+pub mod vote;
 
 #[cfg(test)]
 mod ocr_tests;

@@ -2,7 +2,8 @@
 //! project's test command runs it first); without them these tests fail and say so.
 
 use super::ocr::{PlateRead, PlateReader, PlateReaderConfig, best_plate};
-use super::render::{Degradation, FACES, Renderer, SplitMix64};
+use super::render::{Degradation, FACES, Renderer, SplitMix64, random_plate};
+use super::vote::PlateVotes;
 use super::{Unread, WatchList, normalise};
 use crate::detect::manifest::Manifest;
 use opencv::core::{self, Mat, Point, Scalar};
@@ -131,6 +132,34 @@ fn a_plate_read_with_an_ocr_confusion_still_hits_the_watch_list() {
     assert_eq!(list.find(&normalise("80 O 103 BI").unwrap()).map(|h| h.confusions), Some(1));
     assert_eq!(list.find(&normalise("80 O 103 BP").unwrap()), None);
     assert_eq!(WatchList::new([]).unwrap().find(&plate), None, "an empty list matches nothing");
+}
+
+#[test]
+fn three_frames_with_one_misread_vote_the_right_plate() {
+    let mut renderer = Renderer::new().unwrap();
+    let mut reader = reader();
+    let mut rng = SplitMix64::new(3);
+    let plate = random_plate(&mut rng);
+    let mut votes = PlateVotes::new();
+    for frame in 0..3 {
+        let d = Degradation::random(&mut rng);
+        let scene = renderer.scene(&plate, frame % FACES.len(), &d, &mut rng).unwrap();
+        let mut read = reader.read_plate(&scene.image).unwrap_or_else(|e| panic!("frame {frame}: {e}"));
+        if frame == 1 {
+            // The middle frame misreads one digit as a look-alike, and is sure of it.
+            let mut text: Vec<char> = plate.text.chars().collect();
+            let k = text.iter().rposition(char::is_ascii_digit).unwrap();
+            text[k] = if text[k] == '8' { '3' } else { '8' };
+            let misread: String = text.into_iter().collect();
+            read.plate = normalise(&misread);
+            assert!(read.plate.as_ref().is_ok_and(|p| *p != plate), "{misread}");
+            read.char_confidence = [0.99; 8];
+        }
+        votes.add(&read);
+    }
+    let voted = votes.best().unwrap();
+    assert_eq!((voted.plate.clone(), voted.reads), (plate, 3));
+    assert!(voted.support >= 2 && voted.agreement > 0.8, "{voted:?}");
 }
 
 #[test]
