@@ -10,8 +10,9 @@ ORT_DIR="$CACHE/onnxruntime-$ORT_VERSION"
 
 # GStreamer with good/bad/ugly/libav plugins and the RTSP server, OpenCV + clang for its
 # bindings, opencv-doc for the sample video, python3-pip to fetch ONNX Runtime's wheel
-# (python3-venv for the light model conversions),
-# xmllint to validate CAP exports against the OASIS schema.
+# (python3-venv for the light model conversions), xmllint to validate CAP exports
+# against the OASIS schema, TrueType fonts the plate renderer draws test plates with
+# (operators/src/plates/render.rs).
 APT_PACKAGES=(
   pkg-config clang libclang-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
@@ -22,6 +23,7 @@ APT_PACKAGES=(
   python3 python3-pip python3-venv unzip ca-certificates
   libxml2-utils
   openssl
+  fonts-dejavu-core fonts-dejavu-extra fonts-liberation
 )
 
 LOG_TAG=setup

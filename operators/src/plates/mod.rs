@@ -5,6 +5,16 @@
 //! so the classic OCR confusions (0/O, 1/I, 8/B, 5/S, 2/Z, 6/G) are undone by position;
 //! what is left of a confusion (a letter read as another letter, a digit as another
 //! digit) is tolerated once when matching a watch list.
+//!
+//! [`ocr`] reads plates in images (PP-OCRv4), [`vote`] settles a track's plate over its
+//! frames, [`render`] draws synthetic plates for tests and the demo.
+
+pub mod ocr;
+pub mod render;
+pub mod vote;
+
+#[cfg(test)]
+mod ocr_tests;
 
 use serde::Serialize;
 
@@ -75,6 +85,12 @@ pub enum Unread {
     NoFormat(String),
     /// A format fits but the region code is not one in use.
     Region(String),
+    /// The image found no text line at all.
+    NoText,
+    /// The image cannot be read (empty, too small, not 8-bit): why.
+    Image(String),
+    /// A model failed on the image (logged; the next image may do).
+    Inference(String),
 }
 
 impl std::fmt::Display for Unread {
@@ -85,12 +101,15 @@ impl std::fmt::Display for Unread {
             Unread::Character(c, i) => write!(f, "character {c:?} at position {i} is not a letter or digit"),
             Unread::NoFormat(t) => write!(f, "{t:?} fits neither `01 A 123 BC` nor `01 123 ABC`"),
             Unread::Region(r) => write!(f, "region code {r:?} is not in use"),
+            Unread::NoText => write!(f, "no text found"),
+            Unread::Image(why) => write!(f, "unreadable image: {why}"),
+            Unread::Inference(why) => write!(f, "text model failed: {why}"),
         }
     }
 }
 
 /// The digit a letter is mistaken for, and back.
-fn as_digit(c: char) -> Option<char> {
+pub(crate) fn as_digit(c: char) -> Option<char> {
     match c {
         '0'..='9' => Some(c),
         'O' | 'D' | 'Q' => Some('0'),
@@ -104,7 +123,7 @@ fn as_digit(c: char) -> Option<char> {
     }
 }
 
-fn as_letter(c: char) -> Option<char> {
+pub(crate) fn as_letter(c: char) -> Option<char> {
     match c {
         'A'..='Z' => Some(c),
         '0' => Some('O'),
