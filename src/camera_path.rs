@@ -7,15 +7,20 @@
 
 use crate::config::PipelineConfig;
 use crate::evidence_path::{EvidenceWorker, SnapshotJob};
+use crate::plates_path::{PlateJob, PlateResult, PlateWorker, PlatesConfig};
 use crossbeam_channel::{Receiver, Sender, select};
 use operators::detect::{Detector, Manifest};
 use operators::executor::{DetectedFrame, Executor, ExecutorOutput, StreamSet};
+use operators::plates::WatchList;
+use operators::plates::vote::PlateVoter;
+use operators::rules::AlertParts;
 use operators::rules::object_detected::FrameFacts;
 use operators::rules::scene::{Scene, SceneConfig};
 use operators::rules::tamper::{Tamper, TamperConfig};
 use operators::rules::{AlertContext, ObjectDetected, RulesConfig, VideoLoss};
 use operators::track::{Tracker, TrackerConfig};
 use pipeline::alert::{Alert, AlertSource, SourceKind};
+use pipeline::alert::{AlertObject, Phase, Severity};
 use pipeline::clock::{Clock, SystemClock};
 use pipeline::frame::{EventTimeSource, Frame};
 use pipeline::metrics;
@@ -109,6 +114,11 @@ impl CameraPath {
             }
             _ => None,
         };
+        let (plate_tx, plate_results) = crossbeam_channel::unbounded();
+        let plates = if cfg.plates.enabled { Some(PlateWorker::start(&cfg.plates, plate_tx)?) } else { None };
+        let plate_classes =
+            cfg.plates.classes.iter().filter_map(|c| labels.iter().position(|l| l == c).map(|i| i as u32)).collect();
+        let watch = cfg.plates.watch_list()?;
         let analytics = Analytics {
             tracker: cfg.tracker.clone(),
             rules: cfg.rules.clone(),
@@ -119,6 +129,11 @@ impl CameraPath {
             alerts,
             evidence,
             snapshots: Vec::new(),
+            plates,
+            plate_results,
+            plates_cfg: cfg.plates.clone(),
+            plate_classes,
+            watch,
             streams: HashMap::new(),
             loss: HashMap::new(),
             clock: Arc::new(SystemClock),
@@ -253,7 +268,24 @@ struct StreamAnalytics {
     rules: Vec<ObjectDetected>,
     tamper: Option<Tamper>,
     scene: Option<Scene>,
+    plates: StreamPlates,
     last: Option<FrameFacts>,
+}
+
+/// A stream's plate reading: votes per track, when each was last tried, and the plate
+/// episodes of tracks whose plate has settled.
+#[derive(Default)]
+struct StreamPlates {
+    voter: PlateVoter,
+    tried: HashMap<u64, f64>,
+    settled: HashMap<u64, PlateEpisode>,
+}
+
+struct PlateEpisode {
+    key: String,
+    read: uuid::Uuid,
+    watch: Option<(uuid::Uuid, serde_json::Map<String, serde_json::Value>)>,
+    object: AlertObject,
 }
 
 /// The analytics thread: tracking and rules for every stream.
@@ -269,9 +301,45 @@ struct Analytics {
     evidence: Option<EvidenceWorker>,
     /// Alerts raised by the frame being analysed, with what their snapshots need.
     snapshots: Vec<(Alert, Option<SnapshotJob>)>,
+    /// Plate reading (`[plates]`): the worker, its results, classes, watch list.
+    plates: Option<PlateWorker>,
+    plate_results: Receiver<PlateResult>,
+    plates_cfg: PlatesConfig,
+    plate_classes: Vec<u32>,
+    watch: WatchList,
     streams: HashMap<Arc<str>, StreamAnalytics>,
     loss: HashMap<Arc<str>, VideoLoss>,
     clock: Arc<dyn Clock>,
+}
+
+/// A vehicle track ended: its plate episodes end, and its votes are dropped.
+fn end_plate(ctx: &AlertContext, plates: &mut StreamPlates, track: u64, f: &FrameFacts, out: &mut Vec<Alert>) {
+    plates.voter.end(track);
+    plates.tried.remove(&track);
+    let Some(ep) = plates.settled.remove(&track) else { return };
+    let mut end = |kind, rule, episode, attributes: serde_json::Map<String, serde_json::Value>, severity| {
+        let mut a = ctx.alert(AlertParts {
+            episode,
+            kind,
+            rule,
+            phase: Phase::End,
+            severity,
+            confidence: 1.0,
+            event_ts: f.event_ts,
+            ingest_ts: f.ingest_ts,
+            clock: f.clock,
+            objects: vec![AlertObject { bbox: None, ..ep.object.clone() }],
+            attributes,
+        });
+        a.correlation.plate = Some(ep.key.clone());
+        out.push(a);
+    };
+    let mut attributes = serde_json::Map::new();
+    attributes.insert("plate".into(), ep.key.clone().into());
+    end("plate_read", "plate_read/1", ep.read, attributes, Severity::Info);
+    if let Some((id, a)) = &ep.watch {
+        end("plate_watchlist", "plate_watchlist/1", *id, a.clone(), Severity::High);
+    }
 }
 
 /// Episodes get a snapshot when they begin; summaries and source states do not.
@@ -322,6 +390,7 @@ impl Analytics {
                     Ok(ev) => self.on_source_event(ev, &mut out),
                     Err(_) => { events_open = false; break; }
                 },
+                recv(self.plate_results) -> r => if let Ok(r) = r { self.on_plate(r) },
             }
             self.emit(&mut out, &raised);
         }
@@ -419,7 +488,15 @@ impl Analytics {
             };
             self.streams.insert(
                 frame.source_id.clone(),
-                StreamAnalytics { ctx, tracker: Tracker::new(self.tracker.clone()), rules, tamper, scene, last: None },
+                StreamAnalytics {
+                    ctx,
+                    tracker: Tracker::new(self.tracker.clone()),
+                    rules,
+                    tamper,
+                    scene,
+                    plates: StreamPlates::default(),
+                    last: None,
+                },
             );
         }
         let s = self.streams.get_mut(&frame.source_id).expect("inserted above");
@@ -436,7 +513,9 @@ impl Analytics {
             if detected { s.tracker.update(facts.t_secs, &df.detections) } else { s.tracker.coast(facts.t_secs) };
         let n_tracks = tracks.len();
         if let (Some(tamper), Some(grey)) = (&mut s.tamper, &df.grey) {
-            if let Err(e) = tamper.update(&s.ctx, &facts, grey, out) {
+            let area = (facts.frame_w * facts.frame_h).max(1.0);
+            let occupied = s.tracker.reported().iter().map(|t| t.bbox.area() / area).sum::<f32>() as f64;
+            if let Err(e) = tamper.update(&s.ctx, &facts, grey, occupied, out) {
                 tracing::warn!(source = %frame.source_id, "tamper check: {e}");
             }
             // Zones drawn on the reference view do not apply to a moved camera.
@@ -448,6 +527,36 @@ impl Analytics {
         }
         if let Some(scene) = &mut s.scene {
             scene.update(&s.ctx, &facts, s.tracker.reported(), s.tracker.ended(), out);
+        }
+        if let Some(worker) = &self.plates {
+            let cfg = &self.plates_cfg;
+            for t in s.tracker.reported() {
+                let wanted = self.plate_classes.contains(&t.class_id)
+                    && t.bbox.height() >= cfg.min_box_height_px
+                    && !s.plates.settled.contains_key(&t.id)
+                    && s.plates.tried.get(&t.id).is_none_or(|&at| facts.t_secs - at >= cfg.interval_secs);
+                if wanted {
+                    let job = PlateJob {
+                        source: frame.source_id.clone(),
+                        track: t.id,
+                        frame: df.frame.clone(),
+                        bbox: t.bbox,
+                    };
+                    if worker.submit(job) {
+                        s.plates.tried.insert(t.id, facts.t_secs);
+                    }
+                }
+            }
+        }
+        for id in s.tracker.ended() {
+            end_plate(&s.ctx, &mut s.plates, *id, &facts, out);
+        }
+        // Alerts about a track whose plate is known carry it as their correlation key.
+        for a in out.iter_mut() {
+            let plate = a.objects.iter().find_map(|o| o.track_id.and_then(|id| s.plates.settled.get(&id)));
+            if let Some(p) = plate {
+                a.correlation.plate = Some(p.key.clone());
+            }
         }
         for rule in &mut s.rules {
             rule.update(&s.ctx, &facts, s.tracker.reported(), s.tracker.ended(), out);
@@ -465,6 +574,87 @@ impl Analytics {
         self.notify(ev);
     }
 
+    /// A plate read came back: vote, and when the track's plate settles, begin its
+    /// `plate_read` episode (and `plate_watchlist` when listed), with a snapshot.
+    fn on_plate(&mut self, r: PlateResult) {
+        let Some(s) = self.streams.get_mut(&r.source) else { return };
+        let read = match r.read {
+            Ok(read) => read,
+            Err(why) => {
+                metrics::global().metric("qv_plate_reads_unread_total", &[("reason", why.code())]).inc();
+                return;
+            }
+        };
+        s.plates.voter.add(r.track, &read);
+        let Some(voted) = s.plates.voter.best(r.track) else { return };
+        let Some(track) = s.tracker.tracks().iter().find(|t| t.id == r.track) else { return };
+        if voted.support < self.plates_cfg.settle_reads || s.plates.settled.contains_key(&r.track) {
+            return;
+        }
+        let frame = &r.frame;
+        let (fw, fh) = (frame.full_width.max(1) as f32, frame.full_height.max(1) as f32);
+        let b = track.bbox;
+        let object = AlertObject {
+            class: self.labels.get(track.class_id as usize).copied().unwrap_or("vehicle").to_string(),
+            track_id: Some(track.id),
+            score: track.median_score(),
+            bbox: Some([b.x1 / fw, b.y1 / fh, b.x2 / fw, b.y2 / fh].map(|v| v.clamp(0.0, 1.0))),
+            ground: None,
+            speed_mps: None,
+        };
+        let key = voted.key().to_string();
+        let mut attributes = serde_json::Map::new();
+        attributes.insert("plate".into(), key.clone().into());
+        attributes.insert("support".into(), voted.support.into());
+        attributes.insert("reads".into(), voted.reads.into());
+        attributes.insert("agreement".into(), (voted.agreement as f64).into());
+        let parts = |kind, rule, severity, episode, attributes| AlertParts {
+            episode,
+            kind,
+            rule,
+            phase: Phase::Begin,
+            severity,
+            confidence: voted.agreement,
+            event_ts: frame.event_ts,
+            ingest_ts: frame.ingest_ts,
+            clock: frame.clock,
+            objects: vec![object.clone()],
+            attributes,
+        };
+        let read_id = pipeline::alert::new_id();
+        let mut alerts =
+            vec![s.ctx.alert(parts("plate_read", "plate_read/1", Severity::Info, read_id, attributes.clone()))];
+        let mut watch = None;
+        if let Some(hit) = voted.watch(&self.watch) {
+            let mut a = attributes;
+            a.insert("listed".into(), hit.listed.clone().into());
+            a.insert("reason".into(), hit.reason.clone().into());
+            let id = pipeline::alert::new_id();
+            alerts.push(s.ctx.alert(parts(
+                "plate_watchlist",
+                "plate_watchlist/1",
+                self.plates_cfg.watch_severity,
+                id,
+                a.clone(),
+            )));
+            watch = Some((id, a));
+        }
+        s.plates.settled.insert(r.track, PlateEpisode { key: key.clone(), read: read_id, watch, object });
+        for mut a in alerts {
+            a.correlation.plate = Some(key.clone());
+            let job = self.evidence.is_some().then(|| SnapshotJob {
+                frame: r.frame.clone(),
+                persons: vec![],
+                zones: vec![],
+                lines: vec![],
+            });
+            self.snapshots.push((a, job));
+        }
+        let raised = metrics::global().metric("qv_alerts_raised_total", &[]);
+        let mut none = Vec::new();
+        self.emit(&mut none, &raised);
+    }
+
     /// The stream's last frame is analysed: every object episode of it ends.
     fn on_stream_done(&mut self, id: Arc<str>, out: &mut Vec<Alert>) {
         if let Some(mut s) = self.streams.remove(&id)
@@ -479,6 +669,10 @@ impl Analytics {
             }
             if let Some(scene) = &mut s.scene {
                 scene.finish(&s.ctx, &facts, out);
+            }
+            let settled: Vec<u64> = s.plates.settled.keys().copied().collect();
+            for id in settled {
+                end_plate(&s.ctx, &mut s.plates, id, &facts, out);
             }
         }
         self.notify(PathEvent::StreamDone(id));

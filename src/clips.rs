@@ -141,6 +141,101 @@ fn decode_bgr(path: &str) -> Result<Vec<Vec<u8>>, String> {
     result.map(|_| frames)
 }
 
+/// The "gate lane" clip: a car drives up to a customs gate camera with an Uzbek plate.
+/// Built from Debian's `licenseplate_motion.jpg` (the back of a real car) with the plate
+/// area covered by a plate rendered by code (`operators::plates::render`), scaled up
+/// frame by frame as the car approaches, then an empty lane while the car has passed.
+pub struct GateClip {
+    /// The plate the car carries, e.g. `01 A 777 BC`.
+    pub plate: String,
+    pub secs_approach: f64,
+    pub secs_empty: f64,
+}
+
+pub const CAR_PHOTO: &str = "/usr/share/doc/opencv-doc/examples/data/licenseplate_motion.jpg";
+
+impl GateClip {
+    pub fn standard() -> Self {
+        Self { plate: "01 A 777 BC".into(), secs_approach: 6.0, secs_empty: 2.0 }
+    }
+
+    /// Writes the clip to `path` unless a file is already there.
+    pub fn write(&self, path: &Path) -> Result<(), String> {
+        use opencv::core::{Mat, Rect, Scalar, Size};
+        use opencv::prelude::*;
+        use opencv::{imgcodecs, imgproc};
+        let cv = |e: opencv::Error| format!("gate clip: {e}");
+        if path.exists() {
+            return Ok(());
+        }
+        gst::init().map_err(|e| format!("GStreamer: {e}"))?;
+        let mut car = imgcodecs::imread(CAR_PHOTO, imgcodecs::IMREAD_COLOR).map_err(cv)?;
+        if car.empty() {
+            return Err(format!("{CAR_PHOTO}: missing or unreadable (Debian package opencv-doc)"));
+        }
+        let plate = operators::plates::normalise(&self.plate).map_err(|e| format!("gate clip plate: {e:?}"))?;
+        let mut renderer = operators::plates::render::Renderer::new()?;
+        let rendered = renderer.plate_image(&plate, 0, 30.0)?;
+        // The photo's plate sits at about (214, 236)–(374, 290); ours covers it.
+        let area = Rect::new(206, 238, 176, 40);
+        let mut scaled = Mat::default();
+        imgproc::resize(&rendered, &mut scaled, area.size(), 0.0, 0.0, imgproc::INTER_AREA).map_err(cv)?;
+        let mut roi = Mat::roi_mut(&mut car, area).map_err(cv)?;
+        scaled.copy_to(&mut roi).map_err(cv)?;
+
+        let fps = FPS as f64;
+        let approach = (self.secs_approach * fps).round() as usize;
+        let empty = (self.secs_empty * fps).round() as usize;
+        let partial = path.with_extension("partial");
+        let mut writer = MjpegWriter::start(&partial)?;
+        let mut bytes = vec![0u8; W * H * 3];
+        for i in 0..approach + empty {
+            let mut frame =
+                Mat::new_rows_cols_with_default(H as i32, W as i32, opencv::core::CV_8UC3, Scalar::all(70.0))
+                    .map_err(cv)?;
+            // The lane: edge lines and a kerb, so the empty view is not a flat grey (which
+            // the tamper rule would rightly call covered).
+            for (x, w) in [(60, 10), (698, 10)] {
+                imgproc::rectangle(
+                    &mut frame,
+                    Rect::new(x, 0, w, H as i32),
+                    Scalar::all(225.0),
+                    -1,
+                    imgproc::LINE_8,
+                    0,
+                )
+                .map_err(cv)?;
+            }
+            for y in (0..H as i32).step_by(48) {
+                imgproc::rectangle(
+                    &mut frame,
+                    Rect::new(0, y, 40, 24),
+                    Scalar::new(40.0, 140.0, 200.0, 0.0),
+                    -1,
+                    imgproc::LINE_8,
+                    0,
+                )
+                .map_err(cv)?;
+            }
+            if i < approach {
+                // From 45% to 100% of the photo's size, bottom edge sliding down.
+                let k = 0.45 + 0.55 * i as f64 / (approach - 1).max(1) as f64;
+                let size = Size::new((car.cols() as f64 * k) as i32, (car.rows() as f64 * k) as i32);
+                let mut small = Mat::default();
+                imgproc::resize(&car, &mut small, size, 0.0, 0.0, imgproc::INTER_AREA).map_err(cv)?;
+                let x = (W as i32 - size.width) / 2;
+                let y = (H as i32 - size.height).min((60.0 + 94.0 * k) as i32).max(0);
+                let mut roi = Mat::roi_mut(&mut frame, Rect::new(x, y, size.width, size.height)).map_err(cv)?;
+                small.copy_to(&mut roi).map_err(cv)?;
+            }
+            bytes.copy_from_slice(frame.data_bytes().map_err(cv)?);
+            writer.push(&bytes, i as u64)?;
+        }
+        writer.finish()?;
+        std::fs::rename(&partial, path).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
 /// BGR frames in, an MJPEG AVI file out.
 struct MjpegWriter {
     pipeline: gst::Pipeline,
@@ -188,5 +283,36 @@ impl MjpegWriter {
         };
         let _ = self.pipeline.set_state(gst::State::Null);
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The gate clip's plate is the configured one and readable: the plate reader reads it
+    /// on the clip's last approach frame as decoded from the file.
+    #[test]
+    fn the_gate_clip_is_written_and_its_plate_reads_back() {
+        let dir = std::env::temp_dir().join(format!("qv-gate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gate.avi");
+        let clip = GateClip::standard();
+        clip.write(&path).unwrap();
+        let frames = decode_bgr(&path.display().to_string()).unwrap();
+        assert_eq!(frames.len(), 80, "6 s approach + 2 s empty at 10 frames a second");
+        let last = &frames[59];
+        use opencv::prelude::*;
+        let flat = opencv::core::Mat::from_slice(last).unwrap();
+        let img = flat.reshape(3, H as i32).unwrap().try_clone().unwrap();
+        if let Ok(p) = std::env::var("QV_KEEP_FRAME") {
+            opencv::imgcodecs::imwrite_def(&p, &img).unwrap();
+        }
+        let cfg = operators::plates::ocr::PlateReaderConfig::default();
+        let mut reader =
+            operators::plates::ocr::PlateReader::load(&cfg, &operators::detect::Manifest::builtin()).unwrap();
+        let read = reader.read_plate(&img).expect("the plate reads");
+        assert_eq!(read.plate.as_ref().unwrap().text, operators::plates::normalise(&clip.plate).unwrap().text);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -37,6 +37,9 @@ pub struct PipelineConfig {
     /// Motion gating of the detector (static cameras).
     #[serde(default)]
     pub motion: operators::motion::MotionConfig,
+    /// Plates of vehicle tracks and the watch list.
+    #[serde(default)]
+    pub plates: crate::plates_path::PlatesConfig,
     /// Snapshots of alerts: blurring, sealing of originals.
     #[serde(default)]
     pub evidence: crate::evidence_path::EvidenceConfig,
@@ -94,6 +97,7 @@ impl PipelineConfig {
         self.tracker.validate().map_err(|e| e.to_string())?;
         self.motion.validate().map_err(|e| format!("motion.{e}"))?;
         self.evidence.validate().map_err(|e| format!("evidence.{e}"))?;
+        self.plates.validate(labels).map_err(|e| format!("plates.{e}"))?;
         for (id, scene) in &self.scenes {
             operators::rules::scene::Scene::new(scene, labels).map_err(|e| format!("scenes.{id}.{e}"))?;
         }

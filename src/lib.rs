@@ -6,3 +6,4 @@ pub mod clips;
 pub mod commands;
 pub mod config;
 pub mod evidence_path;
+pub mod plates_path;

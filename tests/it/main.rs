@@ -12,6 +12,7 @@ mod dashboard_ui;
 mod detect_vtest;
 mod fabric;
 mod integrator_examples;
+mod plates_gate;
 mod rtsp;
 mod scene_vtest;
 mod sources;

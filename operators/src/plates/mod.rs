@@ -93,6 +93,22 @@ pub enum Unread {
     Inference(String),
 }
 
+impl Unread {
+    /// A short fixed name for metrics labels.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Unread::Empty => "empty",
+            Unread::Length(_) => "length",
+            Unread::Character(..) => "character",
+            Unread::NoFormat(_) => "no_format",
+            Unread::Region(_) => "region",
+            Unread::NoText => "no_text",
+            Unread::Image(_) => "image",
+            Unread::Inference(_) => "inference",
+        }
+    }
+}
+
 impl std::fmt::Display for Unread {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -43,6 +43,9 @@ pub struct TamperConfig {
     pub moved_shift: f64,
     /// Correlation with the reference (−1–1) below which the view counts as moved.
     pub moved_similarity: f64,
+    /// Share of the picture covered by tracked objects above which nothing changes: a
+    /// truck filling a lane camera's view neither covers nor moves the camera.
+    pub occupied_max: f64,
     /// Check for a moved view: only for static cameras (set from the camera's
     /// `static_view`, not written in configs).
     #[serde(skip)]
@@ -60,6 +63,7 @@ impl Default for TamperConfig {
             defocus_ratio: 0.3,
             moved_shift: 0.04,
             moved_similarity: 0.5,
+            occupied_max: 0.25,
             check_moved: true,
             severity: Severity::High,
         }
@@ -83,6 +87,9 @@ impl TamperConfig {
         }
         if !(0.0..=1.0).contains(&self.moved_shift) {
             return Err(format!("moved_shift: {} is not a share of the width within 0–1", self.moved_shift));
+        }
+        if !(0.0..=1.0).contains(&self.occupied_max) {
+            return Err(format!("occupied_max: {} is not a share within 0–1", self.occupied_max));
         }
         if !(-1.0..=1.0).contains(&self.moved_similarity) {
             return Err(format!("moved_similarity: {} is not a correlation within −1–1", self.moved_similarity));
@@ -183,12 +190,14 @@ impl Tamper {
         self.reference.is_some()
     }
 
-    /// Reads one frame; appends begin/end alerts to `out`.
+    /// Reads one frame; appends begin/end alerts to `out`. `occupied` is the share of the
+    /// picture the tracked objects' boxes cover.
     pub fn update(
         &mut self,
         ctx: &AlertContext,
         f: &FrameFacts,
         grey: &SmallGrey,
+        occupied: f64,
         out: &mut Vec<Alert>,
     ) -> Result<(), String> {
         if !self.cfg.enabled {
@@ -235,8 +244,11 @@ impl Tamper {
             && !covered
             && !defocused
             && (shift >= self.cfg.moved_shift || similarity < self.cfg.moved_similarity);
+        // A large object in front of the camera explains any change: hold every state.
+        let hold = occupied >= self.cfg.occupied_max;
         for (i, holds) in [covered, defocused, moved].into_iter().enumerate() {
             let kind = [TamperKind::Covered, TamperKind::Defocused, TamperKind::Moved][i];
+            let holds = if hold { self.conditions[i].open.is_some() } else { holds };
             self.step(i, kind, holds, ctx, f, out);
         }
         Ok(())

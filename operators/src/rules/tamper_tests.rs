@@ -118,7 +118,7 @@ fn covering_defocusing_and_moving_the_view_of_vtest_raise_their_tamper_alerts() 
             frame_h: 576.0,
         };
         let mut out = vec![];
-        tamper.update(&ctx, &f, &grey, &mut out).unwrap();
+        tamper.update(&ctx, &f, &grey, 0.0, &mut out).unwrap();
         if tamper.moved() {
             moved_frames.push(frame.seq);
         }
