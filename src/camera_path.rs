@@ -383,7 +383,13 @@ impl Analytics {
             select! {
                 recv(detected) -> msg => match msg {
                     Ok(ExecutorOutput::Frame(df)) => self.on_frame(df, &mut out),
-                    Ok(ExecutorOutput::StreamDone(id)) => self.on_stream_done(id, &mut out),
+                    Ok(ExecutorOutput::StreamDone(id)) => {
+                        // The source's last states (ended, failed) come before its end marker.
+                        for ev in events.try_iter() {
+                            self.on_source_event(ev, &mut out);
+                        }
+                        self.on_stream_done(id, &mut out)
+                    }
                     Err(_) => break,
                 },
                 recv(events) -> ev => match ev {
