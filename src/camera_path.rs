@@ -89,6 +89,11 @@ impl CameraPath {
         alerts: Sender<Alert>,
         evidence: Option<Arc<edge::evidence::EvidenceStore>>,
     ) -> Result<Self, String> {
+        // OpenCV's own thread pool would fight ONNX Runtime's for the cores over images a
+        // few hundred pixels wide (motion, tamper, snapshots): it gets one thread.
+        if let Err(e) = opencv::core::set_num_threads(1) {
+            tracing::warn!("opencv threads: {e}");
+        }
         let manifest = Manifest::builtin();
         let detector = Detector::load(&cfg.detector, &manifest)?;
         let model_size = detector.input_size();
@@ -114,8 +119,14 @@ impl CameraPath {
             }
             _ => None,
         };
-        let (plate_tx, plate_results) = crossbeam_channel::unbounded();
-        let plates = if cfg.plates.enabled { Some(PlateWorker::start(&cfg.plates, plate_tx)?) } else { None };
+        // Without plate reading, nothing ever arrives (a dropped sender would make the
+        // analytics loop's select spin on a disconnected channel).
+        let (plates, plate_results) = if cfg.plates.enabled {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            (Some(PlateWorker::start(&cfg.plates, tx)?), rx)
+        } else {
+            (None, crossbeam_channel::never())
+        };
         let plate_classes =
             cfg.plates.classes.iter().filter_map(|c| labels.iter().position(|l| l == c).map(|i| i as u32)).collect();
         let watch = cfg.plates.watch_list()?;
@@ -396,7 +407,11 @@ impl Analytics {
                     Ok(ev) => self.on_source_event(ev, &mut out),
                     Err(_) => { events_open = false; break; }
                 },
-                recv(self.plate_results) -> r => if let Ok(r) = r { self.on_plate(r) },
+                recv(self.plate_results) -> r => match r {
+                    Ok(r) => self.on_plate(r),
+                    // The plate worker is gone (it failed): stop listening to it.
+                    Err(_) => self.plate_results = crossbeam_channel::never(),
+                },
             }
             self.emit(&mut out, &raised);
         }
