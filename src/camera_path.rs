@@ -465,7 +465,7 @@ impl Analytics {
         let mut fresh = std::mem::take(out);
         let before = fresh.len();
         self.analyse(&df, &mut fresh);
-        if self.evidence.is_some() {
+        if self.evidence.is_some() && fresh.len() > before {
             let raised: Vec<Alert> = fresh.drain(before..).collect();
             let person = self.labels.iter().position(|l| *l == "person").map(|i| i as u32);
             let persons: Vec<[f32; 4]> = df
