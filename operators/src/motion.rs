@@ -112,7 +112,7 @@ impl SmallGrey {
         let out_w = (width as i32).min(w).max(8);
         let out_h = ((h as i64 * out_w as i64) / w as i64).max(8) as i32;
         let mut small = Mat::default();
-        imgproc::resize(img, &mut small, Size::new(out_w, out_h), 0.0, 0.0, imgproc::INTER_AREA).map_err(cv)?;
+        imgproc::resize(img, &mut small, Size::new(out_w, out_h), 0.0, 0.0, imgproc::INTER_LINEAR).map_err(cv)?;
         let mut grey = Mat::default();
         if small.channels() == 1 {
             grey = small;

@@ -35,6 +35,9 @@ pub struct TamperConfig {
     pub learn_secs: f64,
     /// Seconds a condition must hold before it begins, and be gone before it ends.
     pub min_secs: f64,
+    /// The view is measured at most this often (seconds of event time): conditions last
+    /// seconds, and every frame's measuring would take CPU from the detector.
+    pub check_secs: f64,
     /// Grey-level standard deviation (0–255) below which the view counts as covered.
     pub covered_contrast: f64,
     /// Sharpness below this share of the reference's counts as defocused.
@@ -59,6 +62,7 @@ impl Default for TamperConfig {
             enabled: true,
             learn_secs: 3.0,
             min_secs: 2.0,
+            check_secs: 0.5,
             covered_contrast: 12.0,
             defocus_ratio: 0.3,
             moved_shift: 0.04,
@@ -73,7 +77,7 @@ impl Default for TamperConfig {
 impl TamperConfig {
     /// `Err` names the field.
     pub fn validate(&self) -> Result<(), String> {
-        let secs = [("learn_secs", self.learn_secs), ("min_secs", self.min_secs)];
+        let secs = [("learn_secs", self.learn_secs), ("min_secs", self.min_secs), ("check_secs", self.check_secs)];
         for (name, v) in secs {
             if !(v >= 0.0 && v.is_finite()) {
                 return Err(format!("{name}: {v} must be a number of seconds >= 0"));
@@ -150,6 +154,8 @@ pub struct Tamper {
     reference: Option<Reference>,
     conditions: [Condition; 3],
     measures: ViewMeasures,
+    /// Event time of the last measured frame.
+    last_check: Option<f64>,
     // Scratch, reused every frame.
     blurred: Mat,
     lap: Mat,
@@ -167,6 +173,7 @@ impl Tamper {
             reference: None,
             conditions: Default::default(),
             measures: ViewMeasures::default(),
+            last_check: None,
             blurred: Mat::default(),
             lap: Mat::default(),
             f_cur: Mat::default(),
@@ -200,9 +207,10 @@ impl Tamper {
         occupied: f64,
         out: &mut Vec<Alert>,
     ) -> Result<(), String> {
-        if !self.cfg.enabled {
+        if !self.cfg.enabled || self.last_check.is_some_and(|at| f.t_secs - at < self.cfg.check_secs) {
             return Ok(());
         }
+        self.last_check = Some(f.t_secs);
         let grey = &grey.mat;
         imgproc::gaussian_blur_def(grey, &mut self.blurred, Size::new(5, 5), 1.5).map_err(cv)?;
         let (mut mean, mut std) = (Mat::default(), Mat::default());
