@@ -47,13 +47,7 @@ impl Default for DetectorConfig {
 impl DetectorConfig {
     /// Checks what serde cannot; `Err` names the field.
     pub fn validate(&self, manifest: &Manifest) -> Result<(), String> {
-        let Some(entry) = manifest.get(&self.model) else {
-            return Err(format!(
-                "model: {:?} is not in the manifest (known: {})",
-                self.model,
-                manifest.names().join(", ")
-            ));
-        };
+        let entry = manifest.entry(&self.model).map_err(|e| format!("model: {e}"))?;
         entry.detector_tensors().map_err(|e| format!("model: {e}"))?;
         if let Some(t) = self.score_threshold
             && !(0.0..=1.0).contains(&t)

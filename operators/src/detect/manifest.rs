@@ -129,6 +129,20 @@ impl Manifest {
         self.models.iter().find(|m| m.name == name)
     }
 
+    /// The entry `name`, or an error that lists the known names.
+    pub fn entry(&self, name: &str) -> Result<&ModelEntry, String> {
+        self.get(name).ok_or_else(|| format!("{name:?} is not in the manifest (known: {})", self.names().join(", ")))
+    }
+
+    /// The entry `name`, which must be a model for `task` (`face`, `text_det`, …).
+    pub fn entry_for(&self, name: &str, task: &str) -> Result<&ModelEntry, String> {
+        let entry = self.entry(name)?;
+        if entry.task != task {
+            return Err(format!("{name:?} is a {:?} model, not a {task} model", entry.task));
+        }
+        Ok(entry)
+    }
+
     pub fn names(&self) -> Vec<&str> {
         self.models.iter().map(|m| m.name.as_str()).collect()
     }

@@ -90,18 +90,7 @@ impl PlateReaderConfig {
         for (field, name, task) in
             [("det_model", &self.det_model, "text_det"), ("rec_model", &self.rec_model, "text_rec")]
         {
-            match manifest.get(name) {
-                None => {
-                    return Err(format!(
-                        "{field}: {name:?} is not in the manifest (known: {})",
-                        manifest.names().join(", ")
-                    ));
-                }
-                Some(e) if e.task != task => {
-                    return Err(format!("{field}: {name:?} is a {:?} model, not {task:?}", e.task));
-                }
-                Some(_) => {}
-            }
+            manifest.entry_for(name, task).map_err(|e| format!("{field}: {e}"))?;
         }
         if self.threads == 0 {
             return Err("threads: must be at least 1".into());

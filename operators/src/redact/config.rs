@@ -59,16 +59,7 @@ impl Default for RedactConfig {
 impl RedactConfig {
     /// Checks what serde cannot; `Err` names the field.
     pub fn validate(&self, manifest: &Manifest) -> Result<(), String> {
-        let Some(entry) = manifest.get(&self.model) else {
-            return Err(format!(
-                "model: {:?} is not in the manifest (known: {})",
-                self.model,
-                manifest.names().join(", ")
-            ));
-        };
-        if entry.task != "face" {
-            return Err(format!("model: {:?} is a {:?} model, not a face model", self.model, entry.task));
-        }
+        manifest.entry_for(&self.model, "face").map_err(|e| format!("model: {e}"))?;
         self.validate_params()
     }
 
