@@ -5,6 +5,7 @@
 //! plain struct built from its config and tested on its own; the inference executor runs
 //! the models.
 
+pub mod calls;
 pub mod detect;
 pub mod evidence;
 pub mod executor;
@@ -13,4 +14,5 @@ pub mod motion;
 pub mod plates;
 pub mod redact;
 pub mod rules;
+pub mod sensors;
 pub mod track;

@@ -1,0 +1,1 @@
+//! Sentence embeddings with multilingual-e5-small (ONNX Runtime + `tokenizers`).

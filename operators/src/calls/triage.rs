@@ -1,0 +1,1 @@
+//! Call triage: incident type and priority from the narrative.
