@@ -6,6 +6,7 @@
 
 pub mod alert;
 pub mod bus;
+pub mod calls;
 pub mod clock;
 pub mod frame;
 pub mod health;

@@ -1,0 +1,373 @@
+//! The 102 call feed's records: parsed, checked against `schemas/call.schema.json`, and
+//! merged by call id into [`Call`]s (a redelivered record changes nothing; an update adds
+//! to its call).
+//!
+//! Records come by HTTP POST, on zenoh, or replayed from a JSON-lines file; every route
+//! hands the raw bytes to [`parse_record`], so a bad record gets the same clear reason
+//! (the field, the limit) wherever it came from, and is counted under that reason.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// The JSON Schema records are validated against, as shipped to call-centre integrators.
+pub const JSON_SCHEMA: &str = include_str!("../schemas/call.schema.json");
+
+/// A record larger than this is refused before it is parsed.
+pub const MAX_RECORD_BYTES: usize = 8 << 20;
+/// Narrative text kept per call; the rest is cut (and the cut is said), never the call.
+pub const MAX_NARRATIVE_BYTES: usize = 16 << 10;
+/// How far a record's times may run ahead of this node's clock (clock skew, not the future).
+pub const MAX_FUTURE_SECS: i64 = 300;
+
+/// Where the caller is, as the call-handling system knows it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CallLocation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lat: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lon: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncertainty_m: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Caller {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// The call-taker's own classification; it wins over triage when given.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CallTaker {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallStatus {
+    #[default]
+    Open,
+    Closed,
+}
+
+/// One record off the feed: a new call, or an update to one (same `call_id`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub call_id: String,
+    pub start_ts: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_ts: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<CallStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<Caller>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<CallLocation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub narrative: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_taker: Option<CallTaker>,
+}
+
+/// Why a record was refused. `reason()` is the metrics label; `Display` names the field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RecordError {
+    #[error("record is {0} bytes, over the {MAX_RECORD_BYTES}-byte limit")]
+    TooLarge(usize),
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    #[error("{path}: {message}")]
+    Schema { path: String, message: String },
+    #[error("{field}: {message}")]
+    Field { field: &'static str, message: String },
+}
+
+impl RecordError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            RecordError::TooLarge(_) => "too_large",
+            RecordError::NotJson(_) => "not_json",
+            RecordError::Schema { .. } => "schema",
+            RecordError::Field { .. } => "field",
+        }
+    }
+}
+
+fn validator() -> &'static jsonschema::Validator {
+    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
+    V.get_or_init(|| {
+        let schema: serde_json::Value = serde_json::from_str(JSON_SCHEMA).expect("call.schema.json is JSON");
+        jsonschema::validator_for(&schema).expect("call.schema.json compiles")
+    })
+}
+
+/// What [`parse_record`] noticed but let through (each is counted by the caller).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Notes {
+    /// The narrative was longer than [`MAX_NARRATIVE_BYTES`] and was cut to it.
+    pub narrative_cut_from: Option<usize>,
+}
+
+/// Parses and checks one record: size, JSON, the schema (the first error, with its JSON
+/// path), then what a schema cannot say (times not in the future, at `now`).
+pub fn parse_record(bytes: &[u8], now: DateTime<Utc>) -> Result<(CallRecord, Notes), RecordError> {
+    if bytes.len() > MAX_RECORD_BYTES {
+        return Err(RecordError::TooLarge(bytes.len()));
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| RecordError::NotJson(e.to_string()))?;
+    if let Some(e) = validator().iter_errors(&value).next() {
+        let path = e.instance_path().to_string();
+        let path = if path.is_empty() { "record".to_string() } else { path.trim_start_matches('/').replace('/', ".") };
+        return Err(RecordError::Schema { path, message: e.to_string() });
+    }
+    let mut record: CallRecord = serde_json::from_value(value).map_err(|e| RecordError::Field {
+        field: "record",
+        message: e.to_string(),
+    })?;
+    let limit = now + chrono::Duration::seconds(MAX_FUTURE_SECS);
+    for (field, ts) in [("start_ts", Some(record.start_ts)), ("update_ts", record.update_ts)] {
+        if let Some(ts) = ts.filter(|ts| *ts > limit) {
+            return Err(RecordError::Field {
+                field,
+                message: format!("{ts} is {} s ahead of this node's clock", (ts - now).num_seconds()),
+            });
+        }
+    }
+    let mut notes = Notes::default();
+    if let Some(text) = record.narrative.as_mut().filter(|t| t.len() > MAX_NARRATIVE_BYTES) {
+        notes.narrative_cut_from = Some(text.len());
+        let mut cut = MAX_NARRATIVE_BYTES;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    Ok((record, notes))
+}
+
+/// A call as merged from its records so far.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Call {
+    pub call_id: String,
+    pub start_ts: DateTime<Utc>,
+    /// Event time of the latest record merged in.
+    pub last_ts: DateTime<Utc>,
+    pub status: CallStatus,
+    pub caller: Caller,
+    pub location: CallLocation,
+    pub language: Option<String>,
+    /// The narratives of every record, in arrival order, joined by newlines.
+    pub narrative: String,
+    pub call_taker: CallTaker,
+    /// Records merged in, the first included.
+    pub records: u32,
+}
+
+/// What merging one record did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    /// The first record of a call.
+    New,
+    /// A later record with something new.
+    Updated,
+    /// The same record again (a redelivery): nothing changed.
+    Duplicate,
+}
+
+/// The calls seen recently, by id: merges updates and ignores redeliveries. Calls whose
+/// last record is older than `keep_secs` of event time are forgotten.
+pub struct CallBook {
+    calls: HashMap<String, (Call, Vec<[u8; 32]>)>,
+    keep_secs: i64,
+}
+
+impl CallBook {
+    pub fn new(keep_secs: u64) -> Self {
+        Self { calls: HashMap::new(), keep_secs: keep_secs as i64 }
+    }
+
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    pub fn get(&self, call_id: &str) -> Option<&Call> {
+        self.calls.get(call_id).map(|(c, _)| c)
+    }
+
+    /// Merges `r` into its call. Redelivery is recognised by the record's content hash, so
+    /// idempotence does not depend on the sender numbering its updates.
+    pub fn merge(&mut self, r: CallRecord) -> (Merge, &Call) {
+        let hash: [u8; 32] = Sha256::digest(serde_json::to_vec(&r).unwrap_or_default()).into();
+        let ts = r.update_ts.unwrap_or(r.start_ts);
+        let merge = match self.calls.get_mut(&r.call_id) {
+            Some((_, seen)) if seen.contains(&hash) => Merge::Duplicate,
+            Some((call, seen)) => {
+                seen.push(hash);
+                call.records += 1;
+                call.last_ts = call.last_ts.max(ts);
+                if let Some(s) = r.status {
+                    call.status = s;
+                }
+                if let Some(c) = r.caller {
+                    call.caller.number = c.number.or(call.caller.number.take());
+                    call.caller.name = c.name.or(call.caller.name.take());
+                }
+                if let Some(l) = r.location {
+                    call.location = l;
+                }
+                if r.language.is_some() {
+                    call.language = r.language;
+                }
+                if let Some(t) = r.narrative.filter(|t| !t.trim().is_empty()) {
+                    if !call.narrative.is_empty() {
+                        call.narrative.push('\n');
+                    }
+                    call.narrative.push_str(&t);
+                }
+                if let Some(ct) = r.call_taker {
+                    call.call_taker.incident_type = ct.incident_type.or(call.call_taker.incident_type.take());
+                    call.call_taker.priority = ct.priority.or(call.call_taker.priority);
+                }
+                Merge::Updated
+            }
+            None => {
+                let call = Call {
+                    call_id: r.call_id.clone(),
+                    start_ts: r.start_ts,
+                    last_ts: ts,
+                    status: r.status.unwrap_or_default(),
+                    caller: r.caller.unwrap_or_default(),
+                    location: r.location.unwrap_or_default(),
+                    language: r.language,
+                    narrative: r.narrative.unwrap_or_default(),
+                    call_taker: r.call_taker.unwrap_or_default(),
+                    records: 1,
+                };
+                self.calls.insert(r.call_id.clone(), (call, vec![hash]));
+                Merge::New
+            }
+        };
+        (merge, &self.calls[&r.call_id].0)
+    }
+
+    /// Forgets calls whose last record is older than `keep_secs` before `now`.
+    pub fn expire(&mut self, now: DateTime<Utc>) {
+        let keep = self.keep_secs;
+        self.calls.retain(|_, (c, _)| (now - c.last_ts).num_seconds() <= keep);
+    }
+}
+
+/// The caller's number with all but the last 3 digits masked, for logs and alerts that
+/// leave the personal-data key space.
+pub fn mask_number(number: &str) -> String {
+    let digits = number.chars().filter(|c| c.is_ascii_digit()).count();
+    let mut seen = 0;
+    number
+        .chars()
+        .map(|c| {
+            if c.is_ascii_digit() {
+                seen += 1;
+                if seen + 3 <= digits { '•' } else { c }
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-22T10:05:00Z".parse().unwrap()
+    }
+
+    fn parse(s: &str) -> Result<CallRecord, RecordError> {
+        parse_record(s.as_bytes(), now()).map(|(r, _)| r)
+    }
+
+    const GOOD: &str = r#"{"call_id":"102-7","start_ts":"2026-11-22T10:00:00Z",
+        "caller":{"number":"+998901234567"},"location":{"lat":41.31,"lon":69.28,"uncertainty_m":50},
+        "language":"uz","narrative":"Chilonzorda yong'in"}"#;
+
+    #[test]
+    fn a_good_record_parses() {
+        let r = parse(GOOD).unwrap();
+        assert_eq!(r.call_id, "102-7");
+        assert_eq!(r.location.unwrap().lat, Some(41.31));
+    }
+
+    #[test]
+    fn bad_records_name_what_is_wrong() {
+        let e = parse("{not json").unwrap_err();
+        assert_eq!(e.reason(), "not_json");
+        let e = parse(r#"{"start_ts":"2026-11-22T10:00:00Z"}"#).unwrap_err();
+        assert!(e.to_string().contains("call_id"), "{e}");
+        let e = parse(&GOOD.replace("41.31", "95")).unwrap_err();
+        assert_eq!(e.reason(), "schema");
+        assert!(e.to_string().starts_with("location.lat:"), "{e}");
+        assert!(e.to_string().contains("95"), "{e}");
+        let e = parse(&GOOD.replace("2026-11-22T10:00:00Z", "2026-11-22T12:00:00Z")).unwrap_err();
+        assert!(e.to_string().starts_with("start_ts:") && e.to_string().contains("ahead"), "{e}");
+        let e = parse(&GOOD.replace("2026-11-22T10:00:00Z", "yesterday")).unwrap_err();
+        assert!(e.to_string().contains("start_ts") || e.to_string().contains("record"), "{e}");
+        let e = parse(&GOOD.replace(r#""lat":41.31,"#, "")).unwrap_err();
+        assert!(e.to_string().contains("location"), "{e}");
+    }
+
+    #[test]
+    fn a_long_narrative_is_cut_and_said() {
+        let big = "yordam ".repeat(5 << 20 >> 3);
+        let rec = GOOD.replace("Chilonzorda yong'in", &big);
+        let (r, notes) = parse_record(rec.as_bytes(), now()).unwrap();
+        assert_eq!(notes.narrative_cut_from, Some(big.len()));
+        assert!(r.narrative.unwrap().len() <= MAX_NARRATIVE_BYTES);
+        let huge = vec![b' '; MAX_RECORD_BYTES + 1];
+        assert_eq!(parse_record(&huge, now()).unwrap_err().reason(), "too_large");
+    }
+
+    #[test]
+    fn records_merge_by_call_id_and_redelivery_changes_nothing() {
+        let mut book = CallBook::new(3600);
+        let first = parse(GOOD).unwrap();
+        assert_eq!(book.merge(first.clone()).0, Merge::New);
+        assert_eq!(book.merge(first).0, Merge::Duplicate);
+        let update = parse(
+            r#"{"call_id":"102-7","start_ts":"2026-11-22T10:00:00Z","update_ts":"2026-11-22T10:02:00Z",
+            "narrative":"ikki kishi yaralangan","call_taker":{"priority":1}}"#,
+        )
+        .unwrap();
+        let (m, call) = book.merge(update);
+        assert_eq!(m, Merge::Updated);
+        assert_eq!(call.narrative, "Chilonzorda yong'in\nikki kishi yaralangan");
+        assert_eq!(call.call_taker.priority, Some(1));
+        assert_eq!(call.caller.number.as_deref(), Some("+998901234567"), "kept from the first record");
+        assert_eq!(call.records, 2);
+        book.expire("2026-11-22T12:00:00Z".parse().unwrap());
+        assert!(book.is_empty());
+    }
+
+    #[test]
+    fn numbers_are_masked_but_the_last_three_digits() {
+        assert_eq!(mask_number("+998 90 123-45-67"), "+••• •• •••-•5-67");
+    }
+}
