@@ -60,6 +60,15 @@ pub struct PipelineConfig {
     /// The control room's dashboard: address, cookies, audit export.
     #[serde(default)]
     pub web: dashboard::web::WebConfig,
+    /// The 102 desk: triage, place, patrol units.
+    #[serde(default)]
+    pub calls: crate::calls_path::CallsConfig,
+    /// Sensor rules: radiation portals, alarm contacts, silence.
+    #[serde(default)]
+    pub sensors: operators::sensors::SensorsConfig,
+    /// How call records, unit reports and telemetry arrive besides zenoh: HTTP, replays.
+    #[serde(default)]
+    pub feeds: crate::feeds::FeedsConfig,
 }
 
 fn default_node() -> String {
@@ -111,6 +120,7 @@ impl PipelineConfig {
         self.control_room.validate().map_err(|e| format!("control_room.{e}"))?;
         self.fusion.validate().map_err(|e| format!("fusion.{e}"))?;
         self.web.validate().map_err(|e| format!("web.{e}"))?;
+        crate::feeds::validate(&self.calls, &self.sensors)?;
         let mut ids = HashSet::new();
         for (i, cam) in self.cameras.iter().enumerate() {
             cam.validate().map_err(|e| format!("camera[{i}] (id {:?}): {e}", cam.id))?;

@@ -1,9 +1,11 @@
 //! qorovul: the assembled system. `config` reads a pipeline file; `camera_path` wires
 //! cameras, the inference executor and analytics; `commands` are the CLI's verbs.
 
+pub mod calls_path;
 pub mod camera_path;
 pub mod clips;
 pub mod commands;
 pub mod config;
 pub mod evidence_path;
+pub mod feeds;
 pub mod plates_path;

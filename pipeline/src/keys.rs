@@ -76,6 +76,22 @@ pub fn pii(site: &str) -> String {
     format!("qv/{site}/pii/**")
 }
 
+/// Where the call-handling system puts 102 call records (JSON, one per message): under
+/// `pii`, because records carry caller numbers.
+pub fn calls_feed(site: &str) -> String {
+    format!("qv/{site}/pii/feed/calls")
+}
+
+/// Patrol units put their position reports on `qv/{site}/feed/units/{unit}`.
+pub fn units_feed(site: &str) -> String {
+    format!("qv/{site}/feed/units/*")
+}
+
+/// Sensors put telemetry readings on `qv/{site}/feed/telemetry/{sensor}`.
+pub fn telemetry_feed(site: &str) -> String {
+    format!("qv/{site}/feed/telemetry/*")
+}
+
 /// The attachment an edge node puts on each alert it sends: its node id, so the control
 /// room knows where to send the acknowledgement.
 pub const NODE_ATTACHMENT_PREFIX: &str = "node=";

@@ -45,6 +45,22 @@ pub struct CameraConfig {
     /// and the "camera moved" tamper check apply to it.
     #[serde(default = "yes")]
     pub static_view: bool,
+    /// What the camera sees on the ground, for placing 102 calls: with `location`, the
+    /// camera verifies calls near its view.
+    #[serde(default)]
+    pub view: Option<ViewConfig>,
+}
+
+/// `view = { heading_deg, fov_deg, range_m }` of a camera.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewConfig {
+    /// Compass bearing of the optical axis, degrees clockwise from north.
+    pub heading_deg: f64,
+    /// Horizontal field of view, degrees (360 for a dome).
+    pub fov_deg: f64,
+    /// How far it usefully sees, metres.
+    pub range_m: f64,
 }
 
 /// Exponential backoff between reconnect attempts of a live source.
@@ -99,6 +115,7 @@ impl CameraConfig {
             rtsp_latency_ms: default_rtsp_latency_ms(),
             reconnect: ReconnectConfig::default(),
             static_view: true,
+            view: None,
         }
     }
 

@@ -10,7 +10,7 @@ mod config;
 mod gst_pipeline;
 mod supervisor;
 
-pub use config::{CameraConfig, ReconnectConfig};
+pub use config::{CameraConfig, ReconnectConfig, ViewConfig};
 pub use supervisor::{CameraHandle, spawn_camera};
 
 /// Whether the URI is a live source (reconnects) or a file (fails for good); a plain

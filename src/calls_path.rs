@@ -1,0 +1,354 @@
+//! The 102 desk: each call record off the feed is checked and merged into its call
+//! (`pipeline::calls`), triaged (`operators::calls::triage`, with e5 embeddings when the
+//! model is fetched), placed (the cameras that see it, with their recent alerts), and
+//! given the nearest available patrol units; the call then goes out as a `call_received`
+//! episode (begin, an update per new record, end when closed) that fusion joins with
+//! camera and sensor alerts on `correlation.call` and `correlation.place`.
+//!
+//! [`CallDesk`] is plain state driven by its caller (the feed thread, or a test), on the
+//! node clock passed in: nothing here sleeps or spawns.
+
+use chrono::{DateTime, Utc};
+use operators::calls::embed::Embedder;
+use operators::calls::fleet::{Fleet, FleetConfig, UnitReport};
+use operators::calls::place::{CameraView, PlaceConfig, Places};
+use operators::calls::triage::{Triage, TriageConfig, TriageResult};
+use operators::detect::Manifest;
+use pipeline::alert::{self, Alert, AlertSource, ClockState, GeoPoint, Phase, Severity, SourceKind};
+use pipeline::calls::{CallBook, CallStatus, Merge, mask_number, parse_record};
+use pipeline::metrics;
+use pipeline::sources::camera::CameraConfig;
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use uuid::Uuid;
+
+/// `[calls]` in a pipeline config.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallsConfig {
+    pub enabled: bool,
+    /// The call centre: the alerts' `source.id` (`qv/{site}/alert/call/{source_id}/…`).
+    pub source_id: String,
+    pub source_name: String,
+    /// Taxonomy, lexicons and examples; the built-in `configs/triage.toml` when absent.
+    pub triage_file: Option<PathBuf>,
+    /// Use the multilingual embedding model (manifest `e5_small`) as well as the lexicons.
+    pub embeddings: bool,
+    /// Calls are forgotten this long after their last record (event time).
+    pub keep_secs: u64,
+    /// Narrative characters carried in the alert (the full text stays at the desk).
+    pub narrative_excerpt_chars: usize,
+    pub place: PlaceConfig,
+    pub fleet: FleetConfig,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            source_id: "102".into(),
+            source_name: "102 emergency line".into(),
+            triage_file: None,
+            embeddings: true,
+            keep_secs: 6 * 3600,
+            narrative_excerpt_chars: 280,
+            place: PlaceConfig::default(),
+            fleet: FleetConfig::default(),
+        }
+    }
+}
+
+impl CallsConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        let key_chunk = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        if !key_chunk(&self.source_id) {
+            return Err(format!("source_id: {:?} must be letters, digits, '_', '.', '-'", self.source_id));
+        }
+        self.place.validate().map_err(|e| e.trim_start_matches("calls.").to_string())?;
+        self.triage_config().map(|_| ())
+    }
+
+    pub fn triage_config(&self) -> Result<TriageConfig, String> {
+        match &self.triage_file {
+            None => Ok(TriageConfig::default_config()),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| format!("triage_file: {}: {e}", p.display()))?;
+                TriageConfig::from_toml(&text).map_err(|e| format!("triage_file {}: {e}", p.display()))
+            }
+        }
+    }
+}
+
+/// The cameras of this node that have a location and a view.
+pub fn camera_views(cameras: &[CameraConfig]) -> Vec<CameraView> {
+    cameras
+        .iter()
+        .filter_map(|c| {
+            let (location, v) = (c.location?, c.view?);
+            Some(CameraView {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                location,
+                heading_deg: v.heading_deg,
+                fov_deg: v.fov_deg,
+                range_m: v.range_m,
+            })
+        })
+        .collect()
+}
+
+/// What the desk did with one input, for the HTTP reply and the logs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    /// `accepted`, `updated`, `duplicate` or `refused`.
+    pub result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
+    /// Why it was refused, or what was noticed (a narrative cut, an unplaced address).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl Outcome {
+    fn refused(reason: String) -> Self {
+        Self { result: "refused", call_id: None, notes: vec![reason] }
+    }
+}
+
+/// Calls, their triage and place, and the patrol fleet.
+pub struct CallDesk {
+    cfg: CallsConfig,
+    site: String,
+    book: CallBook,
+    triage: Triage,
+    embedder: Option<Embedder>,
+    places: Places,
+    fleet: Fleet,
+    /// Episode per open call.
+    episodes: std::collections::HashMap<String, Uuid>,
+    provenance: serde_json::Map<String, Value>,
+}
+
+impl CallDesk {
+    /// Builds the desk; loads the embedding model when `cfg.embeddings` (an error names
+    /// what is missing: run `qorovul models fetch`).
+    pub fn new(cfg: &CallsConfig, site: &str, cameras: &[CameraConfig]) -> Result<Self, String> {
+        let triage_cfg = cfg.triage_config()?;
+        let mut provenance = serde_json::Map::new();
+        let cfg_hash: String = sha2::Sha256::digest(toml::to_string(&triage_cfg).unwrap_or_default())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        provenance.insert("triage_config".into(), format!("sha256:{cfg_hash}").into());
+        let (triage, embedder) = if cfg.embeddings {
+            let manifest = Manifest::builtin();
+            let mut embedder = Embedder::load(&manifest, 1).map_err(|e| format!("calls.embeddings: {e}"))?;
+            let examples: Vec<&str> = triage_cfg.examples().into_iter().map(|(_, _, t)| t).collect();
+            let vectors = embedder.embed(&examples, "query: ")?;
+            if let Ok(m) = manifest.entry("e5_small") {
+                provenance.insert("model".into(), format!("e5_small sha256:{}", m.sha256).into());
+            }
+            (Triage::new(triage_cfg, Some(vectors))?, Some(embedder))
+        } else {
+            (Triage::new(triage_cfg, None)?, None)
+        };
+        Ok(Self {
+            cfg: cfg.clone(),
+            site: site.into(),
+            book: CallBook::new(cfg.keep_secs),
+            triage,
+            embedder,
+            places: Places::new(cfg.place.clone(), camera_views(cameras)),
+            fleet: Fleet::new(cfg.fleet.clone()),
+            episodes: Default::default(),
+            provenance,
+        })
+    }
+
+    /// A camera alert, kept for verifying calls near that camera.
+    pub fn observe(&mut self, a: &Alert) {
+        self.places.observe(a);
+    }
+
+    /// One patrol unit report (JSON) at node time `now`.
+    pub fn unit_report(&mut self, bytes: &[u8], now: DateTime<Utc>) -> Outcome {
+        match UnitReport::parse(bytes).and_then(|r| self.fleet.report(r, now)) {
+            Ok(()) => Outcome { result: "accepted", call_id: None, notes: vec![] },
+            Err(e) => {
+                metrics::global().metric("qv_feed_rejected_total", &[("feed", "units"), ("reason", e.reason())]).inc();
+                tracing::warn!("unit report refused: {e}");
+                Outcome::refused(e.to_string())
+            }
+        }
+    }
+
+    /// One call record (JSON) at node time `now`; the alert it causes goes to `out`.
+    pub fn call_record(&mut self, bytes: &[u8], now: DateTime<Utc>, out: &mut Vec<Alert>) -> Outcome {
+        let m = metrics::global();
+        let (record, notes) = match parse_record(bytes, now) {
+            Ok(r) => r,
+            Err(e) => {
+                m.metric("qv_feed_rejected_total", &[("feed", "calls"), ("reason", e.reason())]).inc();
+                tracing::warn!("call record refused: {e}");
+                return Outcome::refused(e.to_string());
+            }
+        };
+        let mut said = Vec::new();
+        if let Some(n) = notes.narrative_cut_from {
+            m.metric("qv_feed_noted_total", &[("feed", "calls"), ("note", "narrative_cut")]).inc();
+            said.push(format!("narrative: {n} bytes, cut to the first {}", pipeline::calls::MAX_NARRATIVE_BYTES));
+        }
+        self.book.expire(now);
+        let (merge, call) = self.book.merge(record);
+        let call = call.clone();
+        let result = match merge {
+            Merge::Duplicate => {
+                m.metric("qv_feed_duplicates_total", &[("feed", "calls")]).inc();
+                return Outcome { result: "duplicate", call_id: Some(call.call_id), notes: said };
+            }
+            Merge::New => "accepted",
+            Merge::Updated => "updated",
+        };
+        m.metric("qv_calls_total", &[("result", result)]).inc();
+
+        let embedding = match (&mut self.embedder, call.narrative.trim().is_empty()) {
+            (Some(e), false) => match e.embed(&[self.triage.examined(&call.narrative)], "query: ") {
+                Ok(mut v) => v.pop(),
+                Err(err) => {
+                    tracing::warn!("call {}: embedding failed, lexicon only: {err}", call.call_id);
+                    None
+                }
+            },
+            _ => None,
+        };
+        let taker = operators::calls::triage::CallTaker {
+            incident_type: call.call_taker.incident_type.clone(),
+            priority: call.call_taker.priority,
+        };
+        let triage = self.triage.classify(&call.narrative, embedding.as_deref(), Some(&taker));
+        if triage.needs_review {
+            m.metric("qv_calls_needs_review_total", &[]).inc();
+        }
+        let located = self.places.locate(
+            call.location.lat,
+            call.location.lon,
+            call.location.uncertainty_m,
+            call.location.address.as_deref(),
+        );
+        if located.is_none() {
+            m.metric("qv_feed_noted_total", &[("feed", "calls"), ("note", "unplaced")]).inc();
+            said.push("location: no coordinates and the address is not in the gazetteer; place unknown".into());
+        }
+        let verification = located.map(|l| self.places.verify(l, call.start_ts, now.max(call.last_ts))).unwrap_or_default();
+        let units = located.map(|l| self.fleet.nearest(l.point, now)).unwrap_or_default();
+
+        let (phase, episode) = match (self.episodes.get(&call.call_id).copied(), call.status) {
+            (None, _) => {
+                let id = alert::new_id();
+                if call.status == CallStatus::Open {
+                    self.episodes.insert(call.call_id.clone(), id);
+                }
+                (Phase::Begin, id)
+            }
+            (Some(id), CallStatus::Open) => (Phase::Update, id),
+            (Some(id), CallStatus::Closed) => {
+                self.episodes.remove(&call.call_id);
+                (Phase::End, id)
+            }
+        };
+        let excerpt: String = call.narrative.chars().take(self.cfg.narrative_excerpt_chars).collect();
+        let mut attributes = serde_json::Map::new();
+        attributes.insert("call_id".into(), call.call_id.clone().into());
+        attributes.insert("incident_type".into(), triage.incident_type.clone().into());
+        attributes.insert("incident_label".into(), triage.label.clone().into());
+        attributes.insert("priority".into(), triage.priority.into());
+        attributes.insert("triage".into(), triage_json(&triage));
+        attributes.insert("narrative".into(), excerpt.into());
+        if let Some(n) = &call.caller.number {
+            attributes.insert("caller".into(), mask_number(n).into());
+        }
+        if let Some(l) = &call.language {
+            attributes.insert("language".into(), l.clone().into());
+        }
+        if let Some(a) = &call.location.address {
+            attributes.insert("address".into(), a.clone().into());
+        }
+        if let Some(l) = located {
+            attributes.insert("uncertainty_m".into(), l.uncertainty_m.into());
+        }
+        attributes.insert("records".into(), call.records.into());
+        attributes.insert("verification".into(), serde_json::to_value(&verification).unwrap_or_default());
+        attributes.insert("units".into(), serde_json::to_value(&units).unwrap_or_default());
+        if !said.is_empty() {
+            attributes.insert("notes".into(), json!(said));
+        }
+        let mut provenance = self.provenance.clone();
+        provenance.insert("rule".into(), "call_triage".into());
+        let point = located.map(|l| l.point);
+        out.push(Alert {
+            schema_version: alert::SCHEMA_VERSION.into(),
+            id: alert::new_id(),
+            episode,
+            event_ts: call.last_ts,
+            ingest_ts: now,
+            clock: ClockState::Unsynced,
+            site: self.site.clone(),
+            source: AlertSource {
+                kind: SourceKind::Call,
+                id: self.cfg.source_id.clone(),
+                name: self.cfg.source_name.clone(),
+                location: point,
+            },
+            kind: "call_received".into(),
+            phase,
+            severity: severity_of(triage.priority),
+            confidence: triage.confidence.clamp(0.0, 1.0),
+            objects: vec![],
+            evidence: vec![],
+            attributes,
+            correlation: pipeline::alert::Correlation {
+                call: Some(call.call_id.clone()),
+                place: point,
+                ..Default::default()
+            },
+            provenance,
+        });
+        Outcome { result, call_id: Some(call.call_id), notes: said }
+    }
+
+    pub fn open_calls(&self) -> usize {
+        self.episodes.len()
+    }
+
+    /// The place of a known call (for tests and the demo's status line).
+    pub fn call_point(&self, call_id: &str) -> Option<GeoPoint> {
+        let c = self.book.get(call_id)?;
+        self.places.locate(c.location.lat, c.location.lon, c.location.uncertainty_m, c.location.address.as_deref()).map(|l| l.point)
+    }
+}
+
+/// Priority 1 (immediate) is critical … 4 (routine) is low.
+pub fn severity_of(priority: u8) -> Severity {
+    match priority {
+        1 => Severity::Critical,
+        2 => Severity::High,
+        3 => Severity::Medium,
+        _ => Severity::Low,
+    }
+}
+
+fn triage_json(t: &TriageResult) -> Value {
+    json!({
+        "source": t.source,
+        "confidence": t.confidence,
+        "needs_review": t.needs_review,
+        "life_threatening": t.life_threatening,
+        "script": t.script,
+        "reasons": t.reasons,
+        "keywords": t.matched.iter().map(|k| k.keyword.clone()).collect::<Vec<_>>(),
+        "urgency_cues": t.urgency_cues,
+        "top": t.top,
+    })
+}

@@ -1,0 +1,266 @@
+//! The non-video feeds of a node: 102 call records, patrol unit reports and sensor
+//! telemetry, arriving by HTTP POST, on zenoh, or replayed from JSON-lines files; plus the
+//! node's camera alerts, kept for verifying calls.
+//!
+//! Every route hands raw bytes to one feed thread, which owns the [`CallDesk`] and the
+//! sensor rules, so a record is checked the same way whichever way it came, and a bad one
+//! is answered with its reason (HTTP 400, a log line, a counted metric) while the others
+//! keep flowing. Alerts go to the edge node's outbox like the cameras' do.
+
+use crate::calls_path::{CallDesk, CallsConfig, Outcome};
+use crate::config::PipelineConfig;
+use chrono::{DateTime, Utc};
+use crossbeam_channel::{Receiver, Sender};
+use operators::sensors::{Sensors, SensorsConfig, SensorsOutput, Telemetry};
+use pipeline::alert::{Alert, ClockState};
+use pipeline::metrics;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// `[feeds]` in a pipeline config.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedsConfig {
+    /// `host:port` for `POST /v1/calls`, `/v1/units`, `/v1/telemetry`; none when absent.
+    pub http_listen: Option<String>,
+    /// JSON-lines files replayed once at start, as fast as they are read.
+    pub replay: Vec<ReplayFile>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayFile {
+    pub file: PathBuf,
+    pub kind: FeedKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedKind {
+    Calls,
+    Units,
+    Telemetry,
+}
+
+impl FeedKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedKind::Calls => "calls",
+            FeedKind::Units => "units",
+            FeedKind::Telemetry => "telemetry",
+        }
+    }
+}
+
+/// One input for the feed thread, with where to say what became of it.
+pub enum Fed {
+    Record { kind: FeedKind, bytes: Vec<u8>, reply: Option<tokio::sync::oneshot::Sender<Outcome>> },
+    CameraAlert(Box<Alert>),
+}
+
+/// The running feed thread and its routes.
+pub struct Feeds {
+    tx: Sender<Fed>,
+    _thread: JoinHandle<()>,
+    /// The HTTP address actually bound (port 0 picks one).
+    pub http_addr: Option<std::net::SocketAddr>,
+    _subscribers: Vec<zenoh::pubsub::Subscriber<()>>,
+}
+
+impl Feeds {
+    /// Starts the feed thread when `[calls]` is enabled or `[sensors]` has rules, with
+    /// its zenoh subscriptions, the HTTP routes and the replays. `None` when neither.
+    pub fn start(
+        cfg: &PipelineConfig,
+        session: &zenoh::Session,
+        rt: &tokio::runtime::Handle,
+        alerts: Sender<Alert>,
+    ) -> Result<Option<Feeds>, String> {
+        let sensors_used = !cfg.sensors.sensor.is_empty()
+            || !cfg.sensors.radiation_portal.is_empty()
+            || !cfg.sensors.alarm_contact.is_empty();
+        if !cfg.calls.enabled && !sensors_used {
+            return Ok(None);
+        }
+        let desk = if cfg.calls.enabled { Some(CallDesk::new(&cfg.calls, &cfg.site, &cfg.cameras)?) } else { None };
+        let sensors = Sensors::new(&cfg.sensors, &cfg.site, Default::default()).map_err(|e| format!("sensors.{e}"))?;
+        let (tx, rx) = crossbeam_channel::unbounded::<Fed>();
+        let thread = std::thread::Builder::new()
+            .name("feeds".into())
+            .spawn(move || run(desk, sensors, rx, alerts))
+            .map_err(|e| format!("starting the feed thread: {e}"))?;
+
+        let mut subscribers = Vec::new();
+        let site = &cfg.site;
+        let mut subscribe = |key: String, kind: Option<FeedKind>| -> Result<(), String> {
+            let tx = tx.clone();
+            let sub = rt
+                .block_on(session.declare_subscriber(&key).callback(move |s| {
+                    let bytes = s.payload().to_bytes().to_vec();
+                    let fed = match kind {
+                        Some(kind) => Fed::Record { kind, bytes, reply: None },
+                        None => match serde_json::from_slice::<Alert>(&bytes) {
+                            Ok(a) => Fed::CameraAlert(Box::new(a)),
+                            Err(_) => return, // the control room dead-letters bad alerts
+                        },
+                    };
+                    let _ = tx.send(fed);
+                }))
+                .map_err(|e| format!("subscribing to {key}: {e}"))?;
+            subscribers.push(sub);
+            Ok(())
+        };
+        subscribe(pipeline::keys::calls_feed(site), Some(FeedKind::Calls))?;
+        subscribe(pipeline::keys::units_feed(site), Some(FeedKind::Units))?;
+        subscribe(pipeline::keys::telemetry_feed(site), Some(FeedKind::Telemetry))?;
+        if cfg.calls.enabled {
+            subscribe(format!("qv/{site}/alert/camera/**"), None)?;
+        }
+
+        let http_addr = match &cfg.feeds.http_listen {
+            None => None,
+            Some(addr) => Some(rt.block_on(serve_http(addr, tx.clone()))?),
+        };
+        for r in &cfg.feeds.replay {
+            replay(&r.file, r.kind, &tx)?;
+        }
+        Ok(Some(Feeds { tx, _thread: thread, http_addr, _subscribers: subscribers }))
+    }
+
+    /// A sender for tests and simulators that feed records in-process.
+    pub fn sender(&self) -> Sender<Fed> {
+        self.tx.clone()
+    }
+}
+
+/// Reads a JSON-lines file into the feed; a bad line is answered like any bad record
+/// (its line number in the log), and the rest of the file goes on.
+fn replay(file: &std::path::Path, kind: FeedKind, tx: &Sender<Fed>) -> Result<(), String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("feeds.replay {}: {e}", file.display()))?;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let _ = tx.send(Fed::Record { kind, bytes: line.as_bytes().to_vec(), reply: None });
+    }
+    Ok(())
+}
+
+/// The feed thread: one input at a time; sensor time moves on every second even when
+/// nothing arrives (silence and contacts left open are noticed on time).
+fn run(mut desk: Option<CallDesk>, mut sensors: Sensors, rx: Receiver<Fed>, alerts: Sender<Alert>) {
+    let m = metrics::global();
+    let mut out = Vec::new();
+    let mut sensed = SensorsOutput::default();
+    let mut last_tick = Utc::now();
+    loop {
+        let fed = match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(f) => Some(f),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        };
+        let now = Utc::now();
+        match fed {
+            None => {}
+            Some(Fed::CameraAlert(a)) => {
+                if let Some(d) = desk.as_mut() {
+                    d.observe(&a);
+                }
+            }
+            Some(Fed::Record { kind, bytes, reply }) => {
+                m.metric("qv_feed_records_total", &[("feed", kind.as_str())]).inc();
+                let outcome = match (kind, desk.as_mut()) {
+                    (FeedKind::Calls, Some(d)) => d.call_record(&bytes, now, &mut out),
+                    (FeedKind::Units, Some(d)) => d.unit_report(&bytes, now),
+                    (FeedKind::Calls | FeedKind::Units, None) => {
+                        Outcome { result: "refused", call_id: None, notes: vec!["calls are not enabled on this node".into()] }
+                    }
+                    (FeedKind::Telemetry, _) => telemetry(&mut sensors, &bytes, now, &mut sensed),
+                };
+                if let Some(r) = reply {
+                    let _ = r.send(outcome);
+                }
+            }
+        }
+        if (now - last_tick).num_milliseconds() >= 1000 {
+            sensors.tick(now, &mut sensed);
+            last_tick = now;
+        }
+        for r in sensed.readings.drain(..) {
+            tracing::info!(portal = %r.portal, result = ?r.result, "radiation portal reading");
+        }
+        for a in out.drain(..).chain(sensed.alerts.drain(..)) {
+            if alerts.send(a).is_err() {
+                tracing::error!("the outbox is gone; feed alerts cannot be stored");
+                return;
+            }
+        }
+    }
+}
+
+fn telemetry(sensors: &mut Sensors, bytes: &[u8], now: DateTime<Utc>, out: &mut SensorsOutput) -> Outcome {
+    let refuse = |reason: &'static str, msg: String| {
+        metrics::global().metric("qv_feed_rejected_total", &[("feed", "telemetry"), ("reason", reason)]).inc();
+        tracing::warn!("telemetry refused: {msg}");
+        Outcome { result: "refused", call_id: None, notes: vec![msg] }
+    };
+    if bytes.len() > 64 << 10 {
+        return refuse("too_large", format!("reading is {} bytes, over 64 KiB", bytes.len()));
+    }
+    let mut t: Telemetry = match serde_json::from_slice(bytes) {
+        Ok(t) => t,
+        Err(e) => return refuse("malformed", format!("not a telemetry reading: {e}")),
+    };
+    t.ingest_ts = Some(now);
+    t.clock = ClockState::Unsynced;
+    match sensors.observe(&t, out) {
+        Ok(()) => Outcome { result: "accepted", call_id: None, notes: vec![] },
+        Err(e) => refuse(e.reason(), e.to_string()),
+    }
+}
+
+/// `POST /v1/calls`, `/v1/units`, `/v1/telemetry`: 202 with what became of the record, or
+/// 400 with the reason.
+async fn serve_http(addr: &str, tx: Sender<Fed>) -> Result<std::net::SocketAddr, String> {
+    use axum::extract::{DefaultBodyLimit, State};
+    use axum::http::StatusCode;
+    use axum::routing::post;
+
+    async fn feed(kind: FeedKind, tx: Sender<Fed>, body: axum::body::Bytes) -> (StatusCode, axum::Json<Outcome>) {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if tx.send(Fed::Record { kind, bytes: body.to_vec(), reply: Some(reply) }).is_err() {
+            let o = Outcome { result: "refused", call_id: None, notes: vec!["the feed is stopping".into()] };
+            return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(o));
+        }
+        match answer.await {
+            Ok(o) if o.result == "refused" => (StatusCode::BAD_REQUEST, axum::Json(o)),
+            Ok(o) => (StatusCode::ACCEPTED, axum::Json(o)),
+            Err(_) => {
+                let o = Outcome { result: "refused", call_id: None, notes: vec!["the feed is stopping".into()] };
+                (StatusCode::SERVICE_UNAVAILABLE, axum::Json(o))
+            }
+        }
+    }
+    let router = axum::Router::new()
+        .route("/v1/calls", post(|State(tx): State<Sender<Fed>>, b| feed(FeedKind::Calls, tx, b)))
+        .route("/v1/units", post(|State(tx): State<Sender<Fed>>, b| feed(FeedKind::Units, tx, b)))
+        .route("/v1/telemetry", post(|State(tx): State<Sender<Fed>>, b| feed(FeedKind::Telemetry, tx, b)))
+        // Bodies up to the record limit reach the parser, which names the size it refuses.
+        .layer(DefaultBodyLimit::max(pipeline::calls::MAX_RECORD_BYTES + 1024))
+        .with_state(tx);
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("feeds.http_listen {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!("feed HTTP server stopped: {e}");
+        }
+    });
+    Ok(bound)
+}
+
+/// For configs: both sections are used by the feed thread.
+pub fn validate(calls: &CallsConfig, sensors: &SensorsConfig) -> Result<(), String> {
+    if calls.enabled {
+        calls.validate().map_err(|e| format!("calls.{e}"))?;
+    }
+    Sensors::new(sensors, "site", Default::default()).map(|_| ()).map_err(|e| format!("sensors.{e}"))
+}
