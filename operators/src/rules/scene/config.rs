@@ -417,9 +417,10 @@ pub(super) fn positive(field: &str, v: f64, unit: &str) -> Result<f64, String> {
     if v.is_finite() && v > 0.0 { Ok(v) } else { Err(format!("{field}: {v} must be a positive number of {unit}")) }
 }
 
-/// A checked schedule: local-time windows as day masks and seconds of the day.
+/// A checked schedule: local-time windows as day masks and seconds of the day. Scene rules
+/// use it for when they are armed, sensors (alarm contacts) for when opening is allowed.
 #[derive(Debug, Clone, Default)]
-pub(super) struct Schedule {
+pub struct Schedule {
     /// `(days, from, to)`: bit 0 of `days` is Monday; `from`/`to` in seconds of the day.
     windows: Vec<(u8, u32, u32)>,
 }
@@ -427,7 +428,8 @@ pub(super) struct Schedule {
 const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 impl Schedule {
-    pub(super) fn new(windows: &[Window]) -> Result<Self, String> {
+    /// Checks `windows`; `Err` names the field, e.g. `schedule[1].days: "funday" is not a day …`.
+    pub fn new(windows: &[Window]) -> Result<Self, String> {
         let mut out = Vec::with_capacity(windows.len());
         for (i, w) in windows.iter().enumerate() {
             let mut mask = 0u8;
@@ -455,9 +457,14 @@ impl Schedule {
         Ok(Self { windows: out })
     }
 
+    /// Whether the schedule has no windows (then [`Schedule::armed`] is always true).
+    pub fn is_empty(&self) -> bool {
+        self.windows.is_empty()
+    }
+
     /// Whether event time `t` (seconds since the epoch) falls in a window, in local time
     /// `offset_secs` east of UTC. No windows: always.
-    pub(super) fn armed(&self, t: f64, offset_secs: i64) -> bool {
+    pub fn armed(&self, t: f64, offset_secs: i64) -> bool {
         if self.windows.is_empty() {
             return true;
         }
@@ -491,7 +498,7 @@ fn hhmm(s: &str, allow_24: bool) -> Result<u32, String> {
 }
 
 /// The UTC offset in seconds; `Err` unless within −12…+14 hours in quarter hours.
-pub(super) fn utc_offset(hours: f64) -> Result<i64, String> {
+pub fn utc_offset(hours: f64) -> Result<i64, String> {
     let quarters = hours * 4.0;
     if !(hours.is_finite() && (-12.0..=14.0).contains(&hours) && (quarters - quarters.round()).abs() < 1e-9) {
         return Err(format!("utc_offset_hours: {hours} is not an offset within -12…14 hours in quarter hours"));
