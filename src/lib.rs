@@ -6,6 +6,7 @@ pub mod camera_path;
 pub mod clips;
 pub mod commands;
 pub mod config;
+pub mod demo_feeds;
 pub mod evidence_path;
 pub mod feeds;
 pub mod plates_path;

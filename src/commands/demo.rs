@@ -80,7 +80,11 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     let incidents = log_incidents(&session, &cfg.site)?;
     let (alerts_tx, alerts_rx) = crossbeam_channel::unbounded::<Alert>();
     let logger = log_and_forward(alerts_rx, node.alerts())?;
-    let path = CameraPath::start_with_evidence(&cfg, alerts_tx, Some(node.evidence()))?;
+    let path = CameraPath::start_with_evidence(&cfg, alerts_tx.clone(), Some(node.evidence()))?;
+    // 102 calls, patrol units and post sensors: the feed thread, and the demo playing them.
+    let feeds = crate::feeds::Feeds::start(&cfg, &session, rt.handle(), alerts_tx)?;
+    let stop_feeds = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let player = feeds.is_some().then(|| crate::demo_feeds::spawn(session.clone(), cfg.site.clone(), stop_feeds.clone()));
 
     let endpoint = cfg.bus.listen.first().cloned().unwrap_or_else(|| "(no listen endpoint)".into());
     println!();
@@ -95,6 +99,10 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     println!("  outbox               {}", cfg.edge.data_dir.join("outbox.sqlite").display());
     println!("  control-room store   {}", room.store_path.display());
     println!("  dashboard            http://{}/", web.server.addr);
+    if let Some(addr) = feeds.as_ref().and_then(|f| f.http_addr) {
+        println!("  102 calls, units,    POST http://{addr}/v1/calls, /v1/units, /v1/telemetry (the demo plays");
+        println!("  sensors              calls, five patrol cars, a radiation portal and a door: src/demo_feeds.rs)");
+    }
     if seeded.is_empty() {
         println!("  demo users           viewer, operator, customs, supervisor, admin (passwords were shown at the");
         let folder = room.store_path.parent().unwrap_or(&room.store_path);
@@ -136,6 +144,11 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         );
     }
     println!("stopping…");
+    stop_feeds.store(true, Ordering::Relaxed);
+    if let Some(p) = player {
+        let _ = p.join();
+    }
+    drop(feeds);
     path.shutdown();
     let _ = logger.join();
     let left = node.stop(Duration::from_secs(5))?;

@@ -28,6 +28,10 @@ pub fn run(args: EdgeArgs) -> Result<(), String> {
     } else {
         Some(CameraPath::start_with_evidence(&cfg, node.alerts(), Some(node.evidence()))?)
     };
+    let feeds = crate::feeds::Feeds::start(&cfg, &session, rt.handle(), node.alerts())?;
+    if let Some(addr) = feeds.as_ref().and_then(|f| f.http_addr) {
+        eprintln!("feeds: POST http://{addr}/v1/calls, /v1/units, /v1/telemetry");
+    }
     // Tells a supervising process (or a test) that alerts are being taken in.
     eprintln!("edge {} of site {} running; outbox in {}", cfg.node, cfg.site, cfg.edge.data_dir.display());
 
@@ -37,6 +41,7 @@ pub fn run(args: EdgeArgs) -> Result<(), String> {
             node.set_sources(p.source_health());
         }
     }
+    drop(feeds);
     if let Some(p) = path {
         p.shutdown();
     }

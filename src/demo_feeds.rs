@@ -1,0 +1,181 @@
+//! What the demo plays into the feeds, through the same zenoh keys a real call-handling
+//! system, patrol navigators and post sensors use: 102 calls in Uzbek (both scripts),
+//! Russian and English near the demo cameras, five patrol units driving around the square,
+//! a radiation portal at the gate lane whose every third vehicle carries a source, an
+//! always-armed evidence-room door that opens now and then, and a thermometer that goes
+//! quiet for a minute every three.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// One demo call: what is said, where, and an optional follow-up.
+struct DemoCall {
+    narrative: &'static str,
+    language: &'static str,
+    /// Metres east and north of the square camera, or an address for the gazetteer.
+    at: Result<(f64, f64), &'static str>,
+    update: Option<&'static str>,
+}
+
+const CALLS: &[DemoCall] = &[
+    DemoCall {
+        narrative: "Maydonda ikki kishi urishyapti, biri pichoq chiqardi, tez keling!",
+        language: "uz",
+        at: Ok((90.0, 10.0)),
+        update: Some("Bitta yigit yaralandi, qon ketyapti"),
+    },
+    DemoCall {
+        narrative: "На площади у фонтана оставили сумку, никто не подходит уже полчаса",
+        language: "ru",
+        at: Ok((40.0, -20.0)),
+        update: None,
+    },
+    DemoCall {
+        narrative: "Чилонзор 9-кварталда уйдан тутун чиқяпти, ичкарида болалар бор",
+        language: "uz-Cyrl",
+        at: Err("Chilonzor 9-kvartal, 14-uy"),
+        update: Some("Олов иккинчи қаватга ўтди"),
+    },
+    DemoCall {
+        narrative: "Two cars collided at the crossing by the square, one driver is not moving",
+        language: "en",
+        at: Ok((150.0, 60.0)),
+        update: None,
+    },
+    DemoCall {
+        narrative: "Qo'shnilar kechasi baland musiqa qo'yishyapti, uxlab bo'lmayapti",
+        language: "uz",
+        at: Err("Yunusobod 4-kvartal"),
+        update: None,
+    },
+    DemoCall {
+        narrative: "Сын 12 лет не вернулся из школы, телефон выключен, ушел в сторону площади",
+        language: "ru",
+        at: Ok((-60.0, 30.0)),
+        update: None,
+    },
+];
+
+const SQUARE: (f64, f64) = (41.3111, 69.2797);
+
+fn offset(east: f64, north: f64) -> (f64, f64) {
+    let m_per_deg = 111_195.0;
+    (SQUARE.0 + north / m_per_deg, SQUARE.1 + east / (m_per_deg * SQUARE.0.to_radians().cos()))
+}
+
+/// SplitMix64: a seeded generator, so the demo plays the same way each run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// A Poisson count of mean `mean` (normal approximation; means here are in the tens).
+    fn poisson(&mut self, mean: f64) -> f64 {
+        let (u1, u2) = (self.next().max(1e-12), self.next());
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        (mean + z * mean.sqrt()).round().max(0.0)
+    }
+}
+
+/// Plays the demo feeds on `session` until `stop` is set.
+pub fn spawn(session: zenoh::Session, site: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("demo-feeds".into())
+        .spawn(move || play(&session, &site, &stop))
+        .expect("spawning the demo feed thread")
+}
+
+fn put(session: &zenoh::Session, key: String, value: serde_json::Value) {
+    use zenoh::Wait;
+    if let Err(e) = session.put(&key, value.to_string()).wait() {
+        tracing::warn!("demo feed: put on {key}: {e}");
+    }
+}
+
+fn play(session: &zenoh::Session, site: &str, stop: &AtomicBool) {
+    let start = Instant::now();
+    let mut rng = Rng(2026);
+    let calls_key = format!("qv/{site}/pii/feed/calls");
+    let tel = |sensor: &str| format!("qv/{site}/feed/telemetry/{sensor}");
+    let mut tick = 0u64;
+    let mut pending_updates: Vec<(Instant, String, &'static str, DateTime<Utc>)> = vec![];
+    let sample = Duration::from_millis(100);
+    while !stop.load(Ordering::Relaxed) {
+        let now = Utc::now();
+        let t = start.elapsed().as_secs_f64();
+        // Radiation portal at the gate lane, 10 samples/s: ~180 cps background; a vehicle
+        // every 40 s for 6 s shields 20% of it; every third vehicle carries a source.
+        let cycle = t % 40.0;
+        let vehicle = (t / 40.0) as u64;
+        let occupied = (10.0..16.0).contains(&cycle);
+        let mut gamma = 180.0 * if occupied { 0.8 } else { 1.0 };
+        if occupied && vehicle % 3 == 2 && (11.5..14.5).contains(&cycle) {
+            gamma += 180.0 * 0.9;
+        }
+        let counts = rng.poisson(gamma * 0.1) / 0.1;
+        put(session, tel("rpm-lane1-gamma"), json!({"sensor": "rpm-lane1-gamma", "kind": "gamma_cps", "value": counts, "unit": "cps", "event_ts": now}));
+        if tick % 5 == 0 {
+            put(session, tel("rpm-lane1-occ"), json!({"sensor": "rpm-lane1-occ", "kind": "occupancy", "value": if occupied {1} else {0}, "unit": "bool", "event_ts": now}));
+        }
+        if tick % 10 == 0 {
+            // The evidence-room door: open 10 s of every 90.
+            let open = (t % 90.0) >= 70.0 && (t % 90.0) < 80.0;
+            put(session, tel("evidence-door"), json!({"sensor": "evidence-door", "kind": "contact", "value": if open {1} else {0}, "unit": "bool", "event_ts": now}));
+        }
+        if tick % 50 == 0 && (t % 180.0) < 120.0 {
+            put(session, tel("post-thermo"), json!({"sensor": "post-thermo", "kind": "temperature", "value": 21.5, "unit": "C", "event_ts": now}));
+        }
+        // Patrol units: five cars on circles around the square, one report each 2 s.
+        if tick % 20 == 0 {
+            for i in 0..5u32 {
+                let r = 300.0 + 350.0 * i as f64;
+                let a = t / (60.0 + 20.0 * i as f64) + i as f64;
+                let (lat, lon) = offset(r * a.cos(), r * a.sin());
+                let status = match (i, (t / 60.0) as u32 % 3) {
+                    (1, 0) => "busy",
+                    (3, _) => "en_route",
+                    _ => "available",
+                };
+                let unit = format!("P-{:02}", i + 1);
+                put(session, format!("qv/{site}/feed/units/{unit}"), json!({"unit": unit, "ts": now, "lat": lat, "lon": lon, "accuracy_m": 8.0, "speed_mps": 9.0, "status": status}));
+            }
+        }
+        // A call every 25 s, starting 5 s in; some get an update 10 s later.
+        if tick % 250 == 50 {
+            let n = (tick / 250) as usize;
+            let c = &CALLS[n % CALLS.len()];
+            let id = format!("102-demo-{n:04}");
+            let location = match c.at {
+                Ok((e, nn)) => {
+                    let (lat, lon) = offset(e, nn);
+                    json!({"lat": lat, "lon": lon, "uncertainty_m": 40.0, "method": "cell"})
+                }
+                Err(address) => json!({"address": address}),
+            };
+            put(session, calls_key.clone(), json!({
+                "call_id": id, "start_ts": now, "caller": {"number": format!("+99890{:07}", 1_234_567 + n)},
+                "location": location, "language": c.language, "narrative": c.narrative,
+            }));
+            if let Some(u) = c.update {
+                pending_updates.push((Instant::now() + Duration::from_secs(10), id, u, now));
+            }
+        }
+        pending_updates.retain(|(when, id, text, started)| {
+            if Instant::now() < *when {
+                return true;
+            }
+            put(session, calls_key.clone(), json!({"call_id": id, "start_ts": started, "update_ts": Utc::now(), "narrative": text}));
+            false
+        });
+        tick += 1;
+        std::thread::sleep(sample);
+    }
+}
