@@ -179,6 +179,9 @@ impl TriageConfig {
         if s.max_chars == 0 {
             return err("scoring.max_chars", "must be at least 1");
         }
+        if s.typo_min_len < 3 {
+            return err("scoring.typo_min_len", "must be at least 3");
+        }
         if s.knn_k == 0 {
             return err("scoring.knn_k", "must be at least 1");
         }
@@ -254,8 +257,23 @@ impl TriageConfig {
     }
 }
 
+/// The stems of a keyword with whether each is an exact word: a word written `word=` is
+/// exact; so is a one-word keyword shorter than 3 letters (too short to be a stem). In a
+/// phrase, short words stay prefixes (the phrase is context enough) unless written `=`.
+fn keyword_stems(keyword: &str) -> Vec<(Vec<char>, bool)> {
+    let mut out = Vec::new();
+    for word in keyword.split_whitespace() {
+        let exact = word.ends_with('=');
+        out.extend(tokens(&normalise(word.trim_end_matches('='))).into_iter().map(|t| (t, exact)));
+    }
+    if let [(chars, exact)] = out.as_mut_slice() {
+        *exact |= chars.len() < 3;
+    }
+    out
+}
+
 fn check_keyword(word: &str) -> Result<(), String> {
-    if tokens(&normalise(word.trim_end_matches('='))).is_empty() {
+    if keyword_stems(word).is_empty() {
         return Err(format!("keyword \"{word}\" is empty after normalisation"));
     }
     Ok(())
@@ -504,12 +522,9 @@ impl Triage {
         let mut t = Triage { cfg, stems: vec![], entries: vec![], by_first: vec![], examples: vec![] };
         let mut stem_ids: HashMap<(Vec<char>, bool), usize> = HashMap::new();
         let mut add = |t: &mut Triage, text: &str, type_idx: Option<usize>, lang: Lang, weight: f32| {
-            let exact = text.ends_with('=');
-            let stems = tokens(&normalise(text.trim_end_matches('=')))
+            let stems = keyword_stems(text)
                 .into_iter()
-                .map(|chars| {
-                    // words shorter than 3 letters are too short to be stems
-                    let exact = exact || chars.len() < 3;
+                .map(|(chars, exact)| {
                     *stem_ids.entry((chars.clone(), exact)).or_insert_with(|| {
                         t.stems.push(Stem { chars, exact });
                         t.stems.len() - 1
@@ -565,20 +580,29 @@ impl Triage {
         }
     }
 
+    /// A stem matches a word it begins (exact stems: the whole word). Words and stems of
+    /// `typo_min_len` letters or more also match with one typo, provided the first two letters
+    /// are right (typos rarely sit there, and Uzbek verb forms such as `olyapti` and `otyapti`
+    /// differ only there) and the typo is not just a dropped last letter of the stem.
     fn stem_matches(&self, stem: &Stem, tok: &[char]) -> bool {
         let s = &stem.chars;
         let typo = self.cfg.scoring.typo_min_len;
         if stem.exact {
-            return tok == s.as_slice() || (s.len() >= typo && tok.len() >= typo && within_one(tok, s));
-        }
-        if tok.starts_with(s) {
+            if tok == s.as_slice() {
+                return true;
+            }
+        } else if tok.starts_with(s) {
             return true;
         }
-        if s.len() < typo || tok.len() < typo.min(s.len()) {
+        if s.len() < typo || tok.len() < typo || tok[..2] != s[..2] {
             return false;
         }
-        // one typo inside the stem: the token's prefix of the stem's length, one shorter or one longer
-        [s.len() - 1, s.len(), s.len() + 1].iter().any(|&n| n <= tok.len() && within_one(&tok[..n], s))
+        if stem.exact {
+            return within_one(tok, s);
+        }
+        // one typo inside the stem: the word's start of the stem's length, one shorter or one longer
+        (tok.len() >= s.len() - 1 && within_one(&tok[..s.len() - 1], s) && tok[..s.len() - 1] != s[..s.len() - 1])
+            || [s.len(), s.len() + 1].iter().any(|&n| n <= tok.len() && within_one(&tok[..n], s))
     }
 
     /// Keyword and urgency-cue entries that match, each once.
