@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::thread::JoinHandle;
 use std::time::Duration;
+use zenoh::Wait;
 
 /// `[feeds]` in a pipeline config.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -96,8 +97,9 @@ impl Feeds {
         let site = &cfg.site;
         let mut subscribe = |key: String, kind: Option<FeedKind>| -> Result<(), String> {
             let tx = tx.clone();
-            let sub = rt
-                .block_on(session.declare_subscriber(&key).callback(move |s| {
+            let sub = session
+                .declare_subscriber(&key)
+                .callback(move |s| {
                     let bytes = s.payload().to_bytes().to_vec();
                     let fed = match kind {
                         Some(kind) => Fed::Record { kind, bytes, reply: None },
@@ -107,7 +109,8 @@ impl Feeds {
                         },
                     };
                     let _ = tx.send(fed);
-                }))
+                })
+                .wait()
                 .map_err(|e| format!("subscribing to {key}: {e}"))?;
             subscribers.push(sub);
             Ok(())

@@ -4,6 +4,7 @@
 
 mod acl_tls;
 mod bad_input;
+mod calls;
 mod camera_path;
 mod cap_export;
 mod dashboard_audit;
