@@ -165,12 +165,10 @@ impl Telemetry {
                     return Err(TelemetryError::NotBoolean { kind: self.kind.clone(), value: self.value });
                 }
             }
-            Some(Shape::Temperature) => {
-                if !matches!(unit, "C" | "°C" | "degC" | "celsius") {
-                    return Err(unit_err("C"));
-                }
+            Some(Shape::Temperature) if !matches!(unit, "C" | "°C" | "degC" | "celsius") => {
+                return Err(unit_err("C"));
             }
-            None => {}
+            Some(Shape::Temperature) | None => {}
         }
         let ahead_secs = (self.event_ts - now).num_microseconds().map_or(f64::INFINITY, |us| us as f64 * 1e-6);
         if ahead_secs > max_future_secs {
