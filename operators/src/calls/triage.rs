@@ -14,11 +14,17 @@
 //! [`normalise`]): keywords are prefixes (stems) unless written `word=` or shorter than 3 letters, and words of
 //! `typo_min_len` letters or more match with one typo.
 
+use super::embed::Embedder;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 /// The default triage config, `configs/triage.toml`.
 pub const DEFAULT_TRIAGE_TOML: &str = include_str!("../../../configs/triage.toml");
+
+/// The e5 prefix for narratives and for the labelled examples alike: e5 asks for `query: `
+/// on both sides of a symmetric comparison (text against text of the same kind), and a
+/// narrative and an example are the same kind of text.
+pub const EMBED_PREFIX: &str = "query: ";
 
 /// The incident type reported when the narrative is not classified (empty, unexpected
 /// script, no evidence at all); the call-taker decides.
@@ -400,11 +406,7 @@ fn within_one(a: &[char], b: &[char]) -> bool {
         return false;
     }
     let p = s.iter().zip(l).take_while(|(x, y)| x == y).count();
-    if s.len() == l.len() {
-        s[p + 1.min(s.len() - p)..] == l[p + 1.min(l.len() - p)..]
-    } else {
-        s[p..] == l[p + 1..]
-    }
+    if s.len() == l.len() { s[p + 1.min(s.len() - p)..] == l[p + 1.min(l.len() - p)..] } else { s[p..] == l[p + 1..] }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -561,6 +563,35 @@ impl Triage {
         Ok(t)
     }
 
+    /// Builds the classifier with the example vectors computed by `embedder` ([`EMBED_PREFIX`]).
+    pub fn with_embedder(cfg: TriageConfig, embedder: &mut Embedder) -> Result<Self, String> {
+        let texts: Vec<&str> = cfg.examples().into_iter().map(|(_, _, t)| t).collect();
+        let vectors = embedder.embed(&texts, EMBED_PREFIX).map_err(|e| format!("triage examples: {e}"))?;
+        Self::new(cfg, Some(vectors))
+    }
+
+    /// Embeds the examined part of the narrative with `embedder` and classifies; when
+    /// embedding fails, classifies on the keywords alone and says why.
+    pub fn classify_embedded(
+        &self,
+        embedder: &mut Embedder,
+        text: &str,
+        call_taker: Option<&CallTaker>,
+    ) -> TriageResult {
+        let examined = self.examined(text);
+        if examined.trim().is_empty() {
+            return self.classify(text, None, call_taker);
+        }
+        match embedder.embed(&[examined], EMBED_PREFIX) {
+            Ok(mut v) => self.classify(text, v.pop().as_deref(), call_taker),
+            Err(e) => {
+                let mut r = self.classify(text, None, call_taker);
+                r.reasons.push(format!("embedding failed, keywords only: {e}"));
+                r
+            }
+        }
+    }
+
     /// The config it was built from.
     pub fn config(&self) -> &TriageConfig {
         &self.cfg
@@ -704,7 +735,11 @@ impl Triage {
         };
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-        let top = order.iter().take(3).map(|&i| TypeScore { incident_type: self.cfg.types[i].id.clone(), score: scores[i] }).collect();
+        let top = order
+            .iter()
+            .take(3)
+            .map(|&i| TypeScore { incident_type: self.cfg.types[i].id.clone(), score: scores[i] })
+            .collect();
 
         let urgent = !urgency_cues.is_empty();
         let raise = |p: u8| if urgent { p.saturating_sub(1).max(1) } else { p };

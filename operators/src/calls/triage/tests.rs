@@ -68,8 +68,7 @@ fn evaluate(set: &[Labelled], cfg: &TriageConfig, mut predict: impl FnMut(usize,
 
 fn report(name: &str, f: &Figures) {
     let pct = |(a, b): (usize, usize)| 100.0 * a as f64 / b.max(1) as f64;
-    let langs: Vec<String> =
-        f.per_lang.iter().map(|(l, n)| format!("{l} {:.1}% ({}/{})", pct(*n), n.0, n.1)).collect();
+    let langs: Vec<String> = f.per_lang.iter().map(|(l, n)| format!("{l} {:.1}% ({}/{})", pct(*n), n.0, n.1)).collect();
     println!("{name}: {}; life-threatening recall {:.1}% ({}/{})", langs.join(", "), pct(f.life), f.life.0, f.life.1);
 }
 
@@ -94,7 +93,34 @@ fn labelled_set_accuracy() {
     report("lexicon only", &lexicon);
     println!("lexicon classify: {:.0} calls/s (debug build)", 1.0 / per_call);
 
-    let final_figures = lexicon;
+    let final_figures = match Embedder::load(&crate::detect::manifest::Manifest::builtin(), 1) {
+        Err(e) => {
+            println!("embedding model not available ({e}): the lexicon-only figures are the final ones");
+            lexicon
+        }
+        Ok(mut embedder) => {
+            let started = std::time::Instant::now();
+            let texts: Vec<&str> = set.iter().map(|r| r.text.as_str()).collect();
+            let narratives = embedder.embed(&texts, EMBED_PREFIX).unwrap();
+            let per_text = started.elapsed().as_secs_f64() / texts.len() as f64;
+            println!("e5 embedding: {:.1} ms per narrative (1 thread)", per_text * 1e3);
+            let combined = Triage::with_embedder(cfg.clone(), &mut embedder).unwrap();
+            let mut emb_cfg = cfg.clone();
+            emb_cfg.scoring.lexicon_weight = 0.0;
+            let vectors = cfg.examples().iter().map(|(_, _, t)| *t).collect::<Vec<_>>();
+            let emb_only = Triage::new(emb_cfg.clone(), Some(embedder.embed(&vectors, EMBED_PREFIX).unwrap())).unwrap();
+            let f = evaluate(&set, &cfg, |i, text| emb_only.classify(text, Some(&narratives[i]), None));
+            report("embedding only (query:/query:)", &f);
+            // the other prefix choice for the examples, for comparison
+            let passages = embedder.embed(&vectors, "passage: ").unwrap();
+            let emb_passage = Triage::new(emb_cfg, Some(passages)).unwrap();
+            let f = evaluate(&set, &cfg, |i, text| emb_passage.classify(text, Some(&narratives[i]), None));
+            report("embedding only (query:/passage:)", &f);
+            let f = evaluate(&set, &cfg, |i, text| combined.classify(text, Some(&narratives[i]), None));
+            report("combined", &f);
+            f
+        }
+    };
     println!("misses:\n{}", final_figures.misses.join("\n"));
     for (lang, (ok, n)) in &final_figures.per_lang {
         assert!(*ok as f64 >= 0.9 * *n as f64, "{lang}: top-1 {ok}/{n} below 90 %");
@@ -145,7 +171,11 @@ fn apostrophe_variants_give_the_same_result() {
     assert_eq!(first.incident_type, "theft_burglary");
     for v in &variants[1..] {
         let r = t.classify(v, None, None);
-        assert_eq!((r.incident_type.as_str(), r.confidence, r.priority), ("theft_burglary", first.confidence, first.priority), "{v}");
+        assert_eq!(
+            (r.incident_type.as_str(), r.confidence, r.priority),
+            ("theft_burglary", first.confidence, first.priority),
+            "{v}"
+        );
     }
     assert_eq!(normalise("Ёлка ўғри қўшни"), normalise("елка угри кушни"));
 }
@@ -181,11 +211,9 @@ fn call_taker_type_and_priority_win() {
 #[test]
 fn unexpected_script_is_not_guessed() {
     let t = lexicon_only();
-    for (text, script) in [
-        ("大楼着火了，请快来", "han"),
-        ("يوجد حريق في المبنى", "arabic"),
-        ("შენობაში ხანძარია", "georgian"),
-    ] {
+    for (text, script) in
+        [("大楼着火了，请快来", "han"), ("يوجد حريق في المبنى", "arabic"), ("შენობაში ხანძარია", "georgian")]
+    {
         let r = t.classify(text, None, None);
         assert_eq!((r.incident_type.as_str(), r.confidence, r.source), (UNKNOWN_TYPE, 0.0, Source::None), "{text}");
         assert_eq!(r.script, Script::Other(script));
