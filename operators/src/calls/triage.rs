@@ -191,13 +191,13 @@ impl TriageConfig {
         if s.knn_k == 0 {
             return err("scoring.knn_k", "must be at least 1");
         }
-        if !(s.temperature > 0.0) {
+        if s.temperature.is_nan() || s.temperature <= 0.0 {
             return err("scoring.temperature", "must be greater than 0");
         }
         if !(0.0..=1.0).contains(&s.lexicon_weight) {
             return err("scoring.lexicon_weight", "must be within 0..=1");
         }
-        if !(s.lexicon_prior >= 0.0) {
+        if s.lexicon_prior.is_nan() || s.lexicon_prior < 0.0 {
             return err("scoring.lexicon_prior", "must be 0 or more");
         }
         if !(1..=4).contains(&s.unknown_priority) {
@@ -241,10 +241,10 @@ impl TriageConfig {
             }
         }
         for (i, t) in self.types.iter().enumerate() {
-            if let Some(parent) = &t.refines {
-                if !seen.contains_key(parent.as_str()) || parent == &t.id {
-                    return err(&format!("types[{i}] ({}).refines", t.id), &format!("`{parent}` is not another type"));
-                }
+            if let Some(parent) = &t.refines
+                && (!seen.contains_key(parent.as_str()) || parent == &t.id)
+            {
+                return err(&format!("types[{i}] ({}).refines", t.id), &format!("`{parent}` is not another type"));
             }
         }
         Ok(())
@@ -797,16 +797,17 @@ impl Triage {
 
         let best = order[0];
         let mut chosen = best;
-        if !self.cfg.types[best].life_threatening {
-            if let Some(&l) = order.iter().find(|&&i| self.cfg.types[i].life_threatening) {
-                if scores[l] > 0.0 && scores[best] - scores[l] <= sc.life_margin {
-                    chosen = l;
-                    reasons.push(format!(
-                        "life-threatening `{}` ({:.2}) is within {} of `{}` ({:.2}): preferred for recall",
-                        self.cfg.types[l].id, scores[l], sc.life_margin, self.cfg.types[best].id, scores[best]
-                    ));
-                }
-            }
+        let life = order.iter().copied().find(|&i| self.cfg.types[i].life_threatening);
+        if let Some(l) = life
+            && !self.cfg.types[best].life_threatening
+            && scores[l] > 0.0
+            && scores[best] - scores[l] <= sc.life_margin
+        {
+            chosen = l;
+            reasons.push(format!(
+                "life-threatening `{}` ({:.2}) is within {} of `{}` ({:.2}): preferred for recall",
+                self.cfg.types[l].id, scores[l], sc.life_margin, self.cfg.types[best].id, scores[best]
+            ));
         }
         let next = order.iter().copied().find(|&i| i != chosen).map_or(0.0, |i| scores[i]);
         let confidence = (scores[chosen] - next).clamp(0.0, 1.0);
