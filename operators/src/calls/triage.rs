@@ -14,11 +14,17 @@
 //! [`normalise`]): keywords are prefixes (stems) unless written `word=` or shorter than 3 letters, and words of
 //! `typo_min_len` letters or more match with one typo.
 
+use super::embed::Embedder;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 /// The default triage config, `configs/triage.toml`.
 pub const DEFAULT_TRIAGE_TOML: &str = include_str!("../../../configs/triage.toml");
+
+/// The e5 prefix for narratives and for the labelled examples alike: e5 asks for `query: `
+/// on both sides of a symmetric comparison (text against text of the same kind), and a
+/// narrative and an example are the same kind of text.
+pub const EMBED_PREFIX: &str = "query: ";
 
 /// The incident type reported when the narrative is not classified (empty, unexpected
 /// script, no evidence at all); the call-taker decides.
@@ -185,13 +191,13 @@ impl TriageConfig {
         if s.knn_k == 0 {
             return err("scoring.knn_k", "must be at least 1");
         }
-        if !(s.temperature > 0.0) {
+        if s.temperature.is_nan() || s.temperature <= 0.0 {
             return err("scoring.temperature", "must be greater than 0");
         }
         if !(0.0..=1.0).contains(&s.lexicon_weight) {
             return err("scoring.lexicon_weight", "must be within 0..=1");
         }
-        if !(s.lexicon_prior >= 0.0) {
+        if s.lexicon_prior.is_nan() || s.lexicon_prior < 0.0 {
             return err("scoring.lexicon_prior", "must be 0 or more");
         }
         if !(1..=4).contains(&s.unknown_priority) {
@@ -235,10 +241,10 @@ impl TriageConfig {
             }
         }
         for (i, t) in self.types.iter().enumerate() {
-            if let Some(parent) = &t.refines {
-                if !seen.contains_key(parent.as_str()) || parent == &t.id {
-                    return err(&format!("types[{i}] ({}).refines", t.id), &format!("`{parent}` is not another type"));
-                }
+            if let Some(parent) = &t.refines
+                && (!seen.contains_key(parent.as_str()) || parent == &t.id)
+            {
+                return err(&format!("types[{i}] ({}).refines", t.id), &format!("`{parent}` is not another type"));
             }
         }
         Ok(())
@@ -400,11 +406,7 @@ fn within_one(a: &[char], b: &[char]) -> bool {
         return false;
     }
     let p = s.iter().zip(l).take_while(|(x, y)| x == y).count();
-    if s.len() == l.len() {
-        s[p + 1.min(s.len() - p)..] == l[p + 1.min(l.len() - p)..]
-    } else {
-        s[p..] == l[p + 1..]
-    }
+    if s.len() == l.len() { s[p + 1.min(s.len() - p)..] == l[p + 1.min(l.len() - p)..] } else { s[p..] == l[p + 1..] }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -561,6 +563,35 @@ impl Triage {
         Ok(t)
     }
 
+    /// Builds the classifier with the example vectors computed by `embedder` ([`EMBED_PREFIX`]).
+    pub fn with_embedder(cfg: TriageConfig, embedder: &mut Embedder) -> Result<Self, String> {
+        let texts: Vec<&str> = cfg.examples().into_iter().map(|(_, _, t)| t).collect();
+        let vectors = embedder.embed(&texts, EMBED_PREFIX).map_err(|e| format!("triage examples: {e}"))?;
+        Self::new(cfg, Some(vectors))
+    }
+
+    /// Embeds the examined part of the narrative with `embedder` and classifies; when
+    /// embedding fails, classifies on the keywords alone and says why.
+    pub fn classify_embedded(
+        &self,
+        embedder: &mut Embedder,
+        text: &str,
+        call_taker: Option<&CallTaker>,
+    ) -> TriageResult {
+        let examined = self.examined(text);
+        if examined.trim().is_empty() {
+            return self.classify(text, None, call_taker);
+        }
+        match embedder.embed(&[examined], EMBED_PREFIX) {
+            Ok(mut v) => self.classify(text, v.pop().as_deref(), call_taker),
+            Err(e) => {
+                let mut r = self.classify(text, None, call_taker);
+                r.reasons.push(format!("embedding failed, keywords only: {e}"));
+                r
+            }
+        }
+    }
+
     /// The config it was built from.
     pub fn config(&self) -> &TriageConfig {
         &self.cfg
@@ -704,7 +735,11 @@ impl Triage {
         };
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-        let top = order.iter().take(3).map(|&i| TypeScore { incident_type: self.cfg.types[i].id.clone(), score: scores[i] }).collect();
+        let top = order
+            .iter()
+            .take(3)
+            .map(|&i| TypeScore { incident_type: self.cfg.types[i].id.clone(), score: scores[i] })
+            .collect();
 
         let urgent = !urgency_cues.is_empty();
         let raise = |p: u8| if urgent { p.saturating_sub(1).max(1) } else { p };
@@ -762,16 +797,17 @@ impl Triage {
 
         let best = order[0];
         let mut chosen = best;
-        if !self.cfg.types[best].life_threatening {
-            if let Some(&l) = order.iter().find(|&&i| self.cfg.types[i].life_threatening) {
-                if scores[l] > 0.0 && scores[best] - scores[l] <= sc.life_margin {
-                    chosen = l;
-                    reasons.push(format!(
-                        "life-threatening `{}` ({:.2}) is within {} of `{}` ({:.2}): preferred for recall",
-                        self.cfg.types[l].id, scores[l], sc.life_margin, self.cfg.types[best].id, scores[best]
-                    ));
-                }
-            }
+        let life = order.iter().copied().find(|&i| self.cfg.types[i].life_threatening);
+        if let Some(l) = life
+            && !self.cfg.types[best].life_threatening
+            && scores[l] > 0.0
+            && scores[best] - scores[l] <= sc.life_margin
+        {
+            chosen = l;
+            reasons.push(format!(
+                "life-threatening `{}` ({:.2}) is within {} of `{}` ({:.2}): preferred for recall",
+                self.cfg.types[l].id, scores[l], sc.life_margin, self.cfg.types[best].id, scores[best]
+            ));
         }
         let next = order.iter().copied().find(|&i| i != chosen).map_or(0.0, |i| scores[i]);
         let confidence = (scores[chosen] - next).clamp(0.0, 1.0);
