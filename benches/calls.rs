@@ -93,7 +93,14 @@ window_secs = 3600
     // (b) arrival → incident published, through the whole node.
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let session = rt.block_on(pipeline::bus::open(&cfg.bus)).unwrap();
-    let room = dashboard::control_room::ControlRoom::start(session.clone(), &cfg.site, "room", &cfg.control_room, cfg.fusion.clone()).unwrap();
+    let room = dashboard::control_room::ControlRoom::start(
+        session.clone(),
+        &cfg.site,
+        "room",
+        &cfg.control_room,
+        cfg.fusion.clone(),
+    )
+    .unwrap();
     let node = edge::node::EdgeNode::start(session.clone(), &cfg.site, "edge", &cfg.edge).unwrap();
     let feeds = qorovul::feeds::Feeds::start(&cfg, &session, rt.handle(), node.alerts()).unwrap().unwrap();
     let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
@@ -102,7 +109,9 @@ window_secs = 3600
     let _sub = session
         .declare_subscriber("qv/bench/incident/**")
         .callback(move |s| {
-            let Ok(u) = serde_json::from_slice::<operators::fusion::IncidentUpdate>(&s.payload().to_bytes()) else { return };
+            let Ok(u) = serde_json::from_slice::<operators::fusion::IncidentUpdate>(&s.payload().to_bytes()) else {
+                return;
+            };
             for call in &u.incident.keys.call {
                 if let Some(t) = s2.lock().unwrap().remove(call) {
                     l2.lock().unwrap().push(t.elapsed());

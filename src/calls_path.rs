@@ -19,8 +19,8 @@ use pipeline::calls::{CallBook, CallStatus, Merge, mask_number, parse_record};
 use pipeline::metrics;
 use pipeline::sources::camera::CameraConfig;
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 use serde_json::{Value, json};
+use sha2::Digest;
 use std::path::PathBuf;
 use uuid::Uuid;
 
@@ -241,7 +241,8 @@ impl CallDesk {
             m.metric("qv_feed_noted_total", &[("feed", "calls"), ("note", "unplaced")]).inc();
             said.push("location: no coordinates and the address is not in the gazetteer; place unknown".into());
         }
-        let verification = located.map(|l| self.places.verify(l, call.start_ts, now.max(call.last_ts))).unwrap_or_default();
+        let verification =
+            located.map(|l| self.places.verify(l, call.start_ts, now.max(call.last_ts))).unwrap_or_default();
         let units = located.map(|l| self.fleet.nearest(l.point, now)).unwrap_or_default();
 
         let (phase, episode) = match (self.episodes.get(&call.call_id).copied(), call.status) {
@@ -325,7 +326,9 @@ impl CallDesk {
     /// The place of a known call (for tests and the demo's status line).
     pub fn call_point(&self, call_id: &str) -> Option<GeoPoint> {
         let c = self.book.get(call_id)?;
-        self.places.locate(c.location.lat, c.location.lon, c.location.uncertainty_m, c.location.address.as_deref()).map(|l| l.point)
+        self.places
+            .locate(c.location.lat, c.location.lon, c.location.uncertainty_m, c.location.address.as_deref())
+            .map(|l| l.point)
     }
 }
 

@@ -2,7 +2,7 @@
 //! system, patrol navigators and post sensors use: 102 calls in Uzbek (both scripts),
 //! Russian and English near the demo cameras, five patrol units driving around the square,
 //! a radiation portal at the gate lane whose every third vehicle carries a source, an
-//! always-armed evidence-room door that opens now and then, and a thermometer that goes
+//! always-armed evidence-room door that opens for 10 s every 90 s, and a thermometer that goes
 //! quiet for a minute every three.
 
 use chrono::{DateTime, Utc};
@@ -112,29 +112,46 @@ fn play(session: &zenoh::Session, site: &str, stop: &AtomicBool) {
         let now = Utc::now();
         let t = start.elapsed().as_secs_f64();
         // Radiation portal at the gate lane, 10 samples/s: ~180 cps background; a vehicle
-        // every 40 s for 6 s shields 20% of it; every third vehicle carries a source.
-        let cycle = t % 40.0;
-        let vehicle = (t / 40.0) as u64;
+        // every 30 s for 6 s shields 20% of it; every third vehicle (the first at 40 s)
+        // carries a source.
+        let cycle = t % 30.0;
+        let vehicle = (t / 30.0) as u64;
         let occupied = (10.0..16.0).contains(&cycle);
         let mut gamma = 180.0 * if occupied { 0.8 } else { 1.0 };
-        if occupied && vehicle % 3 == 2 && (11.5..14.5).contains(&cycle) {
+        if occupied && vehicle % 3 == 1 && (11.5..14.5).contains(&cycle) {
             gamma += 180.0 * 0.9;
         }
         let counts = rng.poisson(gamma * 0.1) / 0.1;
-        put(session, tel("rpm-lane1-gamma"), json!({"sensor": "rpm-lane1-gamma", "kind": "gamma_cps", "value": counts, "unit": "cps", "event_ts": now}));
-        if tick % 5 == 0 {
-            put(session, tel("rpm-lane1-occ"), json!({"sensor": "rpm-lane1-occ", "kind": "occupancy", "value": if occupied {1} else {0}, "unit": "bool", "event_ts": now}));
+        put(
+            session,
+            tel("rpm-lane1-gamma"),
+            json!({"sensor": "rpm-lane1-gamma", "kind": "gamma_cps", "value": counts, "unit": "cps", "event_ts": now}),
+        );
+        if tick.is_multiple_of(5) {
+            put(
+                session,
+                tel("rpm-lane1-occ"),
+                json!({"sensor": "rpm-lane1-occ", "kind": "occupancy", "value": if occupied {1} else {0}, "unit": "bool", "event_ts": now}),
+            );
         }
-        if tick % 10 == 0 {
-            // The evidence-room door: open 10 s of every 90.
-            let open = (t % 90.0) >= 70.0 && (t % 90.0) < 80.0;
-            put(session, tel("evidence-door"), json!({"sensor": "evidence-door", "kind": "contact", "value": if open {1} else {0}, "unit": "bool", "event_ts": now}));
+        if tick.is_multiple_of(10) {
+            // The evidence-room door: open 10 s of every 90, the first time at 25 s.
+            let open = (t % 90.0) >= 25.0 && (t % 90.0) < 35.0;
+            put(
+                session,
+                tel("evidence-door"),
+                json!({"sensor": "evidence-door", "kind": "contact", "value": if open {1} else {0}, "unit": "bool", "event_ts": now}),
+            );
         }
-        if tick % 50 == 0 && (t % 180.0) < 120.0 {
-            put(session, tel("post-thermo"), json!({"sensor": "post-thermo", "kind": "temperature", "value": 21.5, "unit": "C", "event_ts": now}));
+        if tick.is_multiple_of(50) && (t % 180.0) < 120.0 {
+            put(
+                session,
+                tel("post-thermo"),
+                json!({"sensor": "post-thermo", "kind": "temperature", "value": 21.5, "unit": "C", "event_ts": now}),
+            );
         }
         // Patrol units: five cars on circles around the square, one report each 2 s.
-        if tick % 20 == 0 {
+        if tick.is_multiple_of(20) {
             for i in 0..5u32 {
                 let r = 300.0 + 350.0 * i as f64;
                 let a = t / (60.0 + 20.0 * i as f64) + i as f64;
@@ -145,7 +162,11 @@ fn play(session: &zenoh::Session, site: &str, stop: &AtomicBool) {
                     _ => "available",
                 };
                 let unit = format!("P-{:02}", i + 1);
-                put(session, format!("qv/{site}/feed/units/{unit}"), json!({"unit": unit, "ts": now, "lat": lat, "lon": lon, "accuracy_m": 8.0, "speed_mps": 9.0, "status": status}));
+                put(
+                    session,
+                    format!("qv/{site}/feed/units/{unit}"),
+                    json!({"unit": unit, "ts": now, "lat": lat, "lon": lon, "accuracy_m": 8.0, "speed_mps": 9.0, "status": status}),
+                );
             }
         }
         // A call every 25 s, starting 5 s in; some get an update 10 s later.
@@ -160,10 +181,14 @@ fn play(session: &zenoh::Session, site: &str, stop: &AtomicBool) {
                 }
                 Err(address) => json!({"address": address}),
             };
-            put(session, calls_key.clone(), json!({
-                "call_id": id, "start_ts": now, "caller": {"number": format!("+99890{:07}", 1_234_567 + n)},
-                "location": location, "language": c.language, "narrative": c.narrative,
-            }));
+            put(
+                session,
+                calls_key.clone(),
+                json!({
+                    "call_id": id, "start_ts": now, "caller": {"number": format!("+99890{:07}", 1_234_567 + n)},
+                    "location": location, "language": c.language, "narrative": c.narrative,
+                }),
+            );
             if let Some(u) = c.update {
                 pending_updates.push((Instant::now() + Duration::from_secs(10), id, u, now));
             }
@@ -172,7 +197,11 @@ fn play(session: &zenoh::Session, site: &str, stop: &AtomicBool) {
             if Instant::now() < *when {
                 return true;
             }
-            put(session, calls_key.clone(), json!({"call_id": id, "start_ts": started, "update_ts": Utc::now(), "narrative": text}));
+            put(
+                session,
+                calls_key.clone(),
+                json!({"call_id": id, "start_ts": started, "update_ts": Utc::now(), "narrative": text}),
+            );
             false
         });
         tick += 1;

@@ -57,14 +57,20 @@ impl FeedKind {
 
 /// One input for the feed thread, with where to say what became of it.
 pub enum Fed {
-    Record { kind: FeedKind, bytes: Vec<u8>, reply: Option<tokio::sync::oneshot::Sender<Outcome>> },
+    Record {
+        kind: FeedKind,
+        bytes: Vec<u8>,
+        reply: Option<tokio::sync::oneshot::Sender<Outcome>>,
+    },
     CameraAlert(Box<Alert>),
+    /// Ends the feed thread (its alert sender with it, so the outbox's drain can finish).
+    Stop,
 }
 
 /// The running feed thread and its routes.
 pub struct Feeds {
     tx: Sender<Fed>,
-    _thread: JoinHandle<()>,
+    thread: Option<JoinHandle<()>>,
     /// The HTTP address actually bound (port 0 picks one).
     pub http_addr: Option<std::net::SocketAddr>,
     _subscribers: Vec<zenoh::pubsub::Subscriber<()>>,
@@ -129,12 +135,31 @@ impl Feeds {
         for r in &cfg.feeds.replay {
             replay(&r.file, r.kind, &tx)?;
         }
-        Ok(Some(Feeds { tx, _thread: thread, http_addr, _subscribers: subscribers }))
+        Ok(Some(Feeds { tx, thread: Some(thread), http_addr, _subscribers: subscribers }))
     }
 
     /// A sender for tests and simulators that feed records in-process.
     pub fn sender(&self) -> Sender<Fed> {
         self.tx.clone()
+    }
+
+    /// Stops the subscriptions and the feed thread, after the inputs already queued.
+    pub fn stop(mut self) {
+        self.shut();
+    }
+
+    fn shut(&mut self) {
+        self._subscribers.clear();
+        let _ = self.tx.send(Fed::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Feeds {
+    fn drop(&mut self) {
+        self.shut();
     }
 }
 
@@ -157,13 +182,13 @@ fn run(mut desk: Option<CallDesk>, mut sensors: Sensors, rx: Receiver<Fed>, aler
     let mut last_tick = Utc::now();
     loop {
         let fed = match rx.recv_timeout(Duration::from_secs(1)) {
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) | Ok(Fed::Stop) => break,
             Ok(f) => Some(f),
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         };
         let now = Utc::now();
         match fed {
-            None => {}
+            None | Some(Fed::Stop) => {}
             Some(Fed::CameraAlert(a)) => {
                 if let Some(d) = desk.as_mut() {
                     d.observe(&a);
@@ -174,9 +199,11 @@ fn run(mut desk: Option<CallDesk>, mut sensors: Sensors, rx: Receiver<Fed>, aler
                 let outcome = match (kind, desk.as_mut()) {
                     (FeedKind::Calls, Some(d)) => d.call_record(&bytes, now, &mut out),
                     (FeedKind::Units, Some(d)) => d.unit_report(&bytes, now),
-                    (FeedKind::Calls | FeedKind::Units, None) => {
-                        Outcome { result: "refused", call_id: None, notes: vec!["calls are not enabled on this node".into()] }
-                    }
+                    (FeedKind::Calls | FeedKind::Units, None) => Outcome {
+                        result: "refused",
+                        call_id: None,
+                        notes: vec!["calls are not enabled on this node".into()],
+                    },
                     (FeedKind::Telemetry, _) => telemetry(&mut sensors, &bytes, now, &mut sensed),
                 };
                 if let Some(r) = reply {

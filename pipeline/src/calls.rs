@@ -134,10 +134,8 @@ pub fn parse_record(bytes: &[u8], now: DateTime<Utc>) -> Result<(CallRecord, Not
         let path = if path.is_empty() { "record".to_string() } else { path.trim_start_matches('/').replace('/', ".") };
         return Err(RecordError::Schema { path, message: e.to_string() });
     }
-    let mut record: CallRecord = serde_json::from_value(value).map_err(|e| RecordError::Field {
-        field: "record",
-        message: e.to_string(),
-    })?;
+    let mut record: CallRecord =
+        serde_json::from_value(value).map_err(|e| RecordError::Field { field: "record", message: e.to_string() })?;
     let limit = now + chrono::Duration::seconds(MAX_FUTURE_SECS);
     for (field, ts) in [("start_ts", Some(record.start_ts)), ("update_ts", record.update_ts)] {
         if let Some(ts) = ts.filter(|ts| *ts > limit) {

@@ -84,7 +84,8 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     // 102 calls, patrol units and post sensors: the feed thread, and the demo playing them.
     let feeds = crate::feeds::Feeds::start(&cfg, &session, rt.handle(), alerts_tx)?;
     let stop_feeds = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let player = feeds.is_some().then(|| crate::demo_feeds::spawn(session.clone(), cfg.site.clone(), stop_feeds.clone()));
+    let player =
+        feeds.is_some().then(|| crate::demo_feeds::spawn(session.clone(), cfg.site.clone(), stop_feeds.clone()));
 
     let endpoint = cfg.bus.listen.first().cloned().unwrap_or_else(|| "(no listen endpoint)".into());
     println!();
@@ -144,11 +145,14 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         );
     }
     println!("stopping…");
+    // The feed thread first: with the players gone, its sensors would raise silence.
+    if let Some(f) = feeds {
+        f.stop();
+    }
     stop_feeds.store(true, Ordering::Relaxed);
     if let Some(p) = player {
         let _ = p.join();
     }
-    drop(feeds);
     path.shutdown();
     let _ = logger.join();
     let left = node.stop(Duration::from_secs(5))?;

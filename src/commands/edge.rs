@@ -41,7 +41,9 @@ pub fn run(args: EdgeArgs) -> Result<(), String> {
             node.set_sources(p.source_health());
         }
     }
-    drop(feeds);
+    if let Some(f) = feeds {
+        f.stop();
+    }
     if let Some(p) = path {
         p.shutdown();
     }

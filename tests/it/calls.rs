@@ -21,7 +21,9 @@ fn offset(east: f64, north: f64) -> (f64, f64) {
 }
 
 fn config(port: u16, replay: Option<&std::path::Path>) -> PipelineConfig {
-    let replay = replay.map(|p| format!("[[feeds.replay]]\nfile = {:?}\nkind = \"calls\"\n", p.display().to_string())).unwrap_or_default();
+    let replay = replay
+        .map(|p| format!("[[feeds.replay]]\nfile = {:?}\nkind = \"calls\"\n", p.display().to_string()))
+        .unwrap_or_default();
     PipelineConfig::parse(
         &format!(
             r#"
@@ -109,7 +111,8 @@ fn calls_are_triaged_placed_and_given_units_and_bad_input_is_refused_while_the_f
         &replay,
         format!(
             "{}\n{{\"call_id\": \"r-2\", \n{}\n",
-            String::from_utf8(call("r-1", json!({"address": "Чилонзор 9-квартал, 4-уй"}), "Уйда ёнғин, тутун кўп")).unwrap(),
+            String::from_utf8(call("r-1", json!({"address": "Чилонзор 9-квартал, 4-уй"}), "Уйда ёнғин, тутун кўп"))
+                .unwrap(),
             String::from_utf8(call("r-3", point(0.0, 5000.0), "There is a fight outside the shop")).unwrap(),
         ),
     )
@@ -148,8 +151,11 @@ fn calls_are_triaged_placed_and_given_units_and_bad_input_is_refused_while_the_f
         assert_eq!(post(addr, "/v1/units", body.as_bytes()).0, 202, "{unit}");
     }
 
-    let (status, reply) =
-        post(addr, "/v1/calls", &call("c-near", point(200.0, 0.0), "Ikki kishi pichoq bilan urishyapti, biri yaralangan, qon ketyapti"));
+    let (status, reply) = post(
+        addr,
+        "/v1/calls",
+        &call("c-near", point(200.0, 0.0), "Ikki kishi pichoq bilan urishyapti, biri yaralangan, qon ketyapti"),
+    );
     assert_eq!((status, reply["result"].as_str()), (202, Some("accepted")), "{reply}");
     let near = next_alert(&rx);
     assert_eq!((near.kind.as_str(), near.phase), ("call_received", Phase::Begin));
@@ -159,7 +165,8 @@ fn calls_are_triaged_placed_and_given_units_and_bad_input_is_refused_while_the_f
     assert_eq!(v[0]["camera"], "square");
     assert_eq!(v[0]["distance_m"], 120.0);
     assert_eq!(v[0]["alerts"][0]["id"], seen.id.to_string(), "the camera's recent alert is attached");
-    let units: Vec<&str> = near.attributes["units"].as_array().unwrap().iter().map(|u| u["unit"].as_str().unwrap()).collect();
+    let units: Vec<&str> =
+        near.attributes["units"].as_array().unwrap().iter().map(|u| u["unit"].as_str().unwrap()).collect();
     assert_eq!(units, ["P-near", "P-far"], "busy and stale units are not suggested");
     assert_eq!(near.attributes["caller"], "+•••••••••567");
     assert!(near.attributes["triage"]["life_threatening"].as_bool().unwrap(), "{}", near.attributes["triage"]);
@@ -203,7 +210,11 @@ fn calls_are_triaged_placed_and_given_units_and_bad_input_is_refused_while_the_f
     post(addr, "/v1/calls", &call("c-han", point(0.0, 0.0), "有人在广场上打架"));
     let han = next_alert(&rx);
     assert_eq!(han.attributes["incident_type"], "unknown");
-    assert!(han.attributes["triage"]["reasons"].to_string().to_lowercase().contains("script"), "{}", han.attributes["triage"]);
+    assert!(
+        han.attributes["triage"]["reasons"].to_string().to_lowercase().contains("script"),
+        "{}",
+        han.attributes["triage"]
+    );
     let big = "Yordam bering, yong'in! ".repeat((5 << 20) / 24);
     let (s, r) = post(addr, "/v1/calls", &call("c-big", point(0.0, 0.0), &big));
     assert_eq!(s, 202, "{r}");

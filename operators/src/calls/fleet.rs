@@ -205,12 +205,12 @@ mod tests {
         let mut fleet = Fleet::new(FleetConfig::default());
         // 0.001° of latitude is 111 m.
         for r in [
-            unit("P-busy", "09:59:50", 41.3112, 69.2797, UnitStatus::Busy),       // 11 m, busy
+            unit("P-busy", "09:59:50", 41.3112, 69.2797, UnitStatus::Busy), // 11 m, busy
             unit("P-stale", "09:55:00", 41.3113, 69.2797, UnitStatus::Available), // 22 m, 5 min old
             unit("P-enroute", "09:59:55", 41.3114, 69.2797, UnitStatus::EnRoute), // 33 m, on another call
-            unit("P-far", "09:59:58", 41.3311, 69.2797, UnitStatus::Available),   // 2.2 km
-            unit("P-near", "09:59:40", 41.3151, 69.2797, UnitStatus::Available),  // 445 m
-            unit("P-mid", "09:59:59", 41.3211, 69.2797, UnitStatus::Available),   // 1.1 km
+            unit("P-far", "09:59:58", 41.3311, 69.2797, UnitStatus::Available), // 2.2 km
+            unit("P-near", "09:59:40", 41.3151, 69.2797, UnitStatus::Available), // 445 m
+            unit("P-mid", "09:59:59", 41.3211, 69.2797, UnitStatus::Available), // 1.1 km
             unit("P-off", "09:59:59", 41.3111, 69.2798, UnitStatus::OffDuty),
         ] {
             fleet.report(r, now).unwrap();
@@ -236,13 +236,16 @@ mod tests {
         assert!(e.to_string().starts_with("ts: fix time 2026-11-22 11:00:00 UTC is 3600 s ahead"), "{e}");
         let e = fleet.report(unit("P1", "10:00:00", 95.0, 69.2, UnitStatus::Available), now).unwrap_err();
         assert_eq!(e.to_string(), "lat: 95 is out of range");
-        assert_eq!(fleet.report(unit(" ", "10:00:00", 41.3, 69.2, UnitStatus::Available), now).unwrap_err(), UnitError::NoUnit);
+        assert_eq!(
+            fleet.report(unit(" ", "10:00:00", 41.3, 69.2, UnitStatus::Available), now).unwrap_err(),
+            UnitError::NoUnit
+        );
         fleet.report(unit("P1", "10:00:00", 41.3, 69.2, UnitStatus::Available), now).unwrap();
         let e = fleet.report(unit("P1", "09:59:00", 41.3, 69.2, UnitStatus::Busy), now).unwrap_err();
         assert_eq!(e.reason(), "out_of_order");
         assert_eq!(fleet.get("P1").unwrap().status, UnitStatus::Available, "the refused report changed nothing");
         let e = UnitReport::parse(br#"{"unit":"P1","lat":41}"#).unwrap_err();
         assert!(e.to_string().contains("missing field"), "{e}");
-        assert!(fleet.is_empty() == false && fleet.len() == 1);
+        assert_eq!(fleet.len(), 1);
     }
 }

@@ -83,7 +83,7 @@ impl PlaceConfig {
                 return Err(format!("calls.place.places[{i}] ({}): lat/lon out of range", p.name));
             }
         }
-        if !(self.attach_radius_m >= 0.0) {
+        if self.attach_radius_m.is_nan() || self.attach_radius_m < 0.0 {
             return Err("calls.place.attach_radius_m: must be ≥ 0".into());
         }
         Ok(())
@@ -198,12 +198,21 @@ impl Places {
     }
 
     /// The call's point: its coordinates, else the first gazetteer place its address names.
-    pub fn locate(&self, lat: Option<f64>, lon: Option<f64>, uncertainty_m: Option<f64>, address: Option<&str>) -> Option<Located> {
+    pub fn locate(
+        &self,
+        lat: Option<f64>,
+        lon: Option<f64>,
+        uncertainty_m: Option<f64>,
+        address: Option<&str>,
+    ) -> Option<Located> {
         if let (Some(lat), Some(lon)) = (lat, lon) {
             return Some(Located { point: GeoPoint { lat, lon }, uncertainty_m: uncertainty_m.unwrap_or(0.0) });
         }
         let text = normalise(address?);
-        let (_, i) = self.normalised_places.iter().find(|(names, _)| names.iter().any(|n| !n.is_empty() && text.contains(n.as_str())))?;
+        let (_, i) = self
+            .normalised_places
+            .iter()
+            .find(|(names, _)| names.iter().any(|n| !n.is_empty() && text.contains(n.as_str())))?;
         let p = &self.cfg.places[*i];
         Some(Located { point: GeoPoint { lat: p.lat, lon: p.lon }, uncertainty_m: p.radius_m })
     }
@@ -289,7 +298,14 @@ mod tests {
 
     fn cam() -> CameraView {
         // Looks east, 60° wide, 80 m deep.
-        CameraView { id: "square-north".into(), name: "Square".into(), location: CAM, heading_deg: 90.0, fov_deg: 60.0, range_m: 80.0 }
+        CameraView {
+            id: "square-north".into(),
+            name: "Square".into(),
+            location: CAM,
+            heading_deg: 90.0,
+            fov_deg: 60.0,
+            range_m: 80.0,
+        }
     }
 
     /// A point `east` and `north` metres from the camera.
