@@ -263,12 +263,14 @@ impl CallDesk {
         let mut attributes = serde_json::Map::new();
         attributes.insert("call_id".into(), call.call_id.clone().into());
         attributes.insert("incident_type".into(), triage.incident_type.clone().into());
-        attributes.insert("incident_label".into(), triage.label.clone().into());
+        attributes.insert("call_type".into(), triage.label.clone().into());
         attributes.insert("priority".into(), triage.priority.into());
         attributes.insert("triage".into(), triage_json(&triage));
         attributes.insert("narrative".into(), excerpt.into());
         if let Some(n) = &call.caller.number {
-            attributes.insert("caller".into(), mask_number(n).into());
+            // Masked here already: alerts leave the personal-data key space; the full
+            // number stays at the desk.
+            attributes.insert("caller_number".into(), mask_number(n).into());
         }
         if let Some(l) = &call.language {
             attributes.insert("language".into(), l.clone().into());

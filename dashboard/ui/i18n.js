@@ -186,6 +186,7 @@ const en = {
   'call.address': 'Address',
   'call.caller_number': 'Caller number',
   'call.caller_name': 'Caller name',
+  'call.narrative': 'What the caller said',
   'call.plate': 'Plate',
 
   'corr.plate': 'Plate',
@@ -498,6 +499,7 @@ const uz = {
   'call.address': 'Manzil',
   'call.caller_number': 'Qo\'ng\'iroq qiluvchi raqami',
   'call.caller_name': 'Qo\'ng\'iroq qiluvchi ismi',
+  'call.narrative': 'Qo\'ng\'iroq qiluvchi aytgani',
   'call.plate': 'Davlat raqami',
 
   'corr.plate': 'Davlat raqami',
@@ -810,6 +812,7 @@ const ru = {
   'call.address': 'Адрес',
   'call.caller_number': 'Номер звонящего',
   'call.caller_name': 'Имя звонящего',
+  'call.narrative': 'Со слов звонящего',
   'call.plate': 'Госномер',
 
   'corr.plate': 'Госномер',

@@ -15,7 +15,7 @@ import {
 import { evidenceFigure } from './evidence.js';
 
 // Attributes of a 102 call shown first, in this order; the rest follow as they come.
-const CALL_FIELDS = ['call_type', 'priority', 'address', 'caller_number', 'caller_name'];
+const CALL_FIELDS = ['call_type', 'priority', 'address', 'caller_number', 'caller_name', 'narrative'];
 const PERSONAL = new Set(['plate', 'caller_number', 'caller_name']);
 
 export function mountIncident(container, id, { queue }) {

@@ -168,7 +168,7 @@ fn calls_are_triaged_placed_and_given_units_and_bad_input_is_refused_while_the_f
     let units: Vec<&str> =
         near.attributes["units"].as_array().unwrap().iter().map(|u| u["unit"].as_str().unwrap()).collect();
     assert_eq!(units, ["P-near", "P-far"], "busy and stale units are not suggested");
-    assert_eq!(near.attributes["caller"], "+•••••••••567");
+    assert_eq!(near.attributes["caller_number"], "+•••••••••567");
     assert!(near.attributes["triage"]["life_threatening"].as_bool().unwrap(), "{}", near.attributes["triage"]);
 
     post(addr, "/v1/calls", &call("c-far", point(2000.0, 0.0), "Ikki kishi pichoq bilan urishyapti"));
