@@ -14,7 +14,7 @@ use operators::calls::fleet::{Fleet, FleetConfig, UnitReport};
 use operators::calls::place::{CameraView, PlaceConfig, Places};
 use operators::calls::triage::{Triage, TriageConfig, TriageResult};
 use operators::detect::Manifest;
-use pipeline::alert::{self, Alert, AlertSource, ClockState, GeoPoint, Phase, Severity, SourceKind};
+use pipeline::alert::{self, Alert, AlertSource, ClockState, Phase, Severity, SourceKind};
 use pipeline::calls::{CallBook, CallStatus, Merge, mask_number, parse_record};
 use pipeline::metrics;
 use pipeline::sources::camera::CameraConfig;
@@ -201,6 +201,10 @@ impl CallDesk {
             said.push(format!("narrative: {n} bytes, cut to the first {}", pipeline::calls::MAX_NARRATIVE_BYTES));
         }
         self.book.expire(now);
+        // A call forgotten without a closing record ends its episode silently here: the
+        // call centre never closed it, and an `end` now would claim it did.
+        let book = &self.book;
+        self.episodes.retain(|id, _| book.get(id).is_some());
         let (merge, call) = self.book.merge(record);
         let call = call.clone();
         let result = match merge {
@@ -319,18 +323,6 @@ impl CallDesk {
             provenance,
         });
         Outcome { result, call_id: Some(call.call_id), notes: said }
-    }
-
-    pub fn open_calls(&self) -> usize {
-        self.episodes.len()
-    }
-
-    /// The place of a known call (for tests and the demo's status line).
-    pub fn call_point(&self, call_id: &str) -> Option<GeoPoint> {
-        let c = self.book.get(call_id)?;
-        self.places
-            .locate(c.location.lat, c.location.lon, c.location.uncertainty_m, c.location.address.as_deref())
-            .map(|l| l.point)
     }
 }
 

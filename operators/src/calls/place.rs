@@ -2,7 +2,6 @@
 //! field of view, range), a gazetteer for calls that come with an address only, and each
 //! camera's alerts of the last minutes, attached to the call as verification.
 
-use crate::fusion::haversine_m;
 use chrono::{DateTime, Utc};
 use pipeline::alert::{Alert, GeoPoint, Phase, Severity, SourceKind};
 use serde::{Deserialize, Serialize};
@@ -193,10 +192,6 @@ impl Places {
         Self { cfg, cameras, recent: HashMap::new(), normalised_places }
     }
 
-    pub fn cameras(&self) -> &[CameraView] {
-        &self.cameras
-    }
-
     /// The call's point: its coordinates, else the first gazetteer place its address names.
     pub fn locate(
         &self,
@@ -266,11 +261,6 @@ impl Places {
             .collect();
         out.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m));
         out
-    }
-
-    /// Straight-line metres between two points (for callers that rank by place).
-    pub fn distance_m(a: GeoPoint, b: GeoPoint) -> f64 {
-        haversine_m(a, b)
     }
 }
 
