@@ -1,0 +1,496 @@
+//! Per-scanner calibration (`[[xray.scanners]]`) and the attenuation table its defaults
+//! come from.
+//!
+//! The idea to understand first: a dual-energy scanner measures, per pixel, the low and
+//! high energy transmissions `T_low`, `T_high`. By Beer–Lambert `−ln T = (μ/ρ)(E) · ρt`,
+//! so the ratio `R = ln T_low / ln T_high = (μ/ρ)(E_low) / (μ/ρ)(E_high)` does not depend
+//! on the thickness `ρt`, only on the material — that is what classifies it. In kV baggage
+//! scanners the photoelectric effect (∝ Z⁴/E³) makes `R` grow with Z; in MeV cargo
+//! scanners pair production (∝ Z², rising with E) makes `R` fall with Z. A real beam is
+//! polychromatic and hardens as it goes through matter, so `R` drifts with thickness:
+//! the class boundaries are therefore tables of `R` against the high-energy attenuation
+//! `A_high = −ln T_high`, interpolated linearly (at a real scanner: measured on step wedges).
+//!
+//! Defaults, per scanner type, from `models/xray/attenuation.json` (μ/ρ of each material
+//! from NIST-checked tables at the energy bins of that type's two detector spectra):
+//! 1. For every material of groups 1–3 (organic, mixed/inorganic, metal), for areal
+//!    densities `ρt` from 1 mg/cm² up to opacity, the bin-weighted transmissions
+//!    `T = Σ wᵢ·exp(−μᵢ·ρt)` of both channels give its curve of `R` against `A_high`
+//!    (`T_low` floored at `noise_floor`, as the classifier sees it).
+//! 2. At each point of a grid of `A_high` (0.02 to `−ln dense_transmission`), the boundary
+//!    between two adjacent groups is the midpoint between the group-mean `R`s of the two.
+//!    (Midpoints of the group means, not of the nearest members: the groups overlap at the
+//!    ends — dense organics against glass in kV — and the means keep the boundary where
+//!    most of each group lies.)
+//! 3. The mass coefficient of a class at `A_high` is the group-mean effective
+//!    `μ/ρ = A_high / ρt` of its materials, so mass needs no separate beam-hardening model.
+//! Heavy metals (group 4: lead, tungsten) are left out: thin lead in MeV has an organic-like
+//! `R`, and at any useful thickness it is too dense to classify.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// kV (baggage, parcels) or MeV (cargo, vehicles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScannerType {
+    Kv,
+    Mev,
+}
+
+impl ScannerType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScannerType::Kv => "kv",
+            ScannerType::Mev => "mev",
+        }
+    }
+}
+
+/// The material classes, as numbered in the truth masks (0 air … 4 too dense).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum Material {
+    Air = 0,
+    Organic = 1,
+    Mixed = 2,
+    Metal = 3,
+    TooDense = 4,
+}
+
+impl Material {
+    pub const ALL: [Material; 5] = [Material::Air, Material::Organic, Material::Mixed, Material::Metal, Material::TooDense];
+    /// The three classes the dual-energy ratio separates.
+    pub const SOLID: [Material; 3] = [Material::Organic, Material::Mixed, Material::Metal];
+
+    pub fn from_u8(v: u8) -> Option<Material> {
+        Material::ALL.get(usize::from(v)).copied()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Material::Air => "air",
+            Material::Organic => "organic",
+            Material::Mixed => "mixed",
+            Material::Metal => "metal",
+            Material::TooDense => "too_dense",
+        }
+    }
+}
+
+/// A detector channel's spectrum: energy bins (keV) and the signal fraction each carries.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Spectrum {
+    pub kev: Vec<f64>,
+    pub weight: Vec<f64>,
+}
+
+/// Low and high of something.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Pair<T> {
+    pub low: T,
+    pub high: T,
+}
+
+/// One scanner type in the attenuation table.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct TableScanner {
+    pub pixel_mm: f64,
+    pub effective_kev: Pair<f64>,
+    pub spectrum: Pair<Spectrum>,
+    /// High-energy transmission below which a pixel is too dense (truth class 4).
+    pub dense_floor: f64,
+}
+
+/// One material in the attenuation table.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct TableMaterial {
+    /// 1 organic, 2 mixed/inorganic, 3 metal, 4 heavy metal.
+    pub group: u8,
+    pub density: f64,
+    /// μ/ρ, cm²/g, keyed by the energy in keV as written (`"50"`, `"1500"`).
+    pub mu_rho: BTreeMap<String, f64>,
+}
+
+/// `models/xray/attenuation.json`: the scanner types' spectra and μ/ρ of the materials.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct AttenuationTable {
+    pub scanners: BTreeMap<ScannerType, TableScanner>,
+    pub materials: BTreeMap<String, TableMaterial>,
+    /// sha256 of the table's bytes (hex), part of every calibration hash derived from it.
+    #[serde(skip)]
+    pub sha256: String,
+}
+
+impl AttenuationTable {
+    /// Parses `attenuation.json` and checks every spectrum bin has a μ/ρ for every material.
+    pub fn from_json(bytes: &[u8]) -> Result<AttenuationTable, String> {
+        let mut t: AttenuationTable = serde_json::from_slice(bytes).map_err(|e| format!("attenuation table: {e}"))?;
+        t.sha256 = sha256_hex(bytes);
+        for (ty, s) in &t.scanners {
+            for (ch, sp) in [("low", &s.spectrum.low), ("high", &s.spectrum.high)] {
+                if sp.kev.is_empty() || sp.kev.len() != sp.weight.len() || sp.weight.iter().any(|w| !(*w > 0.0)) {
+                    return Err(format!("attenuation table: scanners.{}.spectrum.{ch}: bad bins", ty.as_str()));
+                }
+                for (name, m) in &t.materials {
+                    for e in &sp.kev {
+                        if !m.mu_rho.get(&kev_key(*e)).is_some_and(|v| *v > 0.0) {
+                            return Err(format!("attenuation table: materials.{name}.mu_rho has no {e} keV"));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(t)
+    }
+
+    /// Areal density → (`A_low`, `A_high`) of a material through a scanner type's spectra.
+    fn attenuations(&self, s: &TableScanner, m: &TableMaterial, rho_t: f64) -> (f64, f64) {
+        let a = |sp: &Spectrum| {
+            let total: f64 = sp.weight.iter().sum();
+            let t: f64 = sp.kev.iter().zip(&sp.weight).map(|(e, w)| w * (-m.mu_rho[&kev_key(*e)] * rho_t).exp()).sum();
+            -(t / total).ln()
+        };
+        (a(&s.spectrum.low), a(&s.spectrum.high))
+    }
+
+    /// Default boundaries and mass coefficients for `ty` (see the module doc), on a grid of
+    /// `A_high` up to `−ln dense_transmission`.
+    pub fn derive(
+        &self,
+        ty: ScannerType,
+        noise_floor: f64,
+        dense_transmission: f64,
+    ) -> Result<(Vec<RatioPoint>, Vec<MassPoint>), String> {
+        let s = self.scanners.get(&ty).ok_or_else(|| format!("the attenuation table has no {} scanner", ty.as_str()))?;
+        let cap = -noise_floor.ln();
+        let a_max = -dense_transmission.ln();
+        let mut grid: Vec<f64> =
+            [0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 12.0]
+                .into_iter()
+                .filter(|a| *a < a_max)
+                .collect();
+        grid.push(a_max);
+        // Per group: per material, (R, μ/ρ_eff) at each grid point.
+        let mut groups: BTreeMap<u8, Vec<Vec<(f64, f64)>>> = BTreeMap::new();
+        for m in self.materials.values().filter(|m| (1..=3).contains(&m.group)) {
+            let mut curve = vec![(0.0, 0.0, 0.0)]; // (ρt, A_low, A_high)
+            let mut rho_t = 1e-3;
+            while curve.last().is_some_and(|c| c.2 <= a_max * 1.01) && rho_t < 1e5 {
+                let (l, h) = self.attenuations(s, m, rho_t);
+                curve.push((rho_t, l.min(cap), h));
+                rho_t *= 1.03;
+            }
+            let at = grid
+                .iter()
+                .map(|&a| {
+                    let i = curve.partition_point(|c| c.2 < a).clamp(1, curve.len() - 1);
+                    let (p, q) = (curve[i - 1], curve[i]);
+                    let t = if q.2 > p.2 { (a - p.2) / (q.2 - p.2) } else { 0.0 };
+                    let (rt, l) = (p.0 + t * (q.0 - p.0), p.1 + t * (q.1 - p.1));
+                    (l / a, a / rt.max(1e-9))
+                })
+                .collect();
+            groups.entry(m.group).or_default().push(at);
+        }
+        for g in 1..=3u8 {
+            if !groups.contains_key(&g) {
+                return Err(format!("the attenuation table has no material of group {g}"));
+            }
+        }
+        let mean = |g: u8, i: usize, f: fn(&(f64, f64)) -> f64| {
+            let v = &groups[&g];
+            v.iter().map(|c| f(&c[i])).sum::<f64>() / v.len() as f64
+        };
+        let mut ratio = vec![];
+        let mut mass = vec![];
+        for (i, &a) in grid.iter().enumerate() {
+            let r = |g| mean(g, i, |p| p.0);
+            let mu = |g| mean(g, i, |p| p.1);
+            let (om, mm) = ((r(1) + r(2)) / 2.0, (r(2) + r(3)) / 2.0);
+            // Where the floored low channel makes the groups meet, keep the last
+            // separating boundaries rather than emit crossed ones.
+            let ordered = (r(1) < r(2) && r(2) < r(3)) || (r(1) > r(2) && r(2) > r(3));
+            if ordered {
+                ratio.push(RatioPoint { attenuation: a, organic_mixed: om, mixed_metal: mm });
+            }
+            mass.push(MassPoint { attenuation: a, organic: mu(1), mixed: mu(2), metal: mu(3) });
+        }
+        if ratio.is_empty() {
+            return Err(format!("{}: the table's groups do not separate by R", ty.as_str()));
+        }
+        Ok((ratio, mass))
+    }
+}
+
+/// The table's key for an energy: integral keV as written by attenuation.py.
+fn kev_key(e: f64) -> String {
+    if e.fract() == 0.0 { format!("{}", e as i64) } else { format!("{e}") }
+}
+
+/// One row of a boundary table: at high-energy attenuation `attenuation`, the ratio `R`
+/// between organic and mixed, and between mixed and metal.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatioPoint {
+    /// `A_high = −ln T_high` (0 = air).
+    pub attenuation: f64,
+    pub organic_mixed: f64,
+    pub mixed_metal: f64,
+}
+
+/// One row of the mass table: effective high-energy μ/ρ (cm²/g) of each class at
+/// high-energy attenuation `attenuation` (beam hardening lowers it as `A_high` grows).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MassPoint {
+    pub attenuation: f64,
+    pub organic: f64,
+    pub mixed: f64,
+    pub metal: f64,
+}
+
+/// `[[xray.scanners]]` as written; unset fields are filled from the attenuation table by
+/// [`ScannerConfig::resolve`].
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScannerConfig {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub scanner_type: ScannerType,
+    /// Effective low and high energies, keV; the table's for the type if absent.
+    #[serde(default)]
+    pub energies_kev: Option<[f64; 2]>,
+    /// Size of one pixel at the object, mm; the table's for the type if absent.
+    #[serde(default)]
+    pub pixel_size_mm: Option<f64>,
+    /// Raw value of unattenuated air (I0) as a fraction of full scale (1.0: 65535 in 16-bit).
+    #[serde(default = "one")]
+    pub air_level: f64,
+    /// Transmission below which the detector's signal is lost in its noise.
+    #[serde(default = "default_noise_floor")]
+    pub noise_floor: f64,
+    /// Pixels whose high-energy transmission is below this are too dense to penetrate;
+    /// the table's `dense_floor` for the type if absent.
+    #[serde(default)]
+    pub dense_transmission: Option<f64>,
+    /// Pixels whose low- and high-energy attenuations are both below this are air.
+    #[serde(default = "default_air_attenuation")]
+    pub air_attenuation: f64,
+    /// Side of the box filter applied to both attenuation images before the ratio (odd,
+    /// 1 = none): the ratio of two noisy logs is noisier than either.
+    #[serde(default = "default_smooth")]
+    pub smooth_px: u32,
+    /// Class boundaries on `R` against `A_high`, ascending; derived from the table if absent.
+    #[serde(default)]
+    pub ratio: Option<Vec<RatioPoint>>,
+    /// Effective μ/ρ per class against `A_high` for the mass estimate; derived if absent.
+    #[serde(default)]
+    pub mass: Option<Vec<MassPoint>>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+fn default_noise_floor() -> f64 {
+    1e-4
+}
+fn default_air_attenuation() -> f64 {
+    0.02
+}
+fn default_smooth() -> u32 {
+    5
+}
+
+/// A scanner's calibration with every default resolved: what classification and mass use.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Calibration {
+    pub id: String,
+    pub scanner_type: ScannerType,
+    pub energies_kev: [f64; 2],
+    pub pixel_size_mm: f64,
+    pub air_level: f64,
+    pub noise_floor: f64,
+    pub dense_transmission: f64,
+    pub air_attenuation: f64,
+    pub smooth_px: u32,
+    pub ratio: Vec<RatioPoint>,
+    /// `true` when `R` grows with Z (kV), `false` when it falls (MeV).
+    pub ratio_rises_with_z: bool,
+    pub mass: Vec<MassPoint>,
+    /// sha256 (hex) of this resolved calibration's canonical JSON, with the table's hash
+    /// where defaults came from it.
+    #[serde(skip)]
+    pub sha256: String,
+}
+
+impl ScannerConfig {
+    /// Checks every field and fills defaults from `table`; `Err` names the field.
+    pub fn resolve(&self, table: Option<&AttenuationTable>) -> Result<Calibration, String> {
+        let pos = |v: f64, field: &str| -> Result<(), String> {
+            if v.is_finite() && v > 0.0 { Ok(()) } else { Err(format!("{field}: {v} must be a positive number")) }
+        };
+        if self.id.trim().is_empty() {
+            return Err("id: empty".into());
+        }
+        let ts = table.and_then(|t| t.scanners.get(&self.scanner_type));
+        let need = |field: &str| {
+            format!("{field}: not given and no attenuation table entry for {} to default from", self.scanner_type.as_str())
+        };
+        let energies_kev = match (self.energies_kev, ts) {
+            (Some(e), _) => e,
+            (None, Some(ts)) => [ts.effective_kev.low, ts.effective_kev.high],
+            (None, None) => return Err(need("energies_kev")),
+        };
+        let [lo, hi] = energies_kev;
+        pos(lo, "energies_kev")?;
+        pos(hi, "energies_kev")?;
+        if lo >= hi {
+            return Err(format!("energies_kev: low {lo} must be below high {hi}"));
+        }
+        let pixel_size_mm = match (self.pixel_size_mm, ts) {
+            (Some(p), _) => p,
+            (None, Some(ts)) => ts.pixel_mm,
+            (None, None) => return Err(need("pixel_size_mm")),
+        };
+        pos(pixel_size_mm, "pixel_size_mm")?;
+        if !(self.air_level > 0.0 && self.air_level <= 1.0) {
+            return Err(format!("air_level: {} must be in (0, 1] (a fraction of full scale)", self.air_level));
+        }
+        if !(self.noise_floor > 0.0 && self.noise_floor < 0.1) {
+            return Err(format!("noise_floor: {} must be a transmission in (0, 0.1)", self.noise_floor));
+        }
+        let dense_transmission = match (self.dense_transmission, ts) {
+            (Some(d), _) => d,
+            (None, Some(ts)) => ts.dense_floor,
+            (None, None) => return Err(need("dense_transmission")),
+        };
+        if !(dense_transmission >= self.noise_floor && dense_transmission < 0.5) {
+            return Err(format!("dense_transmission: {dense_transmission} must be a transmission in [noise_floor, 0.5)"));
+        }
+        pos(self.air_attenuation, "air_attenuation")?;
+        if self.smooth_px == 0 || self.smooth_px % 2 == 0 || self.smooth_px > 31 {
+            return Err(format!("smooth_px: {} must be odd, 1 to 31", self.smooth_px));
+        }
+        let derived = if self.ratio.is_none() || self.mass.is_none() {
+            let t = table.ok_or_else(|| need(if self.ratio.is_none() { "ratio" } else { "mass" }))?;
+            if let (Some(e), Some(ts)) = (self.energies_kev, ts) {
+                let close = |a: f64, b: f64| (a - b).abs() <= 0.01 * b;
+                if !(close(e[0], ts.effective_kev.low) && close(e[1], ts.effective_kev.high)) {
+                    return Err(format!(
+                        "energies_kev: {e:?} differ from the attenuation table's [{}, {}] for {}: give ratio and mass",
+                        ts.effective_kev.low,
+                        ts.effective_kev.high,
+                        self.scanner_type.as_str()
+                    ));
+                }
+            }
+            Some(t.derive(self.scanner_type, self.noise_floor, dense_transmission)?)
+        } else {
+            None
+        };
+        let ratio = self.ratio.clone().unwrap_or_else(|| derived.as_ref().map(|d| d.0.clone()).unwrap_or_default());
+        let mass = self.mass.clone().unwrap_or_else(|| derived.as_ref().map(|d| d.1.clone()).unwrap_or_default());
+        if ratio.is_empty() {
+            return Err("ratio: needs at least one point".into());
+        }
+        let rises = ratio[0].mixed_metal > ratio[0].organic_mixed;
+        for (i, p) in ratio.iter().enumerate() {
+            let at = format!("ratio[{i}]");
+            if !(p.attenuation.is_finite() && p.attenuation >= 0.0) {
+                return Err(format!("{at}.attenuation: {} must be 0 or more", p.attenuation));
+            }
+            if i > 0 && p.attenuation <= ratio[i - 1].attenuation {
+                return Err(format!("{at}.attenuation: {} must be above the previous point's", p.attenuation));
+            }
+            pos(p.organic_mixed, &format!("{at}.organic_mixed"))?;
+            pos(p.mixed_metal, &format!("{at}.mixed_metal"))?;
+            if p.organic_mixed == p.mixed_metal || (p.mixed_metal > p.organic_mixed) != rises {
+                return Err(format!(
+                    "{at}: organic_mixed {} and mixed_metal {} must be ordered as in ratio[0]",
+                    p.organic_mixed, p.mixed_metal
+                ));
+            }
+        }
+        if mass.is_empty() {
+            return Err("mass: needs at least one point".into());
+        }
+        for (i, p) in mass.iter().enumerate() {
+            let at = format!("mass[{i}]");
+            if i > 0 && p.attenuation <= mass[i - 1].attenuation {
+                return Err(format!("{at}.attenuation: {} must be above the previous point's", p.attenuation));
+            }
+            pos(p.organic, &format!("{at}.organic"))?;
+            pos(p.mixed, &format!("{at}.mixed"))?;
+            pos(p.metal, &format!("{at}.metal"))?;
+        }
+        let mut c = Calibration {
+            id: self.id.clone(),
+            scanner_type: self.scanner_type,
+            energies_kev,
+            pixel_size_mm,
+            air_level: self.air_level,
+            noise_floor: self.noise_floor,
+            dense_transmission,
+            air_attenuation: self.air_attenuation,
+            smooth_px: self.smooth_px,
+            ratio,
+            ratio_rises_with_z: rises,
+            mass,
+            sha256: String::new(),
+        };
+        let mut h = Sha256::new();
+        h.update(serde_json::to_vec(&c).expect("a calibration serialises"));
+        if derived.is_some() {
+            h.update(table.map(|t| t.sha256.as_bytes()).unwrap_or_default());
+        }
+        c.sha256 = hex(&h.finalize());
+        Ok(c)
+    }
+}
+
+/// Linear interpolation in a table sorted by `x`, flat beyond the ends.
+fn interp<T: Copy>(rows: &[T], x: f64, key: impl Fn(&T) -> f64, val: impl Fn(&T) -> f64) -> f64 {
+    let i = rows.partition_point(|r| key(r) < x);
+    if i == 0 {
+        return val(&rows[0]);
+    }
+    if i == rows.len() {
+        return val(&rows[rows.len() - 1]);
+    }
+    let (p, q) = (&rows[i - 1], &rows[i]);
+    let t = (x - key(p)) / (key(q) - key(p));
+    val(p) + t * (val(q) - val(p))
+}
+
+impl Calibration {
+    /// The two boundaries (organic|mixed, mixed|metal) at high-energy attenuation `a`.
+    pub fn boundaries(&self, a: f64) -> (f64, f64) {
+        (
+            interp(&self.ratio, a, |p| p.attenuation, |p| p.organic_mixed),
+            interp(&self.ratio, a, |p| p.attenuation, |p| p.mixed_metal),
+        )
+    }
+
+    /// Effective high-energy μ/ρ (cm²/g) of a class at `A_high = a`; too dense pixels use
+    /// metal's (a lower bound on their mass), air organic's.
+    pub fn mu_rho_high(&self, m: Material, a: f64) -> f64 {
+        let f: fn(&MassPoint) -> f64 = match m {
+            Material::Mixed => |p| p.mixed,
+            Material::Metal | Material::TooDense => |p| p.metal,
+            Material::Air | Material::Organic => |p| p.organic,
+        };
+        interp(&self.mass, a, |p| p.attenuation, f)
+    }
+}
+
+/// sha256 of bytes, lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

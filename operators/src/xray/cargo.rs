@@ -1,0 +1,566 @@
+//! Findings on MeV cargo and vehicle scans: what cannot be seen through, what does not
+//! belong in a uniform load, how heavy the load looks, and whether that fits the declaration.
+//!
+//! The idea to understand first: everything is measured as *content* — attenuation above
+//! the container's own. The object (container or vehicle) is the box of non-air pixels; its
+//! outer `wall_margin_mm` (front, back, roof, floor, frame) is left out, and what remains
+//! is the interior. The side walls lie across the beam and add the same attenuation to the
+//! whole interior: their level, the `baseline`, is the interior's 2nd percentile, capped at
+//! `max_wall_areal_density_gcm2` of steel (a full load has no empty pixel to show the walls,
+//! and the cap keeps it from being taken for a wall). Per pixel the content areal density
+//! is `(A_high − A_baseline) / (μ/ρ)_class(A_high − A_baseline)`.
+//!
+//! - Dense regions: connected too-dense pixels of at least `min_dense_area_cm2`.
+//! - Anomalies and voids: the interior is cut into `tile_mm` tiles; the tiles holding the
+//!   load give its median and robust spread (1.4826 · MAD); a tile far above (anomaly) or,
+//!   enclosed by the load, far below (void) is flagged — only when the load is uniform
+//!   (spread / median ≤ `uniform_max_cv`); mixed cargo has no "otherwise".
+//! - Mass: the sum of content areal density × pixel area. Weight mismatch against the
+//!   declared kg beyond `weight_tolerance`.
+//! - Empty: a declared-empty container whose content exceeds `empty_max_areal_density_gcm2`
+//!   on at least `empty_min_area_cm2`.
+//! - Manifest: the mass fractions of organic / mixed / metal against the mix expected for
+//!   the declared HS chapters (`configs/xray-hs.toml`), weighted by declared kg.
+
+use super::calibration::{Calibration, Material};
+use super::materials::MaterialMap;
+use opencv::core::Mat;
+use opencv::imgproc;
+use opencv::prelude::*;
+use pipeline::alert::Severity;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+/// `[xray.cargo]`: thresholds of the MeV findings.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CargoConfig {
+    /// Smallest too-dense region reported, cm².
+    pub min_dense_area_cm2: f64,
+    /// Outer band of the object left out of the interior (walls, roof, floor, frame), mm.
+    pub wall_margin_mm: f64,
+    /// The side walls' areal density is taken as at most this (g/cm²; two 3 mm steel
+    /// walls are ~4.7).
+    pub max_wall_areal_density_gcm2: f64,
+    /// Side of the tiles of the local statistics, mm.
+    pub tile_mm: f64,
+    /// A tile holding at least this content (g/cm²) belongs to the load.
+    pub load_min_areal_density_gcm2: f64,
+    /// A tile this many robust sigmas from the load's median is an anomaly or a void…
+    pub anomaly_sigma: f64,
+    /// …and at least this fraction of the median away from it.
+    pub anomaly_min_rel: f64,
+    /// Above this robust coefficient of variation of its tiles a load is not uniform.
+    pub uniform_max_cv: f64,
+    /// Fewest load tiles needed for statistics.
+    pub min_load_tiles: usize,
+    /// Relative difference between estimated and declared kg that is a mismatch.
+    pub weight_tolerance: f64,
+    /// …and at least this many kg.
+    pub weight_min_kg: f64,
+    /// Content above this areal density (g/cm²) in a declared-empty container is cargo.
+    pub empty_max_areal_density_gcm2: f64,
+    /// Cargo area (cm²) in a declared-empty container that raises `xray_not_empty`.
+    pub empty_min_area_cm2: f64,
+    /// Total variation distance between measured and expected material mix that is a
+    /// manifest mismatch (0 = same mix, 1 = disjoint).
+    pub mix_tolerance: f64,
+}
+
+impl Default for CargoConfig {
+    fn default() -> Self {
+        CargoConfig {
+            min_dense_area_cm2: 100.0,
+            wall_margin_mm: 60.0,
+            max_wall_areal_density_gcm2: 6.0,
+            tile_mm: 200.0,
+            load_min_areal_density_gcm2: 2.0,
+            anomaly_sigma: 5.0,
+            anomaly_min_rel: 0.3,
+            uniform_max_cv: 0.35,
+            min_load_tiles: 8,
+            weight_tolerance: 0.2,
+            weight_min_kg: 100.0,
+            empty_max_areal_density_gcm2: 3.0,
+            empty_min_area_cm2: 400.0,
+            mix_tolerance: 0.35,
+        }
+    }
+}
+
+impl CargoConfig {
+    /// `Err` names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let checks: [(&str, f64, bool); 13] = [
+            ("min_dense_area_cm2", self.min_dense_area_cm2, true),
+            ("wall_margin_mm", self.wall_margin_mm, false),
+            ("max_wall_areal_density_gcm2", self.max_wall_areal_density_gcm2, false),
+            ("tile_mm", self.tile_mm, true),
+            ("load_min_areal_density_gcm2", self.load_min_areal_density_gcm2, true),
+            ("anomaly_sigma", self.anomaly_sigma, true),
+            ("anomaly_min_rel", self.anomaly_min_rel, false),
+            ("uniform_max_cv", self.uniform_max_cv, true),
+            ("weight_tolerance", self.weight_tolerance, true),
+            ("weight_min_kg", self.weight_min_kg, false),
+            ("empty_max_areal_density_gcm2", self.empty_max_areal_density_gcm2, true),
+            ("empty_min_area_cm2", self.empty_min_area_cm2, true),
+            ("mix_tolerance", self.mix_tolerance, true),
+        ];
+        for (field, v, strictly) in checks {
+            if !v.is_finite() || v < 0.0 || (strictly && v == 0.0) {
+                let want = if strictly { "positive" } else { "0 or more" };
+                return Err(format!("{field}: {v} must be a {want} number"));
+            }
+        }
+        if self.mix_tolerance > 1.0 {
+            return Err(format!("mix_tolerance: {} is a distance in [0, 1]", self.mix_tolerance));
+        }
+        if self.min_load_tiles < 3 {
+            return Err(format!("min_load_tiles: {} must be at least 3", self.min_load_tiles));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HsFile {
+    chapter: Vec<HsChapterOwned>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+/// One `[[chapter]]`: expected mass fractions of organic, mixed and metal.
+struct HsChapterOwned {
+    hs: u8,
+    name: String,
+    organic: f64,
+    mixed: f64,
+    metal: f64,
+}
+
+/// `configs/xray-hs.toml`: expected material mix per HS chapter.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HsTable {
+    /// Chapter → (name, [organic, mixed, metal] fractions summing to 1).
+    pub chapters: BTreeMap<u8, (String, [f64; 3])>,
+    /// sha256 of the file's bytes (hex).
+    pub sha256: String,
+}
+
+impl HsTable {
+    /// Parses the TOML; `Err` names the chapter and field.
+    pub fn from_toml(text: &str) -> Result<HsTable, String> {
+        let f: HsFile = toml::from_str(text).map_err(|e| format!("HS table: {e}"))?;
+        let mut chapters = BTreeMap::new();
+        for (i, c) in f.chapter.iter().enumerate() {
+            let at = format!("chapter[{i}] (HS {})", c.hs);
+            if !(1..=99).contains(&c.hs) {
+                return Err(format!("{at}.hs: an HS chapter is 01–99"));
+            }
+            let mix = [c.organic, c.mixed, c.metal];
+            if mix.iter().any(|v| !(v.is_finite() && *v >= 0.0)) || (mix.iter().sum::<f64>() - 1.0).abs() > 0.01 {
+                return Err(format!("{at}: organic + mixed + metal must be fractions summing to 1, not {mix:?}"));
+            }
+            if chapters.insert(c.hs, (c.name.clone(), mix)).is_some() {
+                return Err(format!("{at}.hs: chapter listed twice"));
+            }
+        }
+        Ok(HsTable { chapters, sha256: super::calibration::sha256_hex(text.as_bytes()) })
+    }
+}
+
+/// One goods line of a customs declaration.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredGoods {
+    /// HS chapter (first two digits of the HS code).
+    pub hs_chapter: u8,
+    #[serde(default)]
+    pub description: String,
+    /// Declared net mass, kg.
+    pub kg: f64,
+}
+
+/// What the declaration says about the load.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Declaration {
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Declared empty (no goods at all).
+    #[serde(default)]
+    pub empty: bool,
+    #[serde(default)]
+    pub goods: Vec<DeclaredGoods>,
+}
+
+/// The versions that produced a finding (DESIGN.md: every automated decision records them).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Provenance {
+    pub config_sha256: String,
+    pub calibration_sha256: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hs_table_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_sha256: Option<String>,
+}
+
+/// One finding on a scan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// `xray_dense_region`, `xray_anomaly`, `xray_void`, `xray_weight_mismatch`,
+    /// `xray_not_empty`, `xray_manifest_mismatch` (and `xray_threat` from the detector).
+    pub kind: &'static str,
+    pub severity: Severity,
+    /// `[x1, y1, x2, y2]` in scan pixels (exclusive end); none for whole-scan findings.
+    pub bbox_px: Option<[u32; 4]>,
+    /// What was measured, with units in the names.
+    pub measured: Map<String, Value>,
+    pub provenance: Provenance,
+}
+
+/// The load as measured.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoadMeasure {
+    /// Object box `[x1, y1, x2, y2]` (non-air) and the interior inside the wall margin.
+    pub object_px: Option<[u32; 4]>,
+    pub interior_px: Option<[u32; 4]>,
+    /// The side walls' attenuation subtracted from every interior pixel.
+    pub baseline_attenuation: f64,
+    /// Estimated content mass, kg: total and per class.
+    pub mass_kg: f64,
+    pub mass_by_class_kg: BTreeMap<&'static str, f64>,
+    /// Mass fractions of organic, mixed, metal (too dense left out: its class is unknown).
+    pub mix: [f64; 3],
+    /// Median content of the load's tiles (g/cm²) and its robust coefficient of variation.
+    pub load_median_gcm2: Option<f64>,
+    pub load_cv: Option<f64>,
+}
+
+/// Content areal density (g/cm²) of every interior pixel, 0 outside.
+struct Content {
+    rho_t: Vec<f32>,
+    interior: [usize; 4],
+}
+
+/// Measures the load and raises every cargo finding.
+pub fn analyse(
+    map: &MaterialMap,
+    cal: &Calibration,
+    cfg: &CargoConfig,
+    hs: &HsTable,
+    decl: Option<&Declaration>,
+    prov: &Provenance,
+    pixel_mm: f64,
+) -> opencv::Result<(LoadMeasure, Vec<Finding>)> {
+    let px_cm2 = (pixel_mm / 10.0).powi(2);
+    let mut findings = vec![];
+    let finding = |kind, severity, bbox_px, measured: Value| Finding {
+        kind,
+        severity,
+        bbox_px,
+        measured: match measured {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        },
+        provenance: prov.clone(),
+    };
+    // Too dense regions.
+    let dense: Vec<u8> = map.class.iter().map(|&c| u8::from(c == Material::TooDense as u8)).collect();
+    for (bbox, area) in components(&dense, map.width, map.height)? {
+        let cm2 = area as f64 * px_cm2;
+        if cm2 >= cfg.min_dense_area_cm2 {
+            let severity = if cm2 >= 10.0 * cfg.min_dense_area_cm2 { Severity::High } else { Severity::Medium };
+            findings.push(finding(
+                "xray_dense_region",
+                severity,
+                Some(bbox),
+                json!({ "area_cm2": round(cm2), "area_px": area }),
+            ));
+        }
+    }
+    let Some((object, content, baseline)) = content(map, cal, cfg, pixel_mm) else {
+        let measure = LoadMeasure {
+            object_px: None,
+            interior_px: None,
+            baseline_attenuation: 0.0,
+            mass_kg: 0.0,
+            mass_by_class_kg: BTreeMap::new(),
+            mix: [0.0; 3],
+            load_median_gcm2: None,
+            load_cv: None,
+        };
+        if let Some(d) = decl {
+            check_declaration(d, &measure, cfg, hs, &finding, &mut findings, 0.0);
+        }
+        return Ok((measure, findings));
+    };
+    let [ix1, iy1, ix2, iy2] = content.interior;
+    // Mass per class.
+    let mut by_class = [0f64; 5];
+    let mut cargo_px = 0u64;
+    for y in iy1..iy2 {
+        for x in ix1..ix2 {
+            let i = y * map.width + x;
+            let r = f64::from(content.rho_t[i]);
+            by_class[usize::from(map.class[i])] += r;
+            if r > cfg.empty_max_areal_density_gcm2 {
+                cargo_px += 1;
+            }
+        }
+    }
+    let kg = |g_per_cm2: f64| g_per_cm2 * px_cm2 / 1000.0;
+    let mass_by_class_kg: BTreeMap<&'static str, f64> =
+        Material::ALL.iter().skip(1).map(|m| (m.as_str(), round(kg(by_class[*m as usize])))).collect();
+    let mass_kg = kg(by_class.iter().sum());
+    let solid = by_class[1] + by_class[2] + by_class[3];
+    let mix = if solid > 0.0 { [by_class[1] / solid, by_class[2] / solid, by_class[3] / solid] } else { [0.0; 3] };
+    // Tiles.
+    let tile = ((cfg.tile_mm / pixel_mm).round() as usize).max(4);
+    let (tw, th) = ((ix2 - ix1) / tile, (iy2 - iy1) / tile);
+    let mut tiles = vec![0f64; tw * th];
+    for ty in 0..th {
+        for tx in 0..tw {
+            let mut s = 0.0;
+            for y in iy1 + ty * tile..iy1 + (ty + 1) * tile {
+                let row = &content.rho_t[y * map.width + ix1 + tx * tile..y * map.width + ix1 + (tx + 1) * tile];
+                s += row.iter().map(|v| f64::from(*v)).sum::<f64>();
+            }
+            tiles[ty * tw + tx] = s / (tile * tile) as f64;
+        }
+    }
+    let load: Vec<f64> = tiles.iter().copied().filter(|v| *v >= cfg.load_min_areal_density_gcm2).collect();
+    let (mut load_median, mut load_cv) = (None, None);
+    if load.len() >= cfg.min_load_tiles {
+        let med = median(&load);
+        let mad = median(&load.iter().map(|v| (v - med).abs()).collect::<Vec<_>>());
+        let sigma = 1.4826 * mad;
+        let cv = sigma / med;
+        load_median = Some(round(med));
+        load_cv = Some(round(cv));
+        if cv <= cfg.uniform_max_cv {
+            let band = (cfg.anomaly_sigma * sigma).max(cfg.anomaly_min_rel * med);
+            let tile_box = |b: [u32; 4]| -> [u32; 4] {
+                [
+                    (ix1 + b[0] as usize * tile) as u32,
+                    (iy1 + b[1] as usize * tile) as u32,
+                    (ix1 + b[2] as usize * tile) as u32,
+                    (iy1 + b[3] as usize * tile) as u32,
+                ]
+            };
+            let mean_in = |b: [u32; 4]| {
+                let mut s = vec![];
+                for ty in b[1] as usize..b[3] as usize {
+                    for tx in b[0] as usize..b[2] as usize {
+                        s.push(tiles[ty * tw + tx]);
+                    }
+                }
+                s.iter().sum::<f64>() / s.len().max(1) as f64
+            };
+            let high: Vec<u8> = tiles.iter().map(|v| u8::from(*v > med + band)).collect();
+            for (b, n) in components(&high, tw, th)? {
+                let m = mean_in(b);
+                findings.push(finding(
+                    "xray_anomaly",
+                    Severity::High,
+                    Some(tile_box(b)),
+                    json!({ "tiles": n, "areal_density_gcm2": round(m), "load_median_gcm2": round(med),
+                            "load_sigma_gcm2": round(sigma), "ratio_to_load": round(m / med) }),
+                ));
+            }
+            // Voids: low tiles enclosed by the load (not touching the box of its tiles).
+            let lb = tile_bounds(&tiles, tw, th, cfg.load_min_areal_density_gcm2);
+            let low: Vec<u8> = tiles.iter().map(|v| u8::from(*v < med - band)).collect();
+            for (b, n) in components(&low, tw, th)? {
+                let enclosed = b[0] > lb[0] && b[1] > lb[1] && b[2] < lb[2] && b[3] < lb[3];
+                if enclosed {
+                    let m = mean_in(b);
+                    findings.push(finding(
+                        "xray_void",
+                        Severity::Medium,
+                        Some(tile_box(b)),
+                        json!({ "tiles": n, "areal_density_gcm2": round(m), "load_median_gcm2": round(med),
+                                "load_sigma_gcm2": round(sigma), "ratio_to_load": round(m / med) }),
+                    ));
+                }
+            }
+        }
+    }
+    let measure = LoadMeasure {
+        object_px: Some(object.map(|v| v as u32)),
+        interior_px: Some(content.interior.map(|v| v as u32)),
+        baseline_attenuation: round(baseline),
+        mass_kg: round(mass_kg),
+        mass_by_class_kg,
+        mix: mix.map(round),
+        load_median_gcm2: load_median,
+        load_cv,
+    };
+    if let Some(d) = decl {
+        check_declaration(d, &measure, cfg, hs, &finding, &mut findings, cargo_px as f64 * px_cm2);
+    }
+    Ok((measure, findings))
+}
+
+/// Weight, emptiness and manifest mix against the declaration.
+fn check_declaration(
+    d: &Declaration,
+    m: &LoadMeasure,
+    cfg: &CargoConfig,
+    hs: &HsTable,
+    finding: &impl Fn(&'static str, Severity, Option<[u32; 4]>, Value) -> Finding,
+    out: &mut Vec<Finding>,
+    cargo_cm2: f64,
+) {
+    if d.empty {
+        if cargo_cm2 >= cfg.empty_min_area_cm2 {
+            out.push(finding(
+                "xray_not_empty",
+                Severity::High,
+                m.interior_px,
+                json!({ "cargo_area_cm2": round(cargo_cm2), "estimated_kg": m.mass_kg,
+                        "limit_area_cm2": cfg.empty_min_area_cm2 }),
+            ));
+        }
+        return;
+    }
+    let declared: f64 = d.goods.iter().map(|g| g.kg).sum();
+    if declared > 0.0 {
+        let diff = m.mass_kg - declared;
+        let rel = diff / declared;
+        if rel.abs() > cfg.weight_tolerance && diff.abs() >= cfg.weight_min_kg {
+            let severity = if rel.abs() > 2.0 * cfg.weight_tolerance { Severity::High } else { Severity::Medium };
+            out.push(finding(
+                "xray_weight_mismatch",
+                severity,
+                None,
+                json!({ "estimated_kg": m.mass_kg, "declared_kg": round(declared), "relative_difference": round(rel),
+                        "tolerance": cfg.weight_tolerance }),
+            ));
+        }
+    }
+    let mut expected = [0f64; 3];
+    let mut known = 0.0;
+    let mut chapters = vec![];
+    for g in &d.goods {
+        if let Some((_, mix)) = hs.chapters.get(&g.hs_chapter) {
+            let w = g.kg.max(0.0);
+            for k in 0..3 {
+                expected[k] += w * mix[k];
+            }
+            known += w;
+            chapters.push(g.hs_chapter);
+        }
+    }
+    if known > 0.0 && m.mix.iter().sum::<f64>() > 0.0 {
+        let expected = expected.map(|v| v / known);
+        let distance = 0.5 * (0..3).map(|k| (m.mix[k] - expected[k]).abs()).sum::<f64>();
+        if distance > cfg.mix_tolerance {
+            out.push(finding(
+                "xray_manifest_mismatch",
+                Severity::Medium,
+                m.interior_px,
+                json!({ "hs_chapters": chapters, "expected_mix": mix_json(expected), "measured_mix": mix_json(m.mix),
+                        "distance": round(distance), "tolerance": cfg.mix_tolerance }),
+            ));
+        }
+    }
+}
+
+fn mix_json(m: [f64; 3]) -> Value {
+    json!({ "organic": round(m[0]), "mixed": round(m[1]), "metal": round(m[2]) })
+}
+
+/// The object's box, the interior's content areal density and the side walls' attenuation.
+fn content(map: &MaterialMap, cal: &Calibration, cfg: &CargoConfig, pixel_mm: f64) -> Option<([usize; 4], Content, f64)> {
+    let (w, h) = (map.width, map.height);
+    let (mut x1, mut y1, mut x2, mut y2) = (w, h, 0, 0);
+    for y in 0..h {
+        let row = &map.class[y * w..(y + 1) * w];
+        if let (Some(a), Some(b)) = (row.iter().position(|&c| c != 0), row.iter().rposition(|&c| c != 0)) {
+            x1 = x1.min(a);
+            x2 = x2.max(b + 1);
+            y1 = y1.min(y);
+            y2 = y + 1;
+        }
+    }
+    if x2 <= x1 {
+        return None;
+    }
+    let m = (cfg.wall_margin_mm / pixel_mm).round() as usize;
+    let interior = [x1 + m, y1 + m, x2.saturating_sub(m), y2.saturating_sub(m)];
+    if interior[2] <= interior[0] + 1 || interior[3] <= interior[1] + 1 {
+        return None;
+    }
+    let [ix1, iy1, ix2, iy2] = interior;
+    let mut a: Vec<f32> = Vec::with_capacity((ix2 - ix1) * (iy2 - iy1));
+    for y in iy1..iy2 {
+        a.extend_from_slice(&map.a_high_smooth[y * w + ix1..y * w + ix2]);
+    }
+    let k = (a.len() / 50).min(a.len() - 1);
+    let p2 = f64::from(*a.select_nth_unstable_by(k, |p, q| p.total_cmp(q)).1);
+    let wall_cap = cfg.max_wall_areal_density_gcm2 * cal.mu_rho_high(Material::Metal, 0.0);
+    let baseline = p2.clamp(0.0, wall_cap);
+    let mut rho_t = vec![0f32; w * h];
+    for y in iy1..iy2 {
+        for x in ix1..ix2 {
+            let i = y * w + x;
+            let c = f64::from(map.a_high[i]) - baseline;
+            if c > 0.0 && map.class[i] != 0 {
+                let mc = Material::from_u8(map.class[i]).unwrap_or(Material::Organic);
+                rho_t[i] = (c / cal.mu_rho_high(mc, c)) as f32;
+            }
+        }
+    }
+    Some(([x1, y1, x2, y2], Content { rho_t, interior }, baseline))
+}
+
+/// Box (in tiles, exclusive end) of the tiles at or above `min`.
+fn tile_bounds(tiles: &[f64], tw: usize, th: usize, min: f64) -> [u32; 4] {
+    let (mut b, mut any) = ([u32::MAX, u32::MAX, 0, 0], false);
+    for ty in 0..th {
+        for tx in 0..tw {
+            if tiles[ty * tw + tx] >= min {
+                any = true;
+                b = [b[0].min(tx as u32), b[1].min(ty as u32), b[2].max(tx as u32 + 1), b[3].max(ty as u32 + 1)];
+            }
+        }
+    }
+    if any { b } else { [0, 0, 0, 0] }
+}
+
+/// 8-connected components of the non-zero cells: (box `[x1, y1, x2, y2]`, cell count).
+fn components(mask: &[u8], w: usize, h: usize) -> opencv::Result<Vec<([u32; 4], u64)>> {
+    if w == 0 || h == 0 || !mask.iter().any(|&v| v != 0) {
+        return Ok(vec![]);
+    }
+    let src = Mat::new_rows_cols_with_data(h as i32, w as i32, mask)?;
+    let (mut labels, mut stats, mut centroids) = (Mat::default(), Mat::default(), Mat::default());
+    let n = imgproc::connected_components_with_stats(&src, &mut labels, &mut stats, &mut centroids, 8, opencv::core::CV_32S)?;
+    let mut out = vec![];
+    for i in 1..n {
+        let s = |c| stats.at_2d::<i32>(i, c).map(|v| *v as u32);
+        let (x, y, bw, bh, area) = (
+            s(imgproc::CC_STAT_LEFT)?,
+            s(imgproc::CC_STAT_TOP)?,
+            s(imgproc::CC_STAT_WIDTH)?,
+            s(imgproc::CC_STAT_HEIGHT)?,
+            s(imgproc::CC_STAT_AREA)?,
+        );
+        out.push(([x, y, x + bw, y + bh], u64::from(area)));
+    }
+    Ok(out)
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let n = s.len();
+    if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 }
+}
+
+fn round(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}

@@ -1,0 +1,141 @@
+//! Per-pixel material class from the dual-energy pair.
+//!
+//! The idea to understand first: each pixel's class comes from the ratio of its two
+//! attenuations, `R = A_low / A_high` with `A = −ln(T)`, compared with the calibration's
+//! boundaries at that pixel's `A_high` (see [`calibration`](super::calibration)). Both
+//! attenuation images are box-filtered first (`smooth_px`), because a ratio of two noisy
+//! logs is noisier than either. Before the ratio: a pixel whose high-energy transmission is
+//! below `dense_transmission` is too dense to see through; a pixel that barely attenuates
+//! in both channels is air.
+
+use super::calibration::{Calibration, Material};
+use super::scan::Scan;
+use opencv::core::{BORDER_REPLICATE, Mat, Point, Size};
+use opencv::imgproc;
+use opencv::prelude::*;
+
+/// The classified scan: per pixel (row-major) its class and both attenuations.
+#[derive(Debug, Clone)]
+pub struct MaterialMap {
+    pub width: usize,
+    pub height: usize,
+    /// [`Material`] as `u8` (0 air … 4 too dense): the truth masks' numbering.
+    pub class: Vec<u8>,
+    /// `−ln T_low`, unsmoothed (transmission floored at the noise floor).
+    pub a_low: Vec<f32>,
+    /// `−ln T_high`, unsmoothed.
+    pub a_high: Vec<f32>,
+    /// `A_high` box-filtered as for classification (the findings' local statistics use it).
+    pub a_high_smooth: Vec<f32>,
+}
+
+impl MaterialMap {
+    /// Pixels per class, indexed by the class number.
+    pub fn histogram(&self) -> [u64; 5] {
+        let mut h = [0u64; 5];
+        for &c in &self.class {
+            h[usize::from(c)] += 1;
+        }
+        h
+    }
+}
+
+/// Attenuation `−ln(v / i0)` of every sample, the transmission floored at `floor`.
+fn attenuation(mat: &Mat, i0: f64, floor: f64) -> opencv::Result<Vec<f32>> {
+    let inv = 1.0 / i0;
+    let cap = -(floor.ln()) as f32;
+    let f = |v: f64| -> f32 {
+        let t = v * inv;
+        if t <= floor { cap } else { -(t.ln()) as f32 }
+    };
+    // A lookup table per sample value: 65536 logs instead of one per pixel.
+    let bits16 = mat.typ() == opencv::core::CV_16UC1;
+    let lut: Vec<f32> = (0..if bits16 { 65536 } else { 256 }).map(|v| f(f64::from(v))).collect();
+    Ok(if bits16 {
+        mat.data_typed::<u16>()?.iter().map(|&v| lut[usize::from(v)]).collect()
+    } else {
+        mat.data_typed::<u8>()?.iter().map(|&v| lut[usize::from(v)]).collect()
+    })
+}
+
+fn box_filter(v: &[f32], w: usize, h: usize, k: u32) -> opencv::Result<Vec<f32>> {
+    if k <= 1 {
+        return Ok(v.to_vec());
+    }
+    let src = Mat::new_rows_cols_with_data(h as i32, w as i32, v)?;
+    let mut dst = Mat::default();
+    let k = k as i32;
+    imgproc::blur(&src, &mut dst, Size::new(k, k), Point::new(-1, -1), BORDER_REPLICATE)?;
+    Ok(dst.data_typed::<f32>()?.to_vec())
+}
+
+/// Classifies every pixel of `scan` with `cal`. The caller has checked the scan belongs to
+/// this scanner.
+pub fn classify(scan: &Scan, cal: &Calibration) -> opencv::Result<MaterialMap> {
+    let (w, h) = (scan.width() as usize, scan.height() as usize);
+    let i0 = scan.meta.i0.unwrap_or(cal.air_level * scan.full_scale());
+    let a_low = attenuation(&scan.low.mat, i0, cal.noise_floor)?;
+    let a_high = attenuation(&scan.high.mat, i0, cal.noise_floor)?;
+    let s_low = box_filter(&a_low, w, h, cal.smooth_px)?;
+    let s_high = box_filter(&a_high, w, h, cal.smooth_px)?;
+    let dense = -(cal.dense_transmission.ln()) as f32;
+    let air = cal.air_attenuation as f32;
+    let rises = cal.ratio_rises_with_z;
+    // Boundaries tabulated over A_high in 1024 steps up to opacity: one lookup per pixel.
+    let step = dense / 1023.0;
+    let table: Vec<(f32, f32)> = (0..1024)
+        .map(|i| {
+            let (om, mm) = cal.boundaries(f64::from(i as f32 * step));
+            (om as f32, mm as f32)
+        })
+        .collect();
+    let class = s_low
+        .iter()
+        .zip(&s_high)
+        .map(|(&l, &hh)| {
+            let m = if hh >= dense {
+                Material::TooDense
+            } else if l < air && hh < air {
+                Material::Air
+            } else {
+                let r = l / hh.max(1e-6);
+                let (om, mm) = table[((hh.max(0.0) / step) as usize).min(1023)];
+                let (past_om, past_mm) = if rises { (r > om, r > mm) } else { (r < om, r < mm) };
+                match (past_om, past_mm) {
+                    (_, true) => Material::Metal,
+                    (true, false) => Material::Mixed,
+                    _ => Material::Organic,
+                }
+            };
+            m as u8
+        })
+        .collect();
+    Ok(MaterialMap { width: w, height: h, class, a_low, a_high, a_high_smooth: s_high })
+}
+
+/// Confusion matrix `[truth][predicted]` over the class numbers 0–4 (values above 4 in
+/// either are ignored).
+pub fn confusion(truth: &[u8], predicted: &[u8]) -> [[u64; 5]; 5] {
+    let mut m = [[0u64; 5]; 5];
+    for (&t, &p) in truth.iter().zip(predicted) {
+        if t < 5 && p < 5 {
+            m[usize::from(t)][usize::from(p)] += 1;
+        }
+    }
+    m
+}
+
+/// The matrix as a table with row (truth) recall, for test and tool output.
+pub fn format_confusion(m: &[[u64; 5]; 5]) -> String {
+    let mut s = String::from("truth\\pred      air  organic    mixed    metal    dense   recall\n");
+    for (t, row) in m.iter().enumerate() {
+        let n: u64 = row.iter().sum();
+        s += &format!("{:<10}", Material::ALL[t].as_str());
+        for v in row {
+            s += &format!(" {v:>8}");
+        }
+        let recall = if n == 0 { f64::NAN } else { row[t] as f64 / n as f64 };
+        s += &format!(" {:>7.1}%\n", 100.0 * recall);
+    }
+    s
+}
