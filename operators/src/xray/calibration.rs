@@ -269,6 +269,15 @@ pub struct ScannerConfig {
     /// Raw value of unattenuated air (I0) as a fraction of full scale (1.0: 65535 in 16-bit).
     #[serde(default = "one")]
     pub air_level: f64,
+    /// The detector's dark offset as a fraction of full scale: what reads with no photons.
+    #[serde(default)]
+    pub dark_level: f64,
+    /// Columns at each end of every detector row (image row) used as that row's air
+    /// reference, where they are bright enough to be air: a line scanner sees air before
+    /// the object enters and after it leaves, and per-row normalisation removes the
+    /// detectors' gain spread. 0: every row uses `air_level`.
+    #[serde(default = "default_air_reference")]
+    pub air_reference_px: u32,
     /// Transmission below which the detector's signal is lost in its noise.
     #[serde(default = "default_noise_floor")]
     pub noise_floor: f64,
@@ -294,6 +303,9 @@ pub struct ScannerConfig {
 fn one() -> f64 {
     1.0
 }
+fn default_air_reference() -> u32 {
+    24
+}
 fn default_noise_floor() -> f64 {
     1e-4
 }
@@ -312,6 +324,8 @@ pub struct Calibration {
     pub energies_kev: [f64; 2],
     pub pixel_size_mm: f64,
     pub air_level: f64,
+    pub dark_level: f64,
+    pub air_reference_px: u32,
     pub noise_floor: f64,
     pub dense_transmission: f64,
     pub air_attenuation: f64,
@@ -358,6 +372,12 @@ impl ScannerConfig {
         pos(pixel_size_mm, "pixel_size_mm")?;
         if !(self.air_level > 0.0 && self.air_level <= 1.0) {
             return Err(format!("air_level: {} must be in (0, 1] (a fraction of full scale)", self.air_level));
+        }
+        if !(self.dark_level >= 0.0 && self.dark_level < 0.5 * self.air_level) {
+            return Err(format!("dark_level: {} must be in [0, air_level / 2)", self.dark_level));
+        }
+        if self.air_reference_px > 4096 {
+            return Err(format!("air_reference_px: {} columns is more than a scan's ends hold", self.air_reference_px));
         }
         if !(self.noise_floor > 0.0 && self.noise_floor < 0.1) {
             return Err(format!("noise_floor: {} must be a transmission in (0, 0.1)", self.noise_floor));
@@ -432,6 +452,8 @@ impl ScannerConfig {
             energies_kev,
             pixel_size_mm,
             air_level: self.air_level,
+            dark_level: self.dark_level,
+            air_reference_px: self.air_reference_px,
             noise_floor: self.noise_floor,
             dense_transmission,
             air_attenuation: self.air_attenuation,

@@ -2,13 +2,12 @@
 //! belong in a uniform load, how heavy the load looks, and whether that fits the declaration.
 //!
 //! The idea to understand first: everything is measured as *content* — attenuation above
-//! the container's own. The object (container or vehicle) is the box of non-air pixels; its
-//! outer `wall_margin_mm` (front, back, roof, floor, frame) is left out, and what remains
-//! is the interior. The side walls lie across the beam and add the same attenuation to the
-//! whole interior: their level, the `baseline`, is the interior's 2nd percentile, capped at
-//! `max_wall_areal_density_gcm2` of steel (a full load has no empty pixel to show the walls,
-//! and the cap keeps it from being taken for a wall). Per pixel the content areal density
-//! is `(A_high − A_baseline) / (μ/ρ)_class(A_high − A_baseline)`.
+//! the container's own. The container is found in the scan (see [`content`]); its front and
+//! back (`wall_margin_mm`) are left out, and what remains is the interior. The side walls,
+//! roof rails and floor lie across the beam and run the container's whole length, so each
+//! interior row has a `baseline` (the structure's attenuation in that row) that is
+//! subtracted: per pixel the content areal density is
+//! `(A_high − baseline) / (μ/ρ)_class(A_high − baseline)`, the class's effective μ/ρ.
 //!
 //! - Dense regions: connected too-dense pixels of at least `min_dense_area_cm2`.
 //! - Anomalies and voids: the interior is cut into `tile_mm` tiles; the tiles holding the
@@ -38,8 +37,12 @@ use std::collections::BTreeMap;
 pub struct CargoConfig {
     /// Smallest too-dense region reported, cm².
     pub min_dense_area_cm2: f64,
-    /// Outer band of the object left out of the interior (walls, roof, floor, frame), mm.
+    /// Band at the container's front and back left out of the interior (corner posts and
+    /// end walls), mm.
     pub wall_margin_mm: f64,
+    /// Bands under the roof and over the floor whose rows are structure (roof rails, floor
+    /// boards and cross members): their baseline is not capped to the walls', mm.
+    pub structure_band_mm: f64,
     /// The side walls' areal density is taken as at most this (g/cm²; two 3 mm steel
     /// walls are ~4.7).
     pub max_wall_areal_density_gcm2: f64,
@@ -72,7 +75,8 @@ impl Default for CargoConfig {
     fn default() -> Self {
         CargoConfig {
             min_dense_area_cm2: 100.0,
-            wall_margin_mm: 60.0,
+            wall_margin_mm: 180.0,
+            structure_band_mm: 200.0,
             max_wall_areal_density_gcm2: 6.0,
             tile_mm: 200.0,
             load_min_areal_density_gcm2: 2.0,
@@ -92,7 +96,8 @@ impl Default for CargoConfig {
 impl CargoConfig {
     /// `Err` names the field.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(&str, f64, bool); 13] = [
+        let checks: [(&str, f64, bool); 14] = [
+            ("structure_band_mm", self.structure_band_mm, false),
             ("min_dense_area_cm2", self.min_dense_area_cm2, true),
             ("wall_margin_mm", self.wall_margin_mm, false),
             ("max_wall_areal_density_gcm2", self.max_wall_areal_density_gcm2, false),
@@ -473,38 +478,79 @@ fn mix_json(m: [f64; 3]) -> Value {
     json!({ "organic": round(m[0]), "mixed": round(m[1]), "metal": round(m[2]) })
 }
 
-/// The object's box, the interior's content areal density and the side walls' attenuation.
+/// The container's box, the interior's content areal density and the side walls' median
+/// attenuation.
+///
+/// The container is found from the rows' longest non-air runs: its roof is the first row
+/// whose run spans `MIN_SPAN` of the scan; its length is the run a little below the roof;
+/// it goes down as long as a row's run starts and ends where the container does (the
+/// chassis below runs on to the tractor, the wheels break the run). The structure across
+/// the beam (side walls; roof rails and floor along whole rows) is removed per row: each
+/// row's baseline is its lowest 5-pixel running mean of `A_high` inside the interior —
+/// the end gaps, headroom and gaps between packages show the walls — capped at
+/// `max_wall_areal_density_gcm2` of steel except in the roof and floor bands.
 fn content(map: &MaterialMap, cal: &Calibration, cfg: &CargoConfig, pixel_mm: f64) -> Option<([usize; 4], Content, f64)> {
+    const MIN_SPAN: f64 = 0.4;
     let (w, h) = (map.width, map.height);
-    let (mut x1, mut y1, mut x2, mut y2) = (w, h, 0, 0);
-    for y in 0..h {
+    let run = |y: usize| -> (usize, usize) {
         let row = &map.class[y * w..(y + 1) * w];
-        if let (Some(a), Some(b)) = (row.iter().position(|&c| c != 0), row.iter().rposition(|&c| c != 0)) {
-            x1 = x1.min(a);
-            x2 = x2.max(b + 1);
-            y1 = y1.min(y);
-            y2 = y + 1;
+        let (mut best, mut start) = ((0, 0), None);
+        for (x, &c) in row.iter().enumerate().chain(std::iter::once((w, &0u8))) {
+            match (c != 0, start) {
+                (true, None) => start = Some(x),
+                (false, Some(s)) => {
+                    if x - s > best.1 - best.0 {
+                        best = (s, x);
+                    }
+                    start = None;
+                }
+                _ => {}
+            }
         }
-    }
-    if x2 <= x1 {
+        best
+    };
+    let top = (0..h).find(|&y| {
+        let (a, b) = run(y);
+        (b - a) as f64 >= MIN_SPAN * w as f64
+    })?;
+    let below = (top + (0.02 * h as f64).ceil() as usize).min(h - 1);
+    let (x1, x2) = run(below);
+    if ((x2 - x1) as f64) < MIN_SPAN * w as f64 {
         return None;
     }
+    let tol = ((0.01 * w as f64).ceil() as usize).max(3);
+    let mut bottom = below;
+    while bottom + 1 < h {
+        let (a, b) = run(bottom + 1);
+        if a.abs_diff(x1) > tol || b.abs_diff(x2) > tol {
+            break;
+        }
+        bottom += 1;
+    }
     let m = (cfg.wall_margin_mm / pixel_mm).round() as usize;
-    let interior = [x1 + m, y1 + m, x2.saturating_sub(m), y2.saturating_sub(m)];
-    if interior[2] <= interior[0] + 1 || interior[3] <= interior[1] + 1 {
+    let band = (cfg.structure_band_mm / pixel_mm).round() as usize;
+    let interior = [x1 + m, top, x2.saturating_sub(m), bottom + 1];
+    if interior[2] <= interior[0] + 8 || interior[3] <= interior[1] + 2 * band + 2 {
         return None;
     }
     let [ix1, iy1, ix2, iy2] = interior;
-    let mut a: Vec<f32> = Vec::with_capacity((ix2 - ix1) * (iy2 - iy1));
-    for y in iy1..iy2 {
-        a.extend_from_slice(&map.a_high_smooth[y * w + ix1..y * w + ix2]);
-    }
-    let k = (a.len() / 50).min(a.len() - 1);
-    let p2 = f64::from(*a.select_nth_unstable_by(k, |p, q| p.total_cmp(q)).1);
     let wall_cap = cfg.max_wall_areal_density_gcm2 * cal.mu_rho_high(Material::Metal, 0.0);
-    let baseline = p2.clamp(0.0, wall_cap);
     let mut rho_t = vec![0f32; w * h];
+    let mut walls = vec![];
     for y in iy1..iy2 {
+        let row = &map.a_high[y * w + ix1..y * w + ix2];
+        let mut sum: f64 = row[..5].iter().map(|v| f64::from(*v)).sum();
+        let mut low = sum;
+        for i in 5..row.len() {
+            sum += f64::from(row[i]) - f64::from(row[i - 5]);
+            low = low.min(sum);
+        }
+        let mut baseline = (low / 5.0).max(0.0);
+        let structure = y < iy1 + band || y >= iy2 - band;
+        if !structure {
+            baseline = baseline.min(wall_cap);
+            walls.push(baseline);
+        }
         for x in ix1..ix2 {
             let i = y * w + x;
             let c = f64::from(map.a_high[i]) - baseline;
@@ -514,7 +560,8 @@ fn content(map: &MaterialMap, cal: &Calibration, cfg: &CargoConfig, pixel_mm: f6
             }
         }
     }
-    Some(([x1, y1, x2, y2], Content { rho_t, interior }, baseline))
+    let wall = if walls.is_empty() { 0.0 } else { median(&walls) };
+    Some(([x1, top, x2, bottom + 1], Content { rho_t, interior }, wall))
 }
 
 /// Box (in tiles, exclusive end) of the tiles at or above `min`.

@@ -40,22 +40,38 @@ impl MaterialMap {
     }
 }
 
-/// Attenuation `−ln(v / i0)` of every sample, the transmission floored at `floor`.
-fn attenuation(mat: &Mat, i0: f64, floor: f64) -> opencv::Result<Vec<f32>> {
-    let inv = 1.0 / i0;
-    let cap = -(floor.ln()) as f32;
-    let f = |v: f64| -> f32 {
-        let t = v * inv;
-        if t <= floor { cap } else { -(t.ln()) as f32 }
-    };
-    // A lookup table per sample value: 65536 logs instead of one per pixel.
-    let bits16 = mat.typ() == opencv::core::CV_16UC1;
-    let lut: Vec<f32> = (0..if bits16 { 65536 } else { 256 }).map(|v| f(f64::from(v))).collect();
-    Ok(if bits16 {
-        mat.data_typed::<u16>()?.iter().map(|&v| lut[usize::from(v)]).collect()
+/// Attenuation `−ln T` of every sample, with `T = (v − dark) / (air_row − dark)` floored
+/// at `floor`. `air_row` is the row's own air reference where its end columns show air, else
+/// `air`.
+fn attenuation(mat: &Mat, air: f64, dark: f64, ref_px: usize, floor: f64) -> opencv::Result<Vec<f32>> {
+    let (w, h) = (mat.cols() as usize, mat.rows() as usize);
+    let v: Vec<f32> = if mat.typ() == opencv::core::CV_16UC1 {
+        mat.data_typed::<u16>()?.iter().map(|&v| f32::from(v)).collect()
     } else {
-        mat.data_typed::<u8>()?.iter().map(|&v| lut[usize::from(v)]).collect()
-    })
+        mat.data_typed::<u8>()?.iter().map(|&v| f32::from(v)).collect()
+    };
+    let cap = -(floor.ln()) as f32;
+    let mut out = vec![0f32; v.len()];
+    let ref_px = ref_px.min(w / 4);
+    let mut ends = Vec::with_capacity(2 * ref_px);
+    for y in 0..h {
+        let row = &v[y * w..(y + 1) * w];
+        // Air at the row's ends: within 10 % of the nominal air level.
+        ends.clear();
+        ends.extend(row[..ref_px].iter().chain(&row[w - ref_px..]).copied().filter(|&x| f64::from(x) > 0.9 * air));
+        let air_row = if ends.len() >= ref_px / 2 && ref_px > 0 {
+            let k = ends.len() / 2;
+            f64::from(*ends.select_nth_unstable_by(k, |a, b| a.total_cmp(b)).1)
+        } else {
+            air
+        };
+        let scale = 1.0 / (air_row - dark).max(1.0);
+        for (o, &x) in out[y * w..(y + 1) * w].iter_mut().zip(row) {
+            let t = (f64::from(x) - dark) * scale;
+            *o = if t <= floor { cap } else { -(t.ln()) as f32 };
+        }
+    }
+    Ok(out)
 }
 
 fn box_filter(v: &[f32], w: usize, h: usize, k: u32) -> opencv::Result<Vec<f32>> {
@@ -73,9 +89,11 @@ fn box_filter(v: &[f32], w: usize, h: usize, k: u32) -> opencv::Result<Vec<f32>>
 /// this scanner.
 pub fn classify(scan: &Scan, cal: &Calibration) -> opencv::Result<MaterialMap> {
     let (w, h) = (scan.width() as usize, scan.height() as usize);
-    let i0 = scan.meta.i0.unwrap_or(cal.air_level * scan.full_scale());
-    let a_low = attenuation(&scan.low.mat, i0, cal.noise_floor)?;
-    let a_high = attenuation(&scan.high.mat, i0, cal.noise_floor)?;
+    let full = scan.full_scale();
+    let air = scan.meta.i0.unwrap_or(cal.air_level * full);
+    let (dark, refs) = (cal.dark_level * full, cal.air_reference_px as usize);
+    let a_low = attenuation(&scan.low.mat, air, dark, refs, cal.noise_floor)?;
+    let a_high = attenuation(&scan.high.mat, air, dark, refs, cal.noise_floor)?;
     let s_low = box_filter(&a_low, w, h, cal.smooth_px)?;
     let s_high = box_filter(&a_high, w, h, cal.smooth_px)?;
     let dense = -(cal.dense_transmission.ln()) as f32;
