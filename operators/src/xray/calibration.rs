@@ -496,6 +496,14 @@ impl Calibration {
         )
     }
 
+    /// Typical `R` of organic, mixed and metal at `A_high = a`: the middle between the two
+    /// boundaries for mixed, and as far again beyond them for the other two.
+    pub fn class_ratios(&self, a: f64) -> [f64; 3] {
+        let (om, mm) = self.boundaries(a);
+        let half = (mm - om) / 2.0;
+        [om - half, om + half, mm + half]
+    }
+
     /// Effective high-energy μ/ρ (cm²/g) of a class at `A_high = a`; too dense pixels use
     /// metal's (a lower bound on their mass), air organic's.
     pub fn mu_rho_high(&self, m: Material, a: f64) -> f64 {

@@ -11,18 +11,22 @@
 //!
 //! - Dense regions: connected too-dense pixels of at least `min_dense_area_cm2`.
 //! - Anomalies and voids: the interior is cut into `tile_mm` tiles; the tiles holding the
-//!   load give its median and robust spread (1.4826 · MAD); a tile far above (anomaly) or,
-//!   enclosed by the load, far below (void) is flagged — only when the load is uniform
-//!   (spread / median ≤ `uniform_max_cv`); mixed cargo has no "otherwise".
+//!   load give its median and robust spread (1.4826 · MAD). Only in a uniform load
+//!   (spread / median ≤ `uniform_max_cv`; mixed cargo has no "otherwise"): a tile far above
+//!   the median of the load tiles around it is an anomaly; tiles that lost most of the
+//!   load's content, with load on both sides along the container, are a void.
 //! - Mass: the sum of content areal density × pixel area. Weight mismatch against the
 //!   declared kg beyond `weight_tolerance`.
 //! - Empty: a declared-empty container whose content exceeds `empty_max_areal_density_gcm2`
 //!   on at least `empty_min_area_cm2`.
-//! - Manifest: the mass fractions of organic / mixed / metal against the mix expected for
-//!   the declared HS chapters (`configs/xray-hs.toml`), weighted by declared kg.
+//! - Manifest: the load's ratio `ΣA_low / ΣA_high` (summed over the whole load, which
+//!   averages out the detector rows' offsets that make a single pixel's class uncertain in
+//!   MeV) against the ratio of the mix expected for the declared HS chapters
+//!   (`configs/xray-hs.toml`, weighted by declared kg). The per-tile class mix is reported
+//!   beside it.
 
 use super::calibration::{Calibration, Material};
-use super::materials::MaterialMap;
+use super::materials::{self, MaterialMap};
 use opencv::core::Mat;
 use opencv::imgproc;
 use opencv::prelude::*;
@@ -40,8 +44,8 @@ pub struct CargoConfig {
     /// Band at the container's front and back left out of the interior (corner posts and
     /// end walls), mm.
     pub wall_margin_mm: f64,
-    /// Bands under the roof and over the floor whose rows are structure (roof rails, floor
-    /// boards and cross members): their baseline is not capped to the walls', mm.
+    /// Bands under the roof and over the floor left out of the interior (roof rails, floor
+    /// boards, cross members), mm.
     pub structure_band_mm: f64,
     /// The side walls' areal density is taken as at most this (g/cm²; two 3 mm steel
     /// walls are ~4.7).
@@ -50,10 +54,17 @@ pub struct CargoConfig {
     pub tile_mm: f64,
     /// A tile holding at least this content (g/cm²) belongs to the load.
     pub load_min_areal_density_gcm2: f64,
-    /// A tile this many robust sigmas from the load's median is an anomaly or a void…
+    /// A load tile this many robust sigmas (of all tiles' residuals) above the median of the
+    /// load tiles around it is an anomaly…
     pub anomaly_sigma: f64,
-    /// …and at least this fraction of the median away from it.
+    /// …if it is also at least this fraction of that local median above it.
     pub anomaly_min_rel: f64,
+    /// A tile inside the load that lost at least this fraction of the load's median content
+    /// is part of a void…
+    pub void_min_rel: f64,
+    /// …reported when the void is at least this wide (a pallet gap is not a void) and half
+    /// this tall (the load's ragged top is not one), mm.
+    pub void_min_mm: f64,
     /// Above this robust coefficient of variation of its tiles a load is not uniform.
     pub uniform_max_cv: f64,
     /// Fewest load tiles needed for statistics.
@@ -66,8 +77,9 @@ pub struct CargoConfig {
     pub empty_max_areal_density_gcm2: f64,
     /// Cargo area (cm²) in a declared-empty container that raises `xray_not_empty`.
     pub empty_min_area_cm2: f64,
-    /// Total variation distance between measured and expected material mix that is a
-    /// manifest mismatch (0 = same mix, 1 = disjoint).
+    /// Distance between the load's measured dual-energy ratio and the ratio its declared
+    /// mix would show, as a fraction of the organic-to-metal spread, that is a manifest
+    /// mismatch (mixed goods sit half way).
     pub mix_tolerance: f64,
 }
 
@@ -75,20 +87,22 @@ impl Default for CargoConfig {
     fn default() -> Self {
         CargoConfig {
             min_dense_area_cm2: 100.0,
-            wall_margin_mm: 180.0,
+            wall_margin_mm: 250.0,
             structure_band_mm: 200.0,
             max_wall_areal_density_gcm2: 6.0,
             tile_mm: 200.0,
             load_min_areal_density_gcm2: 2.0,
-            anomaly_sigma: 5.0,
+            anomaly_sigma: 4.0,
             anomaly_min_rel: 0.3,
+            void_min_rel: 0.6,
+            void_min_mm: 800.0,
             uniform_max_cv: 0.35,
             min_load_tiles: 8,
             weight_tolerance: 0.2,
             weight_min_kg: 100.0,
             empty_max_areal_density_gcm2: 3.0,
             empty_min_area_cm2: 400.0,
-            mix_tolerance: 0.35,
+            mix_tolerance: 0.25,
         }
     }
 }
@@ -96,7 +110,12 @@ impl Default for CargoConfig {
 impl CargoConfig {
     /// `Err` names the field.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(&str, f64, bool); 14] = [
+        if self.void_min_rel >= 1.0 {
+            return Err(format!("void_min_rel: {} must be below 1", self.void_min_rel));
+        }
+        let checks: [(&str, f64, bool); 16] = [
+            ("void_min_rel", self.void_min_rel, true),
+            ("void_min_mm", self.void_min_mm, false),
             ("structure_band_mm", self.structure_band_mm, false),
             ("min_dense_area_cm2", self.min_dense_area_cm2, true),
             ("wall_margin_mm", self.wall_margin_mm, false),
@@ -237,16 +256,24 @@ pub struct LoadMeasure {
     /// Estimated content mass, kg: total and per class.
     pub mass_kg: f64,
     pub mass_by_class_kg: BTreeMap<&'static str, f64>,
-    /// Mass fractions of organic, mixed, metal (too dense left out: its class is unknown).
+    /// Mass fractions of organic, mixed, metal over the load's tiles, each tile classed by
+    /// its summed content attenuations (too dense pixels count by their lower-bound mass).
     pub mix: [f64; 3],
     /// Median content of the load's tiles (g/cm²) and its robust coefficient of variation.
     pub load_median_gcm2: Option<f64>,
     pub load_cv: Option<f64>,
+    /// The load's dual-energy ratio from its summed content attenuations (every detector
+    /// row's offset averaged out) and its mean content `A_high`.
+    pub load_ratio: Option<f64>,
+    pub load_attenuation: Option<f64>,
 }
 
 /// Content areal density (g/cm²) of every interior pixel, 0 outside.
 struct Content {
     rho_t: Vec<f32>,
+    /// Content attenuations (above the row's baseline), low and high.
+    c_low: Vec<f32>,
+    c_high: Vec<f32>,
     interior: [usize; 4],
 }
 
@@ -296,9 +323,11 @@ pub fn analyse(
             mix: [0.0; 3],
             load_median_gcm2: None,
             load_cv: None,
+            load_ratio: None,
+            load_attenuation: None,
         };
         if let Some(d) = decl {
-            check_declaration(d, &measure, cfg, hs, &finding, &mut findings, 0.0);
+            check_declaration(d, &measure, cal, cfg, hs, &finding, &mut findings, 0.0);
         }
         return Ok((measure, findings));
     };
@@ -320,79 +349,49 @@ pub fn analyse(
     let mass_by_class_kg: BTreeMap<&'static str, f64> =
         Material::ALL.iter().skip(1).map(|m| (m.as_str(), round(kg(by_class[*m as usize])))).collect();
     let mass_kg = kg(by_class.iter().sum());
-    let solid = by_class[1] + by_class[2] + by_class[3];
-    let mix = if solid > 0.0 { [by_class[1] / solid, by_class[2] / solid, by_class[3] / solid] } else { [0.0; 3] };
     // Tiles.
     let tile = ((cfg.tile_mm / pixel_mm).round() as usize).max(4);
     let (tw, th) = ((ix2 - ix1) / tile, (iy2 - iy1) / tile);
     let mut tiles = vec![0f64; tw * th];
+    // The mix is measured per tile: a tile's summed content attenuations give its ratio
+    // with the detector rows' offsets averaged over `tile` rows, where one pixel's ratio
+    // carries its row's offset whole.
+    let mut mix_kg = [0f64; 3];
+    let (mut load_l, mut load_h, mut load_n) = (0f64, 0f64, 0usize);
     for ty in 0..th {
         for tx in 0..tw {
-            let mut s = 0.0;
+            let (mut s, mut sl, mut sh) = (0.0, 0.0, 0.0);
             for y in iy1 + ty * tile..iy1 + (ty + 1) * tile {
-                let row = &content.rho_t[y * map.width + ix1 + tx * tile..y * map.width + ix1 + (tx + 1) * tile];
-                s += row.iter().map(|v| f64::from(*v)).sum::<f64>();
+                let span = y * map.width + ix1 + tx * tile..y * map.width + ix1 + (tx + 1) * tile;
+                s += content.rho_t[span.clone()].iter().map(|v| f64::from(*v)).sum::<f64>();
+                sl += content.c_low[span.clone()].iter().map(|v| f64::from(*v)).sum::<f64>();
+                sh += content.c_high[span].iter().map(|v| f64::from(*v)).sum::<f64>();
             }
-            tiles[ty * tw + tx] = s / (tile * tile) as f64;
-        }
-    }
-    let load: Vec<f64> = tiles.iter().copied().filter(|v| *v >= cfg.load_min_areal_density_gcm2).collect();
-    let (mut load_median, mut load_cv) = (None, None);
-    if load.len() >= cfg.min_load_tiles {
-        let med = median(&load);
-        let mad = median(&load.iter().map(|v| (v - med).abs()).collect::<Vec<_>>());
-        let sigma = 1.4826 * mad;
-        let cv = sigma / med;
-        load_median = Some(round(med));
-        load_cv = Some(round(cv));
-        if cv <= cfg.uniform_max_cv {
-            let band = (cfg.anomaly_sigma * sigma).max(cfg.anomaly_min_rel * med);
-            let tile_box = |b: [u32; 4]| -> [u32; 4] {
-                [
-                    (ix1 + b[0] as usize * tile) as u32,
-                    (iy1 + b[1] as usize * tile) as u32,
-                    (ix1 + b[2] as usize * tile) as u32,
-                    (iy1 + b[3] as usize * tile) as u32,
-                ]
-            };
-            let mean_in = |b: [u32; 4]| {
-                let mut s = vec![];
-                for ty in b[1] as usize..b[3] as usize {
-                    for tx in b[0] as usize..b[2] as usize {
-                        s.push(tiles[ty * tw + tx]);
+            let n = (tile * tile) as f64;
+            tiles[ty * tw + tx] = s / n;
+            if s / n >= cfg.load_min_areal_density_gcm2 && sh > 0.0 {
+                let m = materials::solid_class(cal, sl / n, sh / n);
+                mix_kg[m as usize - 1] += s;
+                // The load's ratio leaves out the tile's dips (gaps between packages, edges),
+                // where the detector blur mixes in bright neighbours, more in the darker
+                // low-energy image.
+                let floor = 0.85 * sh / n;
+                for y in iy1 + ty * tile..iy1 + (ty + 1) * tile {
+                    let at = y * map.width + ix1 + tx * tile;
+                    for i in at..at + tile {
+                        if f64::from(content.c_high[i]) >= floor {
+                            load_l += f64::from(content.c_low[i]);
+                            load_h += f64::from(content.c_high[i]);
+                            load_n += 1;
+                        }
                     }
                 }
-                s.iter().sum::<f64>() / s.len().max(1) as f64
-            };
-            let high: Vec<u8> = tiles.iter().map(|v| u8::from(*v > med + band)).collect();
-            for (b, n) in components(&high, tw, th)? {
-                let m = mean_in(b);
-                findings.push(finding(
-                    "xray_anomaly",
-                    Severity::High,
-                    Some(tile_box(b)),
-                    json!({ "tiles": n, "areal_density_gcm2": round(m), "load_median_gcm2": round(med),
-                            "load_sigma_gcm2": round(sigma), "ratio_to_load": round(m / med) }),
-                ));
-            }
-            // Voids: low tiles enclosed by the load (not touching the box of its tiles).
-            let lb = tile_bounds(&tiles, tw, th, cfg.load_min_areal_density_gcm2);
-            let low: Vec<u8> = tiles.iter().map(|v| u8::from(*v < med - band)).collect();
-            for (b, n) in components(&low, tw, th)? {
-                let enclosed = b[0] > lb[0] && b[1] > lb[1] && b[2] < lb[2] && b[3] < lb[3];
-                if enclosed {
-                    let m = mean_in(b);
-                    findings.push(finding(
-                        "xray_void",
-                        Severity::Medium,
-                        Some(tile_box(b)),
-                        json!({ "tiles": n, "areal_density_gcm2": round(m), "load_median_gcm2": round(med),
-                                "load_sigma_gcm2": round(sigma), "ratio_to_load": round(m / med) }),
-                    ));
-                }
             }
         }
     }
+    let solid: f64 = mix_kg.iter().sum();
+    let mix = if solid > 0.0 { mix_kg.map(|v| v / solid) } else { [0.0; 3] };
+    let (load_median, load_cv) = tile_findings(&tiles, tw, th, cfg, pixel_mm, tile, [ix1, iy1], &finding, &mut findings);
     let measure = LoadMeasure {
         object_px: Some(object.map(|v| v as u32)),
         interior_px: Some(content.interior.map(|v| v as u32)),
@@ -400,19 +399,138 @@ pub fn analyse(
         mass_kg: round(mass_kg),
         mass_by_class_kg,
         mix: mix.map(round),
-        load_median_gcm2: load_median,
-        load_cv,
+        load_median_gcm2: load_median.map(round),
+        load_cv: load_cv.map(round),
+        load_ratio: (load_h > 0.0).then(|| load_l / load_h),
+        load_attenuation: (load_n > 0).then(|| load_h / load_n as f64),
     };
     if let Some(d) = decl {
-        check_declaration(d, &measure, cfg, hs, &finding, &mut findings, cargo_px as f64 * px_cm2);
+        check_declaration(d, &measure, cal, cfg, hs, &finding, &mut findings, cargo_px as f64 * px_cm2);
     }
     Ok((measure, findings))
 }
 
+/// Anomalies and voids from the tiles' content (g/cm²); returns the load's median and
+/// robust coefficient of variation when it has enough tiles.
+#[allow(clippy::too_many_arguments)]
+fn tile_findings(
+    tiles: &[f64],
+    tw: usize,
+    th: usize,
+    cfg: &CargoConfig,
+    pixel_mm: f64,
+    tile: usize,
+    origin: [usize; 2],
+    finding: &impl Fn(&'static str, Severity, Option<[u32; 4]>, Value) -> Finding,
+    out: &mut Vec<Finding>,
+) -> (Option<f64>, Option<f64>) {
+    let is_load = |v: f64| v >= cfg.load_min_areal_density_gcm2;
+    let load: Vec<f64> = tiles.iter().copied().filter(|v| is_load(*v)).collect();
+    if load.len() < cfg.min_load_tiles {
+        return (None, None);
+    }
+    let med = median(&load);
+    let sigma = 1.4826 * median(&load.iter().map(|v| (v - med).abs()).collect::<Vec<_>>());
+    let cv = sigma / med;
+    if cv > cfg.uniform_max_cv {
+        return (Some(med), Some(cv));
+    }
+    let tile_box = |b: [u32; 4]| -> [u32; 4] {
+        [
+            (origin[0] + b[0] as usize * tile) as u32,
+            (origin[1] + b[1] as usize * tile) as u32,
+            (origin[0] + b[2] as usize * tile) as u32,
+            (origin[1] + b[3] as usize * tile) as u32,
+        ]
+    };
+    let mean_in = |b: [u32; 4], mask: &[u8]| {
+        let (mut s, mut n) = (0.0, 0usize);
+        for ty in b[1] as usize..b[3] as usize {
+            for tx in b[0] as usize..b[2] as usize {
+                if mask[ty * tw + tx] != 0 {
+                    s += tiles[ty * tw + tx];
+                    n += 1;
+                }
+            }
+        }
+        s / n.max(1) as f64
+    };
+    // Anomalies: a load tile against the median of the load tiles around it (7 × 7).
+    let mut local = vec![f64::NAN; tiles.len()];
+    let mut nb = Vec::with_capacity(49);
+    for ty in 0..th {
+        for tx in 0..tw {
+            if !is_load(tiles[ty * tw + tx]) {
+                continue;
+            }
+            nb.clear();
+            for y in ty.saturating_sub(3)..(ty + 4).min(th) {
+                for x in tx.saturating_sub(3)..(tx + 4).min(tw) {
+                    let v = tiles[y * tw + x];
+                    if (x, y) != (tx, ty) && is_load(v) {
+                        nb.push(v);
+                    }
+                }
+            }
+            if nb.len() >= 4 {
+                local[ty * tw + tx] = median(&nb);
+            }
+        }
+    }
+    let residuals: Vec<f64> =
+        tiles.iter().zip(&local).filter(|(_, l)| !l.is_nan()).map(|(v, l)| v - l).collect();
+    if residuals.len() >= cfg.min_load_tiles {
+        let rm = median(&residuals);
+        let rs = 1.4826 * median(&residuals.iter().map(|r| (r - rm).abs()).collect::<Vec<_>>());
+        let high: Vec<u8> = tiles
+            .iter()
+            .zip(&local)
+            .map(|(v, l)| u8::from(!l.is_nan() && v - l > (cfg.anomaly_sigma * rs).max(cfg.anomaly_min_rel * l)))
+            .collect();
+        for (b, n) in components(&high, tw, th).unwrap_or_default() {
+            let m = mean_in(b, &high);
+            out.push(finding(
+                "xray_anomaly",
+                Severity::High,
+                Some(tile_box(b)),
+                json!({ "tiles": n, "areal_density_gcm2": round(m), "load_median_gcm2": round(med),
+                        "residual_sigma_gcm2": round(rs), "ratio_to_load": round(m / med) }),
+            ));
+        }
+    }
+    // Voids: tiles that lost most of the load's content, with load on both sides (the
+    // load's box is that of its full tiles: the headroom above it is no void).
+    let lb = tile_bounds(tiles, tw, th, (1.0 - cfg.void_min_rel) * med);
+    let low: Vec<u8> = (0..tiles.len())
+        .map(|i| {
+            let (tx, ty) = ((i % tw) as u32, (i / tw) as u32);
+            let inside = tx >= lb[0] && tx < lb[2] && ty >= lb[1] && ty < lb[3];
+            u8::from(inside && tiles[i] < (1.0 - cfg.void_min_rel) * med)
+        })
+        .collect();
+    for (b, n) in components(&low, tw, th).unwrap_or_default() {
+        let width_mm = f64::from(b[2] - b[0]) * tile as f64 * pixel_mm;
+        let height_mm = f64::from(b[3] - b[1]) * tile as f64 * pixel_mm;
+        if b[0] > lb[0] && b[2] < lb[2] && width_mm >= cfg.void_min_mm && height_mm >= cfg.void_min_mm / 2.0 {
+            let m = mean_in(b, &low);
+            out.push(finding(
+                "xray_void",
+                Severity::Medium,
+                Some(tile_box(b)),
+                json!({ "tiles": n, "areal_density_gcm2": round(m), "load_median_gcm2": round(med),
+                        "width_mm": round(width_mm), "ratio_to_load": round(m / med) }),
+            ));
+        }
+    }
+    (Some(med), Some(cv))
+}
+
 /// Weight, emptiness and manifest mix against the declaration.
+#[allow(clippy::too_many_arguments)]
 fn check_declaration(
     d: &Declaration,
     m: &LoadMeasure,
+    cal: &Calibration,
     cfg: &CargoConfig,
     hs: &HsTable,
     finding: &impl Fn(&'static str, Severity, Option<[u32; 4]>, Value) -> Finding,
@@ -459,15 +577,21 @@ fn check_declaration(
             chapters.push(g.hs_chapter);
         }
     }
-    if known > 0.0 && m.mix.iter().sum::<f64>() > 0.0 {
+    if let (true, Some(r), Some(a)) = (known > 0.0, m.load_ratio, m.load_attenuation) {
+        // The ratio the declared mix would show (attenuation shares ≈ mass shares: μ/ρ of
+        // the classes differs by ~10 % at MeV), against the measured one, in units of the
+        // organic-to-metal spread of R at the load's attenuation.
         let expected = expected.map(|v| v / known);
-        let distance = 0.5 * (0..3).map(|k| (m.mix[k] - expected[k]).abs()).sum::<f64>();
+        let centres = cal.class_ratios(a);
+        let expected_ratio: f64 = (0..3).map(|k| expected[k] * centres[k]).sum();
+        let distance = (r - expected_ratio).abs() / (centres[0] - centres[2]).abs();
         if distance > cfg.mix_tolerance {
             out.push(finding(
                 "xray_manifest_mismatch",
                 Severity::Medium,
                 m.interior_px,
                 json!({ "hs_chapters": chapters, "expected_mix": mix_json(expected), "measured_mix": mix_json(m.mix),
+                        "expected_ratio": round(expected_ratio), "measured_ratio": round(r),
                         "distance": round(distance), "tolerance": cfg.mix_tolerance }),
             ));
         }
@@ -488,7 +612,8 @@ fn mix_json(m: [f64; 3]) -> Value {
 /// the beam (side walls; roof rails and floor along whole rows) is removed per row: each
 /// row's baseline is its lowest 5-pixel running mean of `A_high` inside the interior —
 /// the end gaps, headroom and gaps between packages show the walls — capped at
-/// `max_wall_areal_density_gcm2` of steel except in the roof and floor bands.
+/// `max_wall_areal_density_gcm2` of steel. The roof and floor bands (`structure_band_mm`)
+/// and the ends (`wall_margin_mm`) are left out of the interior.
 fn content(map: &MaterialMap, cal: &Calibration, cfg: &CargoConfig, pixel_mm: f64) -> Option<([usize; 4], Content, f64)> {
     const MIN_SPAN: f64 = 0.4;
     let (w, h) = (map.width, map.height);
@@ -529,39 +654,47 @@ fn content(map: &MaterialMap, cal: &Calibration, cfg: &CargoConfig, pixel_mm: f6
     }
     let m = (cfg.wall_margin_mm / pixel_mm).round() as usize;
     let band = (cfg.structure_band_mm / pixel_mm).round() as usize;
-    let interior = [x1 + m, top, x2.saturating_sub(m), bottom + 1];
-    if interior[2] <= interior[0] + 8 || interior[3] <= interior[1] + 2 * band + 2 {
+    let interior = [x1 + m, top + band, x2.saturating_sub(m), (bottom + 1).saturating_sub(band)];
+    if interior[2] <= interior[0] + 8 || interior[3] <= interior[1] + 8 {
         return None;
     }
     let [ix1, iy1, ix2, iy2] = interior;
     let wall_cap = cfg.max_wall_areal_density_gcm2 * cal.mu_rho_high(Material::Metal, 0.0);
     let mut rho_t = vec![0f32; w * h];
+    let (mut c_low, mut c_high) = (vec![0f32; w * h], vec![0f32; w * h]);
     let mut walls = vec![];
-    for y in iy1..iy2 {
-        let row = &map.a_high[y * w + ix1..y * w + ix2];
+    // A row's baseline: its lowest 5-pixel running mean, and where that lies.
+    let lowest = |row: &[f32]| -> (f64, usize) {
         let mut sum: f64 = row[..5].iter().map(|v| f64::from(*v)).sum();
-        let mut low = sum;
+        let (mut low, mut at) = (sum, 0);
         for i in 5..row.len() {
             sum += f64::from(row[i]) - f64::from(row[i - 5]);
-            low = low.min(sum);
+            if sum < low {
+                (low, at) = (sum, i - 4);
+            }
         }
-        let mut baseline = (low / 5.0).max(0.0);
-        let structure = y < iy1 + band || y >= iy2 - band;
-        if !structure {
-            baseline = baseline.min(wall_cap);
-            walls.push(baseline);
-        }
+        (low / 5.0, at)
+    };
+    for y in iy1..iy2 {
+        let (bh, at) = lowest(&map.a_high[y * w + ix1..y * w + ix2]);
+        let baseline = bh.clamp(0.0, wall_cap);
+        // The low channel's baseline where the high channel's is (the same walls).
+        let bl: f64 = map.a_low[y * w + ix1 + at..y * w + ix1 + at + 5].iter().map(|v| f64::from(*v)).sum::<f64>() / 5.0;
+        let bl = if bh > 0.0 { bl * baseline / bh } else { 0.0 };
+        walls.push(baseline);
         for x in ix1..ix2 {
             let i = y * w + x;
             let c = f64::from(map.a_high[i]) - baseline;
             if c > 0.0 && map.class[i] != 0 {
                 let mc = Material::from_u8(map.class[i]).unwrap_or(Material::Organic);
                 rho_t[i] = (c / cal.mu_rho_high(mc, c)) as f32;
+                c_high[i] = c as f32;
+                c_low[i] = (f64::from(map.a_low[i]) - bl) as f32;
             }
         }
     }
     let wall = if walls.is_empty() { 0.0 } else { median(&walls) };
-    Some(([x1, top, x2, bottom + 1], Content { rho_t, interior }, wall))
+    Some(([x1, top, x2, bottom + 1], Content { rho_t, c_low, c_high, interior }, wall))
 }
 
 /// Box (in tiles, exclusive end) of the tiles at or above `min`.

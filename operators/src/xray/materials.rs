@@ -131,6 +131,19 @@ pub fn classify(scan: &Scan, cal: &Calibration) -> opencv::Result<MaterialMap> {
     Ok(MaterialMap { width: w, height: h, class, a_low, a_high, a_high_smooth: s_high })
 }
 
+/// The solid class (organic, mixed or metal) of attenuations `l`, `h` (low, high; `h > 0`)
+/// by the calibration's boundaries at `h`: for one pixel or a region's sums.
+pub fn solid_class(cal: &Calibration, l: f64, h: f64) -> Material {
+    let r = l / h.max(1e-9);
+    let (om, mm) = cal.boundaries(h);
+    let (past_om, past_mm) = if cal.ratio_rises_with_z { (r > om, r > mm) } else { (r < om, r < mm) };
+    match (past_om, past_mm) {
+        (_, true) => Material::Metal,
+        (true, false) => Material::Mixed,
+        _ => Material::Organic,
+    }
+}
+
 /// Confusion matrix `[truth][predicted]` over the class numbers 0–4 (values above 4 in
 /// either are ignored).
 pub fn confusion(truth: &[u8], predicted: &[u8]) -> [[u64; 5]; 5] {

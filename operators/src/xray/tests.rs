@@ -155,7 +155,11 @@ fn analysis() -> Analysis {
 }
 
 fn print_findings(label: &str, r: &Report) {
-    println!("{label}: {} findings, load {:?}", r.findings.len(), r.load.as_ref().map(|l| (l.mass_kg, l.mix, l.load_cv)));
+    println!(
+        "{label}: {} findings, load {:?}",
+        r.findings.len(),
+        r.load.as_ref().map(|l| (l.mass_kg, l.mix, l.load_cv, l.load_ratio, l.load_attenuation))
+    );
     for f in &r.findings {
         println!("  {} {:?} {:?} {}", f.kind, f.severity, f.bbox_px, Value::Object(f.measured.clone()));
     }
