@@ -606,7 +606,7 @@ fn mix_json(m: [f64; 3]) -> Value {
 /// attenuation.
 ///
 /// The container is found from the rows' longest non-air runs: its roof is the first row
-/// whose run spans `MIN_SPAN` of the scan; its length is the run a little below the roof;
+/// whose run is as long as the shortest container (`MIN_CONTAINER_MM`); its length is the run a little below the roof;
 /// it goes down as long as a row's run starts and ends where the container does (the
 /// chassis below runs on to the tractor, the wheels break the run). The structure across
 /// the beam (side walls; roof rails and floor along whole rows) is removed per row: each
@@ -615,8 +615,10 @@ fn mix_json(m: [f64; 3]) -> Value {
 /// `max_wall_areal_density_gcm2` of steel. The roof and floor bands (`structure_band_mm`)
 /// and the ends (`wall_margin_mm`) are left out of the interior.
 fn content(map: &MaterialMap, cal: &Calibration, cfg: &CargoConfig, pixel_mm: f64) -> Option<([usize; 4], Content, f64)> {
-    const MIN_SPAN: f64 = 0.4;
+    // The shortest container is a 10-ft one (2991 mm); a tractor's cab is ~2300 mm.
+    const MIN_CONTAINER_MM: f64 = 2800.0;
     let (w, h) = (map.width, map.height);
+    let min_span = (MIN_CONTAINER_MM / pixel_mm).ceil() as usize;
     let run = |y: usize| -> (usize, usize) {
         let row = &map.class[y * w..(y + 1) * w];
         let (mut best, mut start) = ((0, 0), None);
@@ -636,14 +638,14 @@ fn content(map: &MaterialMap, cal: &Calibration, cfg: &CargoConfig, pixel_mm: f6
     };
     let top = (0..h).find(|&y| {
         let (a, b) = run(y);
-        (b - a) as f64 >= MIN_SPAN * w as f64
+        b - a >= min_span
     })?;
-    let below = (top + (0.02 * h as f64).ceil() as usize).min(h - 1);
+    let below = (top + (100.0 / pixel_mm).ceil() as usize).min(h - 1);
     let (x1, x2) = run(below);
-    if ((x2 - x1) as f64) < MIN_SPAN * w as f64 {
+    if x2 - x1 < min_span {
         return None;
     }
-    let tol = ((0.01 * w as f64).ceil() as usize).max(3);
+    let tol = ((150.0 / pixel_mm).ceil() as usize).max(3);
     let mut bottom = below;
     while bottom + 1 < h {
         let (a, b) = run(bottom + 1);

@@ -286,3 +286,135 @@ fn xray_cargo_empty_and_manifest() {
         assert!(f.provenance.hs_table_sha256.is_some());
     }
 }
+
+/// A 16-bit (or 8-bit) grayscale image encoded by OpenCV.
+fn encode(ext: &str, w: i32, h: i32, sixteen: bool) -> Vec<u8> {
+    let typ = if sixteen { opencv::core::CV_16UC1 } else { opencv::core::CV_8UC1 };
+    let mut m = Mat::new_rows_cols_with_default(h, w, typ, opencv::core::Scalar::all(0.0)).unwrap();
+    // Noise-like content, so the file is not a flat (bomb-like) image.
+    let mut s = 12345u32;
+    if sixteen {
+        for v in m.data_typed_mut::<u16>().unwrap() {
+            s = s.wrapping_mul(1664525).wrapping_add(1013904223);
+            *v = 30000 + (s >> 20) as u16;
+        }
+    } else {
+        for v in m.data_typed_mut::<u8>().unwrap() {
+            s = s.wrapping_mul(1664525).wrapping_add(1013904223);
+            *v = 100 + (s >> 28) as u8;
+        }
+    }
+    let mut buf = Vector::<u8>::new();
+    imgcodecs::imencode(ext, &m, &mut buf, &Vector::new()).unwrap();
+    buf.to_vec()
+}
+
+/// A PNG whose IHDR declares `w`×`h` 16-bit grayscale around a tiny deflate stream.
+fn png_declaring(w: u32, h: u32) -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        out.extend_from_slice(&[0, 0, 0, 0]); // CRC: never reached, the header is refused first
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = vec![];
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[16, 0, 0, 0, 0]);
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(&mut out, b"IDAT", &[0x78, 0xda, 0xed, 0xc1, 0x01, 0x0d, 0x00, 0x00, 0x00, 0xc2, 0xa0]);
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+#[test]
+fn xray_bad_input_is_refused_clearly_and_the_next_scan_flows() {
+    let a = analysis();
+    let good = synth("cargo", "test", 21, 1, Some("textiles_clean"), None).remove(0);
+    let (gl, gh) = (good.bytes("_low.png"), good.bytes("_high.png"));
+    let meta16 = || ScanMeta { bit_depth: 16, ..good.meta() };
+    let tiff = encode(".tiff", 320, 200, true);
+    let mut truncated = tiff.clone();
+    truncated.truncate(tiff.len() / 2);
+    let tiff8 = encode(".tiff", 320, 200, false);
+    let png16 = encode(".png", 320, 200, true);
+    let png16_small = encode(".png", 300, 200, true);
+    let zero = png_declaring(0, 0);
+    let bomb = png_declaring(6000, 6000);
+    let huge = png_declaring(100_000, 100_000);
+    let unknown = ScanMeta { scanner_id: "lane9-unknown".into(), ..meta16() };
+    let cases: Vec<(&str, ScanMeta, (&str, &[u8]), (&str, &[u8]), &str, &str)> = vec![
+        ("truncated TIFF", meta16(), ("cut_low.tiff", &truncated), ("ok_high.tiff", &tiff), "truncated", "cut_low.tiff"),
+        ("0×0 image", meta16(), ("zero_low.png", &zero), ("zero_high.png", &zero), "empty_image", "zero_low.png"),
+        ("decompression bomb", meta16(), ("bomb_low.png", &bomb), ("ok_high.png", &png16), "decompression_bomb", "bomb_low.png"),
+        ("absurd size", meta16(), ("huge_low.png", &huge), ("ok_high.png", &png16), "too_large", "huge_low.png"),
+        ("low/high size mismatch", meta16(), ("a_low.png", &png16), ("b_high.png", &png16_small), "size_mismatch", "b_high.png"),
+        ("16-bit declared 8-bit", ScanMeta { bit_depth: 8, ..good.meta() }, ("d_low.png", &png16), ("d_high.png", &png16), "bit_depth_mismatch", "d_low.png"),
+        ("8-bit declared 16-bit", meta16(), ("e_low.tiff", &tiff8), ("e_high.tiff", &tiff8), "bit_depth_mismatch", "e_low.tiff"),
+        ("unknown scanner", unknown, ("ok_low.png", &gl), ("ok_high.png", &gh), "unknown_scanner", "lane9-unknown"),
+        ("not an image", meta16(), ("junk_low.png", b"GIF89a..."), ("ok_high.png", &gh), "not_an_image", "junk_low.png"),
+    ];
+    for (what, meta, low, high, reason, names) in cases {
+        let e = a.analyse_bytes(meta, low, high, None).expect_err(what);
+        println!("{what}: [{}] {e}", e.reason());
+        assert_eq!(e.reason(), reason, "{what}: {e}");
+        assert!(e.to_string().contains(names), "{what}: {e:?} does not name {names}");
+        // The caller keeps flowing: the good scan analyses right after.
+        let r = good.analyse(&a, Some(&good.declaration()));
+        assert!(r.histogram[1] > 0);
+    }
+    let rejected = a.rejected();
+    println!("rejected by reason: {rejected:?}");
+    assert_eq!(rejected.values().sum::<u64>(), 9);
+    // A good TIFF pair decodes too (16-bit, through the same header checks).
+    let s = Scan::decode(meta16(), ("t_low.tiff", &tiff), ("t_high.tiff", &tiff), &ScanLimits::default()).unwrap();
+    assert_eq!((s.width(), s.height(), s.low.header.format), (320, 200, "TIFF"));
+}
+
+#[test]
+fn xray_timing_4000x2000_cargo_pair() {
+    let a = analysis();
+    let g = synth("cargo", "test", 31, 1, Some("textiles_dense_block"), Some((4000, 2000))).remove(0);
+    let (low, high) = (g.bytes("_low.png"), g.bytes("_high.png"));
+    let t = std::time::Instant::now();
+    let scan = Scan::decode(g.meta(), ("low.png", &low), ("high.png", &high), &ScanLimits::default()).unwrap();
+    let decode_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let r = a.analyse(&scan, Some(&g.declaration())).unwrap();
+    let profile = if cfg!(debug_assertions) { "debug (unoptimised operators crate)" } else { "release" };
+    println!(
+        "4000×2000 16-bit cargo pair, {profile}: decode {decode_ms:.0} ms, materials {:.0} ms, findings {:.0} ms, \
+         render {:.0} ms ({} findings, {} render bytes)",
+        r.timings_ms["materials"],
+        r.timings_ms["findings"],
+        r.timings_ms["render"],
+        r.findings.len(),
+        r.render.len()
+    );
+    print_findings("4000×2000", &r);
+}
+
+#[test]
+fn xray_config_errors_name_the_field() {
+    let bad = |text: &str| -> String {
+        match toml::from_str::<XrayConfig>(text) {
+            Err(e) => e.to_string(),
+            Ok(cfg) => Analysis::from_config(&cfg, &root()).expect_err(text),
+        }
+    };
+    let e = bad("[[scanners]]\nid = \"a\"\ntype = \"mev\"\nnoise_flor = 0.1\n");
+    assert!(e.contains("noise_flor"), "{e}");
+    let e = bad("[[scanners]]\nid = \"a\"\ntype = \"mev\"\nnoise_floor = 0.7\n");
+    assert!(e.contains("xray.scanners[0] \"a\".noise_floor"), "{e}");
+    let e = bad("[cargo]\nweight_tolerance = -1\n");
+    assert!(e.contains("xray.cargo.weight_tolerance"), "{e}");
+    let e = bad("[[scanners]]\nid = \"a\"\ntype = \"kv\"\n[[scanners]]\nid = \"a\"\ntype = \"kv\"\n");
+    assert!(e.contains("another scanner has this id"), "{e}");
+    // The render is a decodable image.
+    let a = analysis();
+    let g = synth("baggage", "test", 11, 1, None, None).remove(0);
+    let r = g.analyse(&a, None);
+    let img = imgcodecs::imdecode(&Vector::from_slice(&r.render), imgcodecs::IMREAD_COLOR).unwrap();
+    assert_eq!((img.cols(), img.rows()), (640, 480));
+    assert_eq!(r.render_sha256, sha256_hex(&r.render));
+}
