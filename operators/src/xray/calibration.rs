@@ -24,6 +24,7 @@
 //!    most of each group lies.)
 //! 3. The mass coefficient of a class at `A_high` is the group-mean effective
 //!    `μ/ρ = A_high / ρt` of its materials, so mass needs no separate beam-hardening model.
+//!
 //! Heavy metals (group 4: lead, tungsten) are left out: thin lead in MeV has an organic-like
 //! `R`, and at any useful thickness it is too dense to classify.
 
@@ -61,7 +62,8 @@ pub enum Material {
 }
 
 impl Material {
-    pub const ALL: [Material; 5] = [Material::Air, Material::Organic, Material::Mixed, Material::Metal, Material::TooDense];
+    pub const ALL: [Material; 5] =
+        [Material::Air, Material::Organic, Material::Mixed, Material::Metal, Material::TooDense];
     /// The three classes the dual-energy ratio separates.
     pub const SOLID: [Material; 3] = [Material::Organic, Material::Mixed, Material::Metal];
 
@@ -131,7 +133,10 @@ impl AttenuationTable {
         t.sha256 = sha256_hex(bytes);
         for (ty, s) in &t.scanners {
             for (ch, sp) in [("low", &s.spectrum.low), ("high", &s.spectrum.high)] {
-                if sp.kev.is_empty() || sp.kev.len() != sp.weight.len() || sp.weight.iter().any(|w| !(*w > 0.0)) {
+                if sp.kev.is_empty()
+                    || sp.kev.len() != sp.weight.len()
+                    || sp.weight.iter().any(|w| w.is_nan() || *w <= 0.0)
+                {
                     return Err(format!("attenuation table: scanners.{}.spectrum.{ch}: bad bins", ty.as_str()));
                 }
                 for (name, m) in &t.materials {
@@ -164,7 +169,8 @@ impl AttenuationTable {
         noise_floor: f64,
         dense_transmission: f64,
     ) -> Result<(Vec<RatioPoint>, Vec<MassPoint>), String> {
-        let s = self.scanners.get(&ty).ok_or_else(|| format!("the attenuation table has no {} scanner", ty.as_str()))?;
+        let s =
+            self.scanners.get(&ty).ok_or_else(|| format!("the attenuation table has no {} scanner", ty.as_str()))?;
         let cap = -noise_floor.ln();
         let a_max = -dense_transmission.ln();
         let mut grid: Vec<f64> =
@@ -351,7 +357,10 @@ impl ScannerConfig {
         }
         let ts = table.and_then(|t| t.scanners.get(&self.scanner_type));
         let need = |field: &str| {
-            format!("{field}: not given and no attenuation table entry for {} to default from", self.scanner_type.as_str())
+            format!(
+                "{field}: not given and no attenuation table entry for {} to default from",
+                self.scanner_type.as_str()
+            )
         };
         let energies_kev = match (self.energies_kev, ts) {
             (Some(e), _) => e,
@@ -388,10 +397,12 @@ impl ScannerConfig {
             (None, None) => return Err(need("dense_transmission")),
         };
         if !(dense_transmission >= self.noise_floor && dense_transmission < 0.5) {
-            return Err(format!("dense_transmission: {dense_transmission} must be a transmission in [noise_floor, 0.5)"));
+            return Err(format!(
+                "dense_transmission: {dense_transmission} must be a transmission in [noise_floor, 0.5)"
+            ));
         }
         pos(self.air_attenuation, "air_attenuation")?;
-        if self.smooth_px == 0 || self.smooth_px % 2 == 0 || self.smooth_px > 31 {
+        if self.smooth_px == 0 || self.smooth_px.is_multiple_of(2) || self.smooth_px > 31 {
             return Err(format!("smooth_px: {} must be odd, 1 to 31", self.smooth_px));
         }
         let derived = if self.ratio.is_none() || self.mass.is_none() {

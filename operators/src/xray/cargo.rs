@@ -301,6 +301,8 @@ pub fn analyse(
     };
     // Too dense regions.
     let dense: Vec<u8> = map.class.iter().map(|&c| u8::from(c == Material::TooDense as u8)).collect();
+    // Closed with a 5 × 5 square first: detector-row noise cuts one dense object into strips.
+    let dense = close(&dense, map.width, map.height, 5)?;
     for (bbox, area) in components(&dense, map.width, map.height)? {
         let cm2 = area as f64 * px_cm2;
         if cm2 >= cfg.min_dense_area_cm2 {
@@ -309,7 +311,7 @@ pub fn analyse(
                 "xray_dense_region",
                 severity,
                 Some(bbox),
-                json!({ "area_cm2": round(cm2), "area_px": area }),
+                json!({ "area_cm2": round(cm2), "area_px": area, "dense_transmission": cal.dense_transmission }),
             ));
         }
     }
@@ -391,7 +393,8 @@ pub fn analyse(
     }
     let solid: f64 = mix_kg.iter().sum();
     let mix = if solid > 0.0 { mix_kg.map(|v| v / solid) } else { [0.0; 3] };
-    let (load_median, load_cv) = tile_findings(&tiles, tw, th, cfg, pixel_mm, tile, [ix1, iy1], &finding, &mut findings);
+    let (load_median, load_cv) =
+        tile_findings(&tiles, tw, th, cfg, pixel_mm, tile, [ix1, iy1], &finding, &mut findings);
     let measure = LoadMeasure {
         object_px: Some(object.map(|v| v as u32)),
         interior_px: Some(content.interior.map(|v| v as u32)),
@@ -477,8 +480,7 @@ fn tile_findings(
             }
         }
     }
-    let residuals: Vec<f64> =
-        tiles.iter().zip(&local).filter(|(_, l)| !l.is_nan()).map(|(v, l)| v - l).collect();
+    let residuals: Vec<f64> = tiles.iter().zip(&local).filter(|(_, l)| !l.is_nan()).map(|(v, l)| v - l).collect();
     if residuals.len() >= cfg.min_load_tiles {
         let rm = median(&residuals);
         let rs = 1.4826 * median(&residuals.iter().map(|r| (r - rm).abs()).collect::<Vec<_>>());
@@ -614,7 +616,12 @@ fn mix_json(m: [f64; 3]) -> Value {
 /// the end gaps, headroom and gaps between packages show the walls — capped at
 /// `max_wall_areal_density_gcm2` of steel. The roof and floor bands (`structure_band_mm`)
 /// and the ends (`wall_margin_mm`) are left out of the interior.
-fn content(map: &MaterialMap, cal: &Calibration, cfg: &CargoConfig, pixel_mm: f64) -> Option<([usize; 4], Content, f64)> {
+fn content(
+    map: &MaterialMap,
+    cal: &Calibration,
+    cfg: &CargoConfig,
+    pixel_mm: f64,
+) -> Option<([usize; 4], Content, f64)> {
     // The shortest container is a 10-ft one (2991 mm); a tractor's cab is ~2300 mm.
     const MIN_CONTAINER_MM: f64 = 2800.0;
     let (w, h) = (map.width, map.height);
@@ -681,7 +688,8 @@ fn content(map: &MaterialMap, cal: &Calibration, cfg: &CargoConfig, pixel_mm: f6
         let (bh, at) = lowest(&map.a_high[y * w + ix1..y * w + ix2]);
         let baseline = bh.clamp(0.0, wall_cap);
         // The low channel's baseline where the high channel's is (the same walls).
-        let bl: f64 = map.a_low[y * w + ix1 + at..y * w + ix1 + at + 5].iter().map(|v| f64::from(*v)).sum::<f64>() / 5.0;
+        let bl: f64 =
+            map.a_low[y * w + ix1 + at..y * w + ix1 + at + 5].iter().map(|v| f64::from(*v)).sum::<f64>() / 5.0;
         let bl = if bh > 0.0 { bl * baseline / bh } else { 0.0 };
         walls.push(baseline);
         for x in ix1..ix2 {
@@ -713,6 +721,31 @@ fn tile_bounds(tiles: &[f64], tw: usize, th: usize, min: f64) -> [u32; 4] {
     if any { b } else { [0, 0, 0, 0] }
 }
 
+/// Morphological closing of a 0/1 mask with a `k` × `k` square.
+fn close(mask: &[u8], w: usize, h: usize, k: i32) -> opencv::Result<Vec<u8>> {
+    if !mask.iter().any(|&v| v != 0) {
+        return Ok(mask.to_vec());
+    }
+    let src = Mat::new_rows_cols_with_data(h as i32, w as i32, mask)?;
+    let kernel = imgproc::get_structuring_element(
+        imgproc::MORPH_RECT,
+        opencv::core::Size::new(k, k),
+        opencv::core::Point::new(-1, -1),
+    )?;
+    let mut dst = Mat::default();
+    imgproc::morphology_ex(
+        &src,
+        &mut dst,
+        imgproc::MORPH_CLOSE,
+        &kernel,
+        opencv::core::Point::new(-1, -1),
+        1,
+        opencv::core::BORDER_CONSTANT,
+        imgproc::morphology_default_border_value()?,
+    )?;
+    Ok(dst.data_typed::<u8>()?.to_vec())
+}
+
 /// 8-connected components of the non-zero cells: (box `[x1, y1, x2, y2]`, cell count).
 fn components(mask: &[u8], w: usize, h: usize) -> opencv::Result<Vec<([u32; 4], u64)>> {
     if w == 0 || h == 0 || !mask.iter().any(|&v| v != 0) {
@@ -720,7 +753,14 @@ fn components(mask: &[u8], w: usize, h: usize) -> opencv::Result<Vec<([u32; 4], 
     }
     let src = Mat::new_rows_cols_with_data(h as i32, w as i32, mask)?;
     let (mut labels, mut stats, mut centroids) = (Mat::default(), Mat::default(), Mat::default());
-    let n = imgproc::connected_components_with_stats(&src, &mut labels, &mut stats, &mut centroids, 8, opencv::core::CV_32S)?;
+    let n = imgproc::connected_components_with_stats(
+        &src,
+        &mut labels,
+        &mut stats,
+        &mut centroids,
+        8,
+        opencv::core::CV_32S,
+    )?;
     let mut out = vec![];
     for i in 1..n {
         let s = |c| stats.at_2d::<i32>(i, c).map(|v| *v as u32);

@@ -221,8 +221,10 @@ impl Analysis {
 
     /// The configured scanner of `meta`, checked against what `meta` claims about it.
     fn check_scanner(&self, meta: &ScanMeta) -> Result<&Calibration, ScanError> {
-        let cal =
-            self.scanners.get(&meta.scanner_id).ok_or_else(|| ScanError::UnknownScanner { id: meta.scanner_id.clone() })?;
+        let cal = self
+            .scanners
+            .get(&meta.scanner_id)
+            .ok_or_else(|| ScanError::UnknownScanner { id: meta.scanner_id.clone() })?;
         if let Some(t) = meta.scanner_type
             && t != cal.scanner_type
         {
@@ -264,8 +266,8 @@ impl Analysis {
         let pixel_mm = scan.meta.pixel_size_mm.unwrap_or(cal.pixel_size_mm);
         let t = Instant::now();
         let (load, findings) = if cal.scanner_type == ScannerType::Mev {
-            let (l, f) =
-                cargo::analyse(&map, cal, &self.cargo, &self.hs, declaration, &provenance, pixel_mm).map_err(opencv_err)?;
+            let (l, f) = cargo::analyse(&map, cal, &self.cargo, &self.hs, declaration, &provenance, pixel_mm)
+                .map_err(opencv_err)?;
             (Some(l), f)
         } else {
             (None, vec![])

@@ -58,7 +58,9 @@ pub fn encode(img: &Mat, enc: Encoding) -> opencv::Result<Vec<u8>> {
     let mut buf = Vector::<u8>::new();
     let (ext, params) = match enc {
         Encoding::Png => (".png", Vector::from_slice(&[imgcodecs::IMWRITE_PNG_COMPRESSION, 3])),
-        Encoding::Jpeg(q) => (".jpg", Vector::from_slice(&[imgcodecs::IMWRITE_JPEG_QUALITY, i32::from(q.clamp(1, 100))])),
+        Encoding::Jpeg(q) => {
+            (".jpg", Vector::from_slice(&[imgcodecs::IMWRITE_JPEG_QUALITY, i32::from(q.clamp(1, 100))]))
+        }
     };
     imgcodecs::imencode(ext, img, &mut buf, &params)?;
     Ok(buf.to_vec())

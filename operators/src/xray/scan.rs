@@ -221,7 +221,10 @@ impl Scan {
         if let Some(i0) = meta.i0
             && i0 > f64::from(if meta.bit_depth == 16 { u16::MAX } else { u16::from(u8::MAX) })
         {
-            return Err(ScanError::BadMeta { field: "i0", what: format!("{i0} is above the {}-bit range", meta.bit_depth) });
+            return Err(ScanError::BadMeta {
+                field: "i0",
+                what: format!("{i0} is above the {}-bit range", meta.bit_depth),
+            });
         }
         let low = decode_image(low.0, low.1, lh)?;
         let high = decode_image(high.0, high.1, hh)?;
@@ -246,16 +249,30 @@ fn read_limited(path: &Path, limits: &ScanLimits) -> Result<Vec<u8>, ScanError> 
 }
 
 /// [`probe`] plus every limit and the declared bit depth.
-pub fn checked_header(file: &str, bytes: &[u8], declared_bits: u8, limits: &ScanLimits) -> Result<ImageHeader, ScanError> {
+pub fn checked_header(
+    file: &str,
+    bytes: &[u8],
+    declared_bits: u8,
+    limits: &ScanLimits,
+) -> Result<ImageHeader, ScanError> {
     if bytes.len() as u64 > limits.max_file_bytes {
-        return Err(ScanError::FileTooLarge { file: file.into(), bytes: bytes.len() as u64, max: limits.max_file_bytes });
+        return Err(ScanError::FileTooLarge {
+            file: file.into(),
+            bytes: bytes.len() as u64,
+            max: limits.max_file_bytes,
+        });
     }
     let h = probe(file, bytes)?;
     if h.width == 0 || h.height == 0 {
         return Err(ScanError::Empty { file: file.into(), width: h.width, height: h.height });
     }
     if h.width.saturating_mul(h.height) > limits.max_pixels {
-        return Err(ScanError::TooLarge { file: file.into(), width: h.width, height: h.height, max_pixels: limits.max_pixels });
+        return Err(ScanError::TooLarge {
+            file: file.into(),
+            width: h.width,
+            height: h.height,
+            max_pixels: limits.max_pixels,
+        });
     }
     let decoded = h.width * h.height * u64::from(h.bits / 8);
     let ratio = decoded as f64 / (bytes.len().max(1) as f64);
@@ -356,7 +373,11 @@ fn probe_png(file: &str, b: &[u8]) -> Result<ImageHeader, ScanError> {
         });
     }
     if !matches!(bits, 8 | 16) {
-        return Err(ScanError::Unsupported { file: file.into(), format: F, what: format!("{bits}-bit samples (8 or 16)") });
+        return Err(ScanError::Unsupported {
+            file: file.into(),
+            format: F,
+            what: format!("{bits}-bit samples (8 or 16)"),
+        });
     }
     let mut at = 8usize;
     let mut idat = 0u64;
@@ -420,7 +441,8 @@ fn probe_tiff(file: &str, b: &[u8]) -> Result<ImageHeader, ScanError> {
     if ifd < 8 {
         return Err(bad(format!("first IFD offset {ifd} points into the header")));
     }
-    let n = u16_at(ifd).ok_or_else(|| trunc(format!("the first IFD at byte {ifd} is past the end ({} bytes)", b.len())))?
+    let n = u16_at(ifd)
+        .ok_or_else(|| trunc(format!("the first IFD at byte {ifd} is past the end ({} bytes)", b.len())))?
         as usize;
     if ifd + 2 + 12 * n > b.len() {
         return Err(trunc(format!("the IFD at byte {ifd} has {n} entries but the file ends at byte {}", b.len())));
@@ -441,7 +463,11 @@ fn probe_tiff(file: &str, b: &[u8]) -> Result<ImageHeader, ScanError> {
             .map(|i| {
                 let at = base + i * size;
                 if size == 2 { u16_at(at) } else { u32_at(at) }.ok_or_else(|| {
-                    trunc(format!("values of tag {} at byte {at} are past the end ({} bytes)", u16_at(e).unwrap_or(0), b.len()))
+                    trunc(format!(
+                        "values of tag {} at byte {at} are past the end ({} bytes)",
+                        u16_at(e).unwrap_or(0),
+                        b.len()
+                    ))
                 })
             })
             .collect()
@@ -487,7 +513,9 @@ fn probe_tiff(file: &str, b: &[u8]) -> Result<ImageHeader, ScanError> {
     }
     let raw = u64::from(width) * u64::from(height) * u64::from(bits / 8);
     if compression == 1 && payload < raw {
-        return Err(trunc(format!("uncompressed strips hold {payload} bytes, {width}×{height}×{bits}-bit needs {raw}")));
+        return Err(trunc(format!(
+            "uncompressed strips hold {payload} bytes, {width}×{height}×{bits}-bit needs {raw}"
+        )));
     }
     Ok(ImageHeader { format: F, width: u64::from(width), height: u64::from(height), bits, payload_bytes: payload })
 }
