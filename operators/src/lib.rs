@@ -16,3 +16,4 @@ pub mod redact;
 pub mod rules;
 pub mod sensors;
 pub mod track;
+pub mod xray;
