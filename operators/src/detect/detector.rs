@@ -114,6 +114,13 @@ impl Detector {
         if h <= 0 || w <= 0 {
             return Err(format!("{what}: the manifest must give a fixed input height and width"));
         }
+        let channels = match input_spec.layout {
+            Layout::Nhwc => input_spec.shape.get(3),
+            Layout::Nchw => input_spec.shape.get(1),
+        };
+        if channels != Some(&3) {
+            return Err(format!("{what}: its input is not an RGB image (the model has a loader of its own)"));
+        }
         let dynamic_batch = input_shape[0] < 0;
         let max_batch = if dynamic_batch && provider == Provider::Cuda { cfg.max_batch } else { 1 };
         let threshold = cfg.score_threshold.unwrap_or(output_spec.score_threshold);

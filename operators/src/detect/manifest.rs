@@ -45,7 +45,8 @@ pub struct ModelEntry {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSource {
-    /// `npm` or `pypi`.
+    /// `npm` or `pypi`; `trained` for a model trained in this repository (`package` and
+    /// `version` then name the recipe, `paths` is empty, and the file is committed).
     pub registry: String,
     pub package: String,
     pub version: String,
@@ -111,7 +112,7 @@ pub struct OutputSpec {
     /// IoU above which NMS suppresses the lower-scored box (YOLO).
     #[serde(default = "default_nms_iou")]
     pub nms_iou: f32,
-    /// Label set, e.g. `coco80`.
+    /// Label set: `coco80` or `xray_threats`.
     pub labels: String,
 }
 
@@ -159,6 +160,7 @@ impl ModelEntry {
     pub fn labels(&self) -> &'static [&'static str] {
         match self.output.as_ref().map(|o| o.labels.as_str()) {
             Some("coco80") => &COCO80,
+            Some("xray_threats") => &XRAY_THREATS,
             _ => &[],
         }
     }
@@ -186,6 +188,9 @@ pub fn cache_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".cache"));
     base.join("qorovul")
 }
+
+/// The X-ray threat detector's classes (`models/xray/CARD.md`), in its output order.
+pub const XRAY_THREATS: [&str; 4] = ["knife", "gun", "ammunition", "dense_organic"];
 
 /// COCO's 80 classes, in the order detectors trained on COCO number them.
 pub const COCO80: [&str; 80] = [

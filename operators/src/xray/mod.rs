@@ -33,6 +33,7 @@ pub mod render;
 pub mod scan;
 #[cfg(test)]
 mod tests;
+pub mod threats;
 
 pub use calibration::{AttenuationTable, Calibration, Material, ScannerConfig, ScannerType};
 pub use cargo::{CargoConfig, Declaration, DeclaredGoods, Finding, HsTable, LoadMeasure, Provenance};
