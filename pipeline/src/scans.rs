@@ -201,10 +201,10 @@ impl ScanFolder {
         let to = self.dir.join(sub);
         let stem = meta_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         for f in files.iter().map(|f| self.dir.join(f)).chain([meta_path.to_path_buf()]) {
-            if let Some(n) = f.file_name().filter(|_| f.exists()) {
-                if let Err(e) = std::fs::rename(&f, to.join(n)) {
-                    tracing::warn!("scan folder: moving {} to {sub}/: {e}", f.display());
-                }
+            if let Some(n) = f.file_name().filter(|_| f.exists())
+                && let Err(e) = std::fs::rename(&f, to.join(n))
+            {
+                tracing::warn!("scan folder: moving {} to {sub}/: {e}", f.display());
             }
         }
         if let Some(r) = reason {
