@@ -20,37 +20,59 @@ pub const MAX_FILE_BYTES: u64 = 512 << 20;
 /// Metadata larger than this is refused.
 pub const MAX_META_BYTES: u64 = 64 << 10;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// kV (baggage, parcels) or MeV (cargo, vehicles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ScannerType {
-    /// Baggage and parcels: kV dual-energy.
     Kv,
-    /// Cargo and vehicles: MeV linear accelerator, dual energy.
     Mev,
 }
 
-/// What comes with a scan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+impl ScannerType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScannerType::Kv => "kv",
+            ScannerType::Mev => "mev",
+        }
+    }
+}
+
+/// Who and what a scan is about, as the scanner's sidecar states it (untrusted until
+/// [`ScanMeta::parse`] and the X-ray operator's scanner check).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScanMeta {
+    /// Unique per scan at its post; names the files and the alerts' episode.
+    #[serde(default)]
     pub scan_id: String,
+    /// When the vehicle or bag went through.
+    #[serde(default)]
     pub event_ts: DateTime<Utc>,
     pub post: String,
     pub lane: String,
+    /// Must name a configured `[[xray.scanners]]` entry.
     pub scanner_id: String,
-    pub scanner_type: ScannerType,
-    /// Bits per sample the scanner writes (8 or 16); a file that differs is refused.
+    /// If given, must be the configured scanner's type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scanner_type: Option<ScannerType>,
+    /// Low and high effective energies, keV; if given, must be the configured ones (±1 %).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energies_kev: Option<[f64; 2]>,
+    /// Pixel size, mm; overrides the scanner's (belt or drive speed varies per scan).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pixel_size_mm: Option<f64>,
+    /// Bits per sample the sender says its images have (8 or 16).
     pub bit_depth: u8,
-    /// Nominal energies, keV for kV scanners, MeV for linacs, `[low, high]`.
-    pub energies: [f64; 2],
-    pub pixel_mm: f64,
+    /// Raw value of unattenuated air in this scan; the scanner's air level if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub i0: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plate: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub declaration_id: Option<String>,
-    /// File names of the images, in the same folder; default `{scan_id}_low.png` etc.
+    /// File names of the images in the drop folder; default `{scan_id}_low.png` etc.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub low_file: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,12 +117,13 @@ impl ScanMeta {
         if !matches!(m.bit_depth, 8 | 16) {
             return Err(bad(format!("bit_depth: {} is not 8 or 16", m.bit_depth)));
         }
-        let [lo, hi] = m.energies;
-        if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && hi > lo) {
-            return Err(bad(format!("energies: [{lo}, {hi}] must be two positive numbers, low < high")));
+        if let Some([lo, hi]) = m.energies_kev
+            && !(lo.is_finite() && hi.is_finite() && lo > 0.0 && hi > lo)
+        {
+            return Err(bad(format!("energies_kev: [{lo}, {hi}] must be two positive numbers, low < high")));
         }
-        if !(m.pixel_mm.is_finite() && m.pixel_mm > 0.0 && m.pixel_mm <= 100.0) {
-            return Err(bad(format!("pixel_mm: {} is not in (0, 100]", m.pixel_mm)));
+        if let Some(p) = m.pixel_size_mm.filter(|p| !(p.is_finite() && *p > 0.0 && *p <= 100.0)) {
+            return Err(bad(format!("pixel_size_mm: {p} is not in (0, 100]")));
         }
         for (field, f) in [("low_file", &m.low_file), ("high_file", &m.high_file)] {
             if let Some(f) = f.as_deref().filter(|f| f.contains(['/', '\\']) || f.starts_with('.')) {
@@ -219,7 +242,7 @@ mod tests {
 
     fn meta(id: &str) -> serde_json::Value {
         serde_json::json!({"scan_id": id, "event_ts": "2026-11-22T10:00:00Z", "post": "yallama", "lane": "cargo-1",
-            "scanner_id": "linac-1", "scanner_type": "mev", "bit_depth": 16, "energies": [4.0, 6.0], "pixel_mm": 5.0,
+            "scanner_id": "linac-1", "scanner_type": "mev", "bit_depth": 16, "energies_kev": [2000.0, 3500.0], "pixel_size_mm": 5.0,
             "container": "MSCU1234565"})
     }
 
@@ -227,8 +250,8 @@ mod tests {
     fn metadata_errors_name_the_field() {
         let bad = |v: serde_json::Value| ScanMeta::parse(v.to_string().as_bytes(), "s.json").unwrap_err().to_string();
         let mut m = meta("s1");
-        m["energies"] = serde_json::json!([6.0, 4.0]);
-        assert!(bad(m).starts_with("s.json: energies:"));
+        m["energies_kev"] = serde_json::json!([6.0, 4.0]);
+        assert!(bad(m).starts_with("s.json: energies_kev:"));
         let mut m = meta("s1");
         m["bit_depth"] = 12.into();
         assert!(bad(m).contains("bit_depth: 12"));
