@@ -12,6 +12,7 @@ pub mod frame;
 pub mod health;
 pub mod keys;
 pub mod metrics;
+pub mod scans;
 pub mod slot;
 pub mod sources;
 
