@@ -32,22 +32,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-/// kV (baggage, parcels) or MeV (cargo, vehicles).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ScannerType {
-    Kv,
-    Mev,
-}
-
-impl ScannerType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ScannerType::Kv => "kv",
-            ScannerType::Mev => "mev",
-        }
-    }
-}
+pub use pipeline::scans::ScannerType;
 
 /// The material classes, as numbered in the truth masks (0 air … 4 too dense).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]

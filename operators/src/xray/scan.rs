@@ -11,7 +11,6 @@
 //! export the WCO Unified File Format (UFF); no UFF specification is reachable from here,
 //! so it is not read — a UFF file is refused as "not a PNG or TIFF".
 
-use super::calibration::ScannerType;
 use opencv::core::{Mat, Vector};
 use opencv::imgcodecs;
 use opencv::prelude::*;
@@ -108,35 +107,8 @@ impl ScanError {
     }
 }
 
-/// Who and what a scan is about, as the scanner's sidecar states it (untrusted).
-#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScanMeta {
-    pub post: String,
-    pub lane: String,
-    /// Must name a configured `[[xray.scanners]]` entry.
-    pub scanner_id: String,
-    /// If given, must be the configured scanner's type.
-    #[serde(default)]
-    pub scanner_type: Option<ScannerType>,
-    /// Low and high effective energies, keV; if given, must be the configured ones (±1 %).
-    #[serde(default)]
-    pub energies_kev: Option<[f64; 2]>,
-    /// Pixel size, mm; overrides the scanner's (belt or drive speed varies per scan).
-    #[serde(default)]
-    pub pixel_size_mm: Option<f64>,
-    /// Bits per sample the sender says its images have (8 or 16).
-    pub bit_depth: u8,
-    /// Raw value of unattenuated air in this scan; the scanner's air level if absent.
-    #[serde(default)]
-    pub i0: Option<f64>,
-    #[serde(default)]
-    pub plate: Option<String>,
-    #[serde(default)]
-    pub container: Option<String>,
-    #[serde(default)]
-    pub declaration_id: Option<String>,
-}
+/// The metadata type is the intake's (`pipeline::scans`), so a scan's sidecar is read once.
+pub use pipeline::scans::ScanMeta;
 
 /// What a header says about an image, read without decoding it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

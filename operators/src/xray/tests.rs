@@ -60,6 +60,8 @@ impl Generated {
             plate: Some("01A123BC".into()),
             container: mev.then(|| "MSCU1234565".into()),
             declaration_id: Some(format!("D-{}", t["id"].as_str().unwrap())),
+            scan_id: t["id"].as_str().unwrap().into(),
+            ..Default::default()
         }
     }
 
