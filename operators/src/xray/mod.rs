@@ -11,8 +11,8 @@
 //!
 //! ```toml
 //! [xray]
-//! attenuation_table = "models/xray/attenuation.json"
-//! hs_table = "configs/xray-hs.toml"
+//! attenuation_table = "models/xray/attenuation.json"   # optional: built in
+//! hs_table = "configs/xray-hs.toml"                     # optional: built in
 //! [xray.limits]
 //! max_pixels = 64_000_000
 //! [xray.cargo]
@@ -46,14 +46,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
+/// The μ/ρ table `models/xray/attenuation.py` made (NIST XCOM-checked), built in.
+pub const BUILTIN_ATTENUATION: &str = include_str!("../../../models/xray/attenuation.json");
+/// Expected material mix per HS chapter, built in.
+pub const BUILTIN_HS: &str = include_str!("../../../configs/xray-hs.toml");
+
 /// `[xray]` in a pipeline config.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct XrayConfig {
-    /// μ/ρ table the scanner defaults are derived from (relative to the working directory).
-    pub attenuation_table: PathBuf,
-    /// Expected material mix per HS chapter.
-    pub hs_table: PathBuf,
+    /// μ/ρ table the scanner defaults are derived from; the built-in
+    /// `models/xray/attenuation.json` when absent.
+    pub attenuation_table: Option<PathBuf>,
+    /// Expected material mix per HS chapter; the built-in `configs/xray-hs.toml` when absent.
+    pub hs_table: Option<PathBuf>,
     /// `[xray.limits]`: what a file may declare before it is decoded.
     pub limits: ScanLimits,
     /// `[xray.cargo]`: MeV finding thresholds.
@@ -67,8 +73,8 @@ pub struct XrayConfig {
 impl Default for XrayConfig {
     fn default() -> Self {
         XrayConfig {
-            attenuation_table: "models/xray/attenuation.json".into(),
-            hs_table: "configs/xray-hs.toml".into(),
+            attenuation_table: None,
+            hs_table: None,
             limits: ScanLimits::default(),
             cargo: CargoConfig::default(),
             render: RenderConfig::default(),
@@ -166,17 +172,23 @@ impl Analysis {
         })
     }
 
-    /// [`Analysis::new`] with the attenuation and HS tables read from the paths in `cfg`,
-    /// relative to `root`.
+    /// [`Analysis::new`] with the attenuation and HS tables of `cfg`: the built-in ones, or
+    /// the files it names (relative to `root`).
     pub fn from_config(cfg: &XrayConfig, root: &Path) -> Result<Analysis, String> {
-        let tp = root.join(&cfg.attenuation_table);
-        let table = std::fs::read(&tp)
-            .map_err(|e| format!("xray.attenuation_table: {}: {e}", tp.display()))
-            .and_then(|b| AttenuationTable::from_json(&b).map_err(|e| format!("xray.attenuation_table: {e}")))?;
-        let hp = root.join(&cfg.hs_table);
-        let hs = std::fs::read_to_string(&hp)
-            .map_err(|e| format!("xray.hs_table: {}: {e}", hp.display()))
-            .and_then(|t| HsTable::from_toml(&t).map_err(|e| format!("xray.hs_table: {e}")))?;
+        let table = match &cfg.attenuation_table {
+            None => BUILTIN_ATTENUATION.as_bytes().to_vec(),
+            Some(p) => {
+                std::fs::read(root.join(p)).map_err(|e| format!("xray.attenuation_table: {}: {e}", p.display()))?
+            }
+        };
+        let table = AttenuationTable::from_json(&table).map_err(|e| format!("xray.attenuation_table: {e}"))?;
+        let hs = match &cfg.hs_table {
+            None => BUILTIN_HS.to_string(),
+            Some(p) => {
+                std::fs::read_to_string(root.join(p)).map_err(|e| format!("xray.hs_table: {}: {e}", p.display()))?
+            }
+        };
+        let hs = HsTable::from_toml(&hs).map_err(|e| format!("xray.hs_table: {e}"))?;
         Analysis::new(cfg, Some(&table), hs)
     }
 
