@@ -102,7 +102,7 @@ window_secs = 3600
     )
     .unwrap();
     let node = edge::node::EdgeNode::start(session.clone(), &cfg.site, "edge", &cfg.edge).unwrap();
-    let feeds = qorovul::feeds::Feeds::start(&cfg, &session, rt.handle(), node.alerts()).unwrap().unwrap();
+    let feeds = qorovul::feeds::Feeds::start(&cfg, &session, rt.handle(), node.alerts(), None).unwrap().unwrap();
     let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let lat: Arc<Mutex<Vec<Duration>>> = Arc::default();
     let (s2, l2) = (sent.clone(), lat.clone());

@@ -104,8 +104,9 @@ pub fn camera_views(cameras: &[CameraConfig]) -> Vec<CameraView> {
 pub struct Outcome {
     /// `accepted`, `updated`, `duplicate` or `refused`.
     pub result: &'static str,
+    /// The call's (or scan's) id, when the record had one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub call_id: Option<String>,
+    pub id: Option<String>,
     /// Why it was refused, or what was noticed (a narrative cut, an unplaced address).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -113,7 +114,7 @@ pub struct Outcome {
 
 impl Outcome {
     fn refused(reason: String) -> Self {
-        Self { result: "refused", call_id: None, notes: vec![reason] }
+        Self { result: "refused", id: None, notes: vec![reason] }
     }
 }
 
@@ -175,7 +176,7 @@ impl CallDesk {
     /// One patrol unit report (JSON) at node time `now`.
     pub fn unit_report(&mut self, bytes: &[u8], now: DateTime<Utc>) -> Outcome {
         match UnitReport::parse(bytes).and_then(|r| self.fleet.report(r, now)) {
-            Ok(()) => Outcome { result: "accepted", call_id: None, notes: vec![] },
+            Ok(()) => Outcome { result: "accepted", id: None, notes: vec![] },
             Err(e) => {
                 metrics::global().metric("qv_feed_rejected_total", &[("feed", "units"), ("reason", e.reason())]).inc();
                 tracing::warn!("unit report refused: {e}");
@@ -210,7 +211,7 @@ impl CallDesk {
         let result = match merge {
             Merge::Duplicate => {
                 m.metric("qv_feed_duplicates_total", &[("feed", "calls")]).inc();
-                return Outcome { result: "duplicate", call_id: Some(call.call_id), notes: said };
+                return Outcome { result: "duplicate", id: Some(call.call_id), notes: said };
             }
             Merge::New => "accepted",
             Merge::Updated => "updated",
@@ -322,7 +323,7 @@ impl CallDesk {
             },
             provenance,
         });
-        Outcome { result, call_id: Some(call.call_id), notes: said }
+        Outcome { result, id: Some(call.call_id), notes: said }
     }
 }
 

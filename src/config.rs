@@ -69,6 +69,12 @@ pub struct PipelineConfig {
     /// How call records, unit reports and telemetry arrive besides zenoh: HTTP, replays.
     #[serde(default)]
     pub feeds: crate::feeds::FeedsConfig,
+    /// X-ray analysis: scanners' calibration, limits, cargo thresholds, render.
+    #[serde(default)]
+    pub xray: operators::xray::XrayConfig,
+    /// The X-ray lane: drop folder, threat detector.
+    #[serde(default)]
+    pub xray_lane: crate::xray_path::XrayLaneConfig,
 }
 
 fn default_node() -> String {
@@ -121,6 +127,9 @@ impl PipelineConfig {
         self.fusion.validate().map_err(|e| format!("fusion.{e}"))?;
         self.web.validate().map_err(|e| format!("web.{e}"))?;
         crate::feeds::validate(&self.calls, &self.sensors)?;
+        if self.xray_lane.enabled {
+            operators::xray::Analysis::from_config(&self.xray, Path::new("."))?;
+        }
         let mut ids = HashSet::new();
         for (i, cam) in self.cameras.iter().enumerate() {
             cam.validate().map_err(|e| format!("camera[{i}] (id {:?}): {e}", cam.id))?;

@@ -10,3 +10,4 @@ pub mod demo_feeds;
 pub mod evidence_path;
 pub mod feeds;
 pub mod plates_path;
+pub mod xray_path;

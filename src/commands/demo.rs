@@ -82,7 +82,8 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     let logger = log_and_forward(alerts_rx, node.alerts())?;
     let path = CameraPath::start_with_evidence(&cfg, alerts_tx.clone(), Some(node.evidence()))?;
     // 102 calls, patrol units and post sensors: the feed thread, and the demo playing them.
-    let feeds = crate::feeds::Feeds::start(&cfg, &session, rt.handle(), alerts_tx)?;
+    let xray = crate::xray_path::XrayLane::start(&cfg.xray_lane, &cfg.xray, &cfg.site, alerts_tx.clone(), Some(node.evidence()))?;
+    let feeds = crate::feeds::Feeds::start(&cfg, &session, rt.handle(), alerts_tx, xray.as_ref().map(|x| x.sender()))?;
     let stop_feeds = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let player =
         feeds.is_some().then(|| crate::demo_feeds::spawn(session.clone(), cfg.site.clone(), stop_feeds.clone()));
@@ -148,6 +149,9 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     // The feed thread first: with the players gone, its sensors would raise silence.
     if let Some(f) = feeds {
         f.stop();
+    }
+    if let Some(x) = xray {
+        x.stop();
     }
     stop_feeds.store(true, Ordering::Relaxed);
     if let Some(p) = player {

@@ -192,6 +192,11 @@ impl Analysis {
         Analysis::new(cfg, Some(&table), hs)
     }
 
+    /// What a file may declare before it is decoded.
+    pub fn limits(&self) -> &ScanLimits {
+        &self.limits
+    }
+
     /// The resolved calibration of a scanner.
     pub fn calibration(&self, id: &str) -> Option<&Calibration> {
         self.scanners.get(id)
