@@ -84,10 +84,11 @@ impl XrayLane {
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         let worker = Worker { site: site.to_string(), analysis, threats, threat_model, alerts, evidence };
+        let worker_stop = stop.clone();
         threads.push(
             std::thread::Builder::new()
                 .name("xray".into())
-                .spawn(move || worker.run(rx))
+                .spawn(move || worker.run(rx, &worker_stop))
                 .map_err(|e| format!("starting the X-ray thread: {e}"))?,
         );
         if let Some(dir) = &lane.drop_folder {
@@ -122,10 +123,11 @@ impl XrayLane {
         self.tx.clone()
     }
 
-    /// Stops the watcher, then the analysis thread after the scans already queued.
+    /// Stops the watcher, then the analysis thread after the scans already queued (the
+    /// HTTP server may still hold a sender, so the thread does not wait for the channel
+    /// to close).
     pub fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
-        drop(self.tx);
         for t in self.threads {
             t.thread().unpark();
             let _ = t.join();
@@ -144,8 +146,17 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(mut self, rx: Receiver<XrayJob>) {
-        for job in rx.iter() {
+    fn run(mut self, rx: Receiver<XrayJob>, stop: &AtomicBool) {
+        loop {
+            let job = match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(job) => job,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) if !stop.load(Ordering::Relaxed) => continue,
+                // Stopping: what is queued is still analysed, then the thread ends.
+                Err(_) => match rx.try_recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
+                },
+            };
             let id = job.input.meta.scan_id.clone();
             let result = self.scan(job.input);
             match &result {

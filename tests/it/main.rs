@@ -18,4 +18,5 @@ mod rtsp;
 mod scene_vtest;
 mod sources;
 mod support;
+mod xray_lane;
 mod zenoh_alerts;

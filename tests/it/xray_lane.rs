@@ -1,0 +1,171 @@
+//! The X-ray lane end to end: scans made by the repo's generator (`models/xray/synth.py`)
+//! arrive by HTTP multipart upload and through a drop folder; each comes out as alerts
+//! (findings, a per-scan summary) with the render stored as evidence; a bad upload is
+//! answered with its reason and the next scan still flows.
+
+use super::support::{assert_valid_alert, free_port, model_lock};
+use pipeline::alert::{Alert, Phase};
+use qorovul::config::PipelineConfig;
+use qorovul::feeds::Feeds;
+use qorovul::xray_path::XrayLane;
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the generator in the pinned virtualenv; returns the folder and the scan ids.
+fn generate(out: &Path, kind: &str, scenario: Option<&str>, width: u32, height: u32) -> Vec<String> {
+    let venv = Command::new("bash").arg(root().join("models/pypi/onnx-venv.sh")).output().expect("bash runs");
+    assert!(venv.status.success(), "onnx-venv.sh: {}", String::from_utf8_lossy(&venv.stderr));
+    let python = PathBuf::from(String::from_utf8(venv.stdout).unwrap().trim()).join("bin/python");
+    let mut cmd = Command::new(python);
+    cmd.arg(root().join("models/xray/synth.py"))
+        .args(["--kind", kind, "--config", "test", "--seed", "5", "--count", "1", "--out"])
+        .arg(out)
+        .args(["--width", &width.to_string(), "--height", &height.to_string()]);
+    if let Some(s) = scenario {
+        cmd.args(["--scenario", s]);
+    }
+    let r = cmd.output().expect("python runs");
+    assert!(r.status.success(), "synth.py: {}", String::from_utf8_lossy(&r.stderr));
+    let mut ids: Vec<String> = std::fs::read_dir(out)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok()?.strip_suffix("_low.png").map(str::to_string))
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn meta(id: &str, scanner: &str, container: Option<&str>) -> Value {
+    json!({"scan_id": id, "event_ts": chrono::Utc::now(), "post": "yallama", "lane": "1", "scanner_id": scanner,
+           "bit_depth": 16, "container": container, "plate": "01A777BC"})
+}
+
+fn multipart(meta: &Value, low: &[u8], high: &[u8]) -> (String, Vec<u8>) {
+    let b = "qv-boundary-7";
+    let mut body = Vec::new();
+    for (name, ctype, bytes) in [("meta", "application/json", meta.to_string().into_bytes()), ("low", "image/png", low.to_vec()), ("high", "image/png", high.to_vec())] {
+        body.extend_from_slice(format!("--{b}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\nContent-Type: {ctype}\r\n\r\n").as_bytes());
+        body.extend_from_slice(&bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{b}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={b}"), body)
+}
+
+fn post(addr: std::net::SocketAddr, ctype: &str, body: &[u8]) -> (u16, Value) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let head = format!("POST /v1/scans HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply).unwrap();
+    let text = String::from_utf8_lossy(&reply);
+    let status = text.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap_or("")).unwrap_or(Value::Null))
+}
+
+/// The alerts of one scan, up to and including its `xray_scan` summary's end.
+fn scan_alerts(rx: &crossbeam_channel::Receiver<Alert>) -> Vec<Alert> {
+    let mut out = Vec::new();
+    loop {
+        let a = rx.recv_timeout(Duration::from_secs(120)).expect("the scan's alerts");
+        assert_valid_alert(&serde_json::to_value(&a).unwrap());
+        let last = a.kind == "xray_scan" && a.phase == Phase::End;
+        out.push(a);
+        if last {
+            return out;
+        }
+    }
+}
+
+#[test]
+fn scans_by_upload_and_drop_folder_become_alerts_and_a_bad_upload_is_refused_with_its_reason() {
+    let _models = model_lock();
+    let dir = std::env::temp_dir().join(format!("qv-xray-lane-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (gen_cargo, drop_dir) = (dir.join("gen-cargo"), dir.join("drop"));
+    let cargo_id = generate(&gen_cargo, "cargo", Some("textiles_dense_block"), 1600, 500).remove(0);
+    let cfg = PipelineConfig::parse(
+        &format!(
+            r#"site = "t"
+[bus]
+listen = ["tcp/127.0.0.1:{}"]
+[[xray.scanners]]
+id = "lane1-mev"
+type = "mev"
+dark_level = 0.002
+[[xray.scanners]]
+id = "hall-kv"
+type = "kv"
+dark_level = 0.002
+[xray_lane]
+enabled = true
+threats = false
+drop_folder = {:?}
+poll_ms = 100
+[feeds]
+http_listen = "127.0.0.1:0"
+"#,
+            free_port(),
+            drop_dir.display().to_string()
+        ),
+        "test",
+    )
+    .unwrap();
+    let evidence = std::sync::Arc::new(edge::evidence::EvidenceStore::open(&dir.join("evidence")).unwrap());
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let lane = XrayLane::start(&cfg.xray_lane, &cfg.xray, &cfg.site, tx.clone(), Some(evidence.clone())).unwrap().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let session = rt.block_on(pipeline::bus::open(&cfg.bus)).unwrap();
+    let feeds = Feeds::start(&cfg, &session, rt.handle(), tx, Some(lane.sender())).unwrap().unwrap();
+    let addr = feeds.http_addr.unwrap();
+    let low = std::fs::read(gen_cargo.join(format!("{cargo_id}_low.png"))).unwrap();
+    let high = std::fs::read(gen_cargo.join(format!("{cargo_id}_high.png"))).unwrap();
+
+    // A truncated image: refused with the file and the reason; nothing is published.
+    let (ctype, body) = multipart(&meta("bad-1", "lane1-mev", None), &low[..low.len() / 3], &high);
+    let (status, reply) = post(addr, &ctype, &body);
+    assert_eq!(status, 400, "{reply}");
+    assert!(reply["notes"][0].as_str().unwrap().contains("bad-1_low.png"), "{reply}");
+    // Metadata naming an unknown scanner.
+    let (ctype, body) = multipart(&meta("bad-2", "lane9", None), &low, &high);
+    let (status, reply) = post(addr, &ctype, &body);
+    assert_eq!(status, 400);
+    assert!(reply["notes"][0].as_str().unwrap().contains("lane9"), "{reply}");
+
+    // The good cargo scan by upload: the dense block is a finding, with the render as evidence.
+    let (ctype, body) = multipart(&meta("up-1", "lane1-mev", Some("MSCU1234565")), &low, &high);
+    let (status, reply) = post(addr, &ctype, &body);
+    assert_eq!(status, 202, "{reply}");
+    let alerts = scan_alerts(&rx);
+    let kinds: Vec<&str> = alerts.iter().filter(|a| a.phase == Phase::Begin).map(|a| a.kind.as_str()).collect();
+    assert!(kinds.iter().any(|k| matches!(*k, "xray_anomaly" | "xray_dense_region")), "{kinds:?}");
+    for a in &alerts {
+        assert_eq!(a.correlation.container.as_deref(), Some("MSCU1234565"));
+        let hash = pipeline::keys::evidence_hash(&a.evidence[0]).unwrap();
+        assert!(evidence.size(hash).unwrap().is_some(), "the render is in the evidence store");
+        assert!(a.provenance.contains_key("config_sha256"), "{:?}", a.provenance);
+    }
+
+    // The same scan through the drop folder: images first, the metadata last.
+    std::fs::create_dir_all(&drop_dir).unwrap();
+    std::fs::write(drop_dir.join("dr-1_low.png"), &low).unwrap();
+    std::fs::write(drop_dir.join("dr-1_high.png"), &high).unwrap();
+    std::fs::write(drop_dir.join("dr-1.json"), meta("dr-1", "lane1-mev", Some("TGHU7654321")).to_string()).unwrap();
+    let alerts = scan_alerts(&rx);
+    assert_eq!(alerts[0].attributes["scan_id"], "dr-1");
+    assert!(drop_dir.join("done/dr-1.json").exists());
+    assert!(rx.try_recv().is_err(), "refused scans published nothing");
+
+    drop(feeds);
+    lane.stop();
+    rt.block_on(async { session.close().await }).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
