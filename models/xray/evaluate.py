@@ -63,7 +63,7 @@ def main():
     ap.add_argument("--name", action="append", help="a title per --data")
     ap.add_argument("--out", help="write the Markdown report here")
     ap.add_argument("--note", default="", help="Markdown put under the title (how the data was made)")
-    ap.add_argument("--score", type=float, default=0.3, help="operating threshold for the recall line")
+    ap.add_argument("--score", type=float, default=0.15, help="operating threshold for the recall line")
     a = ap.parse_args()
     md = ["# X-ray threat detector: evaluation", "", a.note, ""]
     for k, folder in enumerate(a.data):
