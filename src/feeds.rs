@@ -253,7 +253,11 @@ fn telemetry(sensors: &mut Sensors, bytes: &[u8], now: DateTime<Utc>, out: &mut 
 /// `POST /v1/calls`, `/v1/units`, `/v1/telemetry`: 202 with what became of the record, or
 /// 400 with the reason. `POST /v1/scans` (multipart: `meta` JSON, `low` and `high` image
 /// files) when the node has an X-ray lane: 202 with what the analysis found, or 400.
-async fn serve_http(addr: &str, tx: Sender<Fed>, xray: Option<Sender<XrayJob>>) -> Result<std::net::SocketAddr, String> {
+async fn serve_http(
+    addr: &str,
+    tx: Sender<Fed>,
+    xray: Option<Sender<XrayJob>>,
+) -> Result<std::net::SocketAddr, String> {
     use axum::extract::{DefaultBodyLimit, State};
     use axum::http::StatusCode;
     use axum::routing::post;

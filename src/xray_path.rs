@@ -219,7 +219,12 @@ impl Worker {
             location: None,
         };
         let correlation = Correlation { plate: m.plate.clone(), container: m.container.clone(), ..Default::default() };
-        let base = |kind: &str, severity: Severity, confidence: f32, objects: Vec<AlertObject>, mut attributes: Map<String, Value>, provenance: Value| {
+        let base = |kind: &str,
+                    severity: Severity,
+                    confidence: f32,
+                    objects: Vec<AlertObject>,
+                    mut attributes: Map<String, Value>,
+                    provenance: Value| {
             attributes.insert("scan_id".into(), m.scan_id.clone().into());
             attributes.insert("post".into(), m.post.clone().into());
             attributes.insert("lane".into(), m.lane.clone().into());

@@ -82,7 +82,13 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     let logger = log_and_forward(alerts_rx, node.alerts())?;
     let path = CameraPath::start_with_evidence(&cfg, alerts_tx.clone(), Some(node.evidence()))?;
     // 102 calls, patrol units and post sensors: the feed thread, and the demo playing them.
-    let xray = crate::xray_path::XrayLane::start(&cfg.xray_lane, &cfg.xray, &cfg.site, alerts_tx.clone(), Some(node.evidence()))?;
+    let xray = crate::xray_path::XrayLane::start(
+        &cfg.xray_lane,
+        &cfg.xray,
+        &cfg.site,
+        alerts_tx.clone(),
+        Some(node.evidence()),
+    )?;
     let feeds = crate::feeds::Feeds::start(&cfg, &session, rt.handle(), alerts_tx, xray.as_ref().map(|x| x.sender()))?;
     let stop_feeds = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let player =

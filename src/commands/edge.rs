@@ -28,8 +28,10 @@ pub fn run(args: EdgeArgs) -> Result<(), String> {
     } else {
         Some(CameraPath::start_with_evidence(&cfg, node.alerts(), Some(node.evidence()))?)
     };
-    let xray = crate::xray_path::XrayLane::start(&cfg.xray_lane, &cfg.xray, &cfg.site, node.alerts(), Some(node.evidence()))?;
-    let feeds = crate::feeds::Feeds::start(&cfg, &session, rt.handle(), node.alerts(), xray.as_ref().map(|x| x.sender()))?;
+    let xray =
+        crate::xray_path::XrayLane::start(&cfg.xray_lane, &cfg.xray, &cfg.site, node.alerts(), Some(node.evidence()))?;
+    let feeds =
+        crate::feeds::Feeds::start(&cfg, &session, rt.handle(), node.alerts(), xray.as_ref().map(|x| x.sender()))?;
     if let Some(addr) = feeds.as_ref().and_then(|f| f.http_addr) {
         eprintln!("feeds: POST http://{addr}/v1/calls, /v1/units, /v1/telemetry");
     }

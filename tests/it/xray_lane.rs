@@ -49,7 +49,11 @@ fn meta(id: &str, scanner: &str, container: Option<&str>) -> Value {
 fn multipart(meta: &Value, low: &[u8], high: &[u8]) -> (String, Vec<u8>) {
     let b = "qv-boundary-7";
     let mut body = Vec::new();
-    for (name, ctype, bytes) in [("meta", "application/json", meta.to_string().into_bytes()), ("low", "image/png", low.to_vec()), ("high", "image/png", high.to_vec())] {
+    for (name, ctype, bytes) in [
+        ("meta", "application/json", meta.to_string().into_bytes()),
+        ("low", "image/png", low.to_vec()),
+        ("high", "image/png", high.to_vec()),
+    ] {
         body.extend_from_slice(format!("--{b}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\nContent-Type: {ctype}\r\n\r\n").as_bytes());
         body.extend_from_slice(&bytes);
         body.extend_from_slice(b"\r\n");
@@ -61,7 +65,10 @@ fn multipart(meta: &Value, low: &[u8], high: &[u8]) -> (String, Vec<u8>) {
 fn post(addr: std::net::SocketAddr, ctype: &str, body: &[u8]) -> (u16, Value) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    let head = format!("POST /v1/scans HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+    let head = format!(
+        "POST /v1/scans HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(body).unwrap();
     let mut reply = Vec::new();
@@ -121,7 +128,8 @@ http_listen = "127.0.0.1:0"
     .unwrap();
     let evidence = std::sync::Arc::new(edge::evidence::EvidenceStore::open(&dir.join("evidence")).unwrap());
     let (tx, rx) = crossbeam_channel::unbounded();
-    let lane = XrayLane::start(&cfg.xray_lane, &cfg.xray, &cfg.site, tx.clone(), Some(evidence.clone())).unwrap().unwrap();
+    let lane =
+        XrayLane::start(&cfg.xray_lane, &cfg.xray, &cfg.site, tx.clone(), Some(evidence.clone())).unwrap().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let session = rt.block_on(pipeline::bus::open(&cfg.bus)).unwrap();
     let feeds = Feeds::start(&cfg, &session, rt.handle(), tx, Some(lane.sender())).unwrap().unwrap();

@@ -52,7 +52,7 @@ pub const BUILTIN_ATTENUATION: &str = include_str!("../../../models/xray/attenua
 pub const BUILTIN_HS: &str = include_str!("../../../configs/xray-hs.toml");
 
 /// `[xray]` in a pipeline config.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct XrayConfig {
     /// μ/ρ table the scanner defaults are derived from; the built-in
@@ -68,19 +68,6 @@ pub struct XrayConfig {
     pub render: RenderConfig,
     /// `[[xray.scanners]]`
     pub scanners: Vec<ScannerConfig>,
-}
-
-impl Default for XrayConfig {
-    fn default() -> Self {
-        XrayConfig {
-            attenuation_table: None,
-            hs_table: None,
-            limits: ScanLimits::default(),
-            cargo: CargoConfig::default(),
-            render: RenderConfig::default(),
-            scanners: vec![],
-        }
-    }
 }
 
 /// `[xray.render]`: the pseudo-colour evidence image.
