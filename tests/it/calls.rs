@@ -3,13 +3,12 @@
 //! placed (camera verification), given the nearest units; bad input is answered with its
 //! reason and counted while good records keep flowing.
 
-use super::support::{assert_valid_alert, free_port, model_lock};
+use super::support::{assert_valid_alert, free_port, model_lock, post_json_reply};
 use crossbeam_channel::Receiver;
 use pipeline::alert::{Alert, Phase, SourceKind};
 use qorovul::config::PipelineConfig;
 use qorovul::feeds::{Fed, Feeds};
 use serde_json::{Value, json};
-use std::io::{Read, Write};
 use std::time::Duration;
 
 /// The square camera looks east, 60° wide, 80 m deep.
@@ -59,23 +58,9 @@ occupancy_sensor = "rpm1-occ"
     .unwrap()
 }
 
-/// A plain HTTP/1.1 POST; returns the status and the JSON body.
+/// A JSON POST; the status and the JSON reply.
 fn post(addr: std::net::SocketAddr, path: &str, body: &[u8]) -> (u16, Value) {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut reply = Vec::new();
-    s.read_to_end(&mut reply).unwrap();
-    let text = String::from_utf8_lossy(&reply);
-    let status: u16 = text.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
-    // axum answers with a fixed length here, so the body is the JSON itself.
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    post_json_reply(addr, path, "application/json", body)
 }
 
 fn next_alert(rx: &Receiver<Alert>) -> Alert {

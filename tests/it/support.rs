@@ -122,3 +122,28 @@ pub fn test_alert(site: &str, source: &str) -> pipeline::alert::Alert {
     let a = pipeline::alert::Alert::minimal(site, pipeline::alert::SourceKind::Camera, source, "object_detected");
     pipeline::alert::Alert { confidence: 0.9, ..a }
 }
+
+/// A plain HTTP/1.1 POST of `body` as `content_type`; returns the status and the JSON body
+/// (axum answers with a fixed length, so the body is the JSON itself).
+pub fn post_json_reply(
+    addr: std::net::SocketAddr,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply).unwrap();
+    let text = String::from_utf8_lossy(&reply);
+    let status: u16 = text.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+}

@@ -3,13 +3,12 @@
 //! (findings, a per-scan summary) with the render stored as evidence; a bad upload is
 //! answered with its reason and the next scan still flows.
 
-use super::support::{assert_valid_alert, free_port, model_lock};
+use super::support::{assert_valid_alert, free_port, model_lock, post_json_reply};
 use pipeline::alert::{Alert, Phase};
 use qorovul::config::PipelineConfig;
 use qorovul::feeds::Feeds;
 use qorovul::xray_path::XrayLane;
 use serde_json::{Value, json};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -63,19 +62,7 @@ fn multipart(meta: &Value, low: &[u8], high: &[u8]) -> (String, Vec<u8>) {
 }
 
 fn post(addr: std::net::SocketAddr, ctype: &str, body: &[u8]) -> (u16, Value) {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    let head = format!(
-        "POST /v1/scans HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut reply = Vec::new();
-    s.read_to_end(&mut reply).unwrap();
-    let text = String::from_utf8_lossy(&reply);
-    let status = text.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap_or("")).unwrap_or(Value::Null))
+    post_json_reply(addr, "/v1/scans", ctype, body)
 }
 
 /// The alerts of one scan, up to and including its `xray_scan` summary's end.
