@@ -119,7 +119,7 @@ fn play(session: &zenoh::Session, site: &str, stop: &AtomicBool) {
         let occupied = (10.0..16.0).contains(&cycle);
         let mut gamma = 180.0 * if occupied { 0.8 } else { 1.0 };
         if occupied && vehicle % 3 == 1 && (11.5..14.5).contains(&cycle) {
-            gamma += 180.0 * 0.9;
+            gamma += 180.0 * 3.0; // well over 5 sigma of the 10-Hz samples (sigma ≈ 42 cps)
         }
         let counts = rng.poisson(gamma * 0.1) / 0.1;
         put(
@@ -207,4 +207,91 @@ fn play(session: &zenoh::Session, site: &str, stop: &AtomicBool) {
         tick += 1;
         std::thread::sleep(sample);
     }
+}
+
+/// The demo's X-ray lane: a few scans made once by the repo's generator
+/// (`models/xray/synth.py`, in the pinned virtualenv) into the cache, then one dropped
+/// into the lane's folder every 20 s, in turn: baggage on the hall kV scanner, cargo on
+/// the lane's MeV linac (with a dense block in declared textiles, tiles, an empty box).
+pub fn spawn_xray(drop_folder: std::path::PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("demo-xray".into())
+        .spawn(move || {
+            let samples = operators::detect::manifest::cache_dir().join("demo").join("xray-samples-v1");
+            let scans = match xray_samples(&samples) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("demo X-ray lane: no sample scans ({e}); the lane waits for uploads");
+                    return;
+                }
+            };
+            let mut n = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let (id, scanner, container) = &scans[n % scans.len()];
+                let scan_id = format!("demo-{n:04}");
+                let copy = |suffix: &str| std::fs::copy(samples.join(format!("{id}_{suffix}.png")), drop_folder.join(format!("{scan_id}_{suffix}.png")));
+                if copy("low").and(copy("high")).is_ok() {
+                    let meta = json!({"scan_id": scan_id, "event_ts": Utc::now(), "post": "yallama", "lane": "1",
+                                      "scanner_id": scanner, "bit_depth": 16, "container": container, "plate": "01A777BC"});
+                    let _ = std::fs::write(drop_folder.join(format!("{scan_id}.json")), meta.to_string());
+                }
+                n += 1;
+                for _ in 0..200 {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        })
+        .expect("spawning the demo X-ray thread")
+}
+
+/// One demo scan: sample id, scanner id, container.
+type Sample = (String, &'static str, Option<&'static str>);
+
+/// The demo's scans, made once.
+fn xray_samples(dir: &std::path::Path) -> Result<Vec<Sample>, String> {
+    let done = dir.join(".complete");
+    let plan: [(&str, Option<&str>, &str, Option<&str>); 4] = [
+        ("baggage", None, "hall-kv", None),
+        ("cargo", Some("textiles_dense_block"), "lane1-mev", Some("MSCU1234565")),
+        ("baggage", None, "hall-kv", None),
+        ("cargo", Some("empty"), "lane1-mev", Some("TGHU7654321")),
+    ];
+    if !done.exists() {
+        eprintln!("demo X-ray lane: making sample scans (once) in {}", dir.display());
+        let venv =
+            std::process::Command::new("bash").arg("models/pypi/onnx-venv.sh").output().map_err(|e| e.to_string())?;
+        if !venv.status.success() {
+            return Err(format!("models/pypi/onnx-venv.sh: {}", String::from_utf8_lossy(&venv.stderr)));
+        }
+        let python = std::path::PathBuf::from(String::from_utf8_lossy(&venv.stdout).trim()).join("bin/python");
+        for (i, (kind, scenario, _, _)) in plan.iter().enumerate() {
+            let out = dir.join(format!("s{i}"));
+            let mut cmd = std::process::Command::new(&python);
+            cmd.arg("models/xray/synth.py")
+                .args(["--kind", kind, "--config", "heldout", "--seed", "3", "--count", "1", "--start"])
+                .arg(i.to_string())
+                .arg("--out")
+                .arg(&out);
+            if let Some(s) = scenario {
+                cmd.args(["--scenario", s, "--width", "2400", "--height", "800"]);
+            }
+            let r = cmd.output().map_err(|e| e.to_string())?;
+            if !r.status.success() {
+                return Err(format!("synth.py: {}", String::from_utf8_lossy(&r.stderr)));
+            }
+            for e in std::fs::read_dir(&out).map_err(|e| e.to_string())?.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                for suffix in ["low", "high"] {
+                    if name.ends_with(&format!("_{suffix}.png")) {
+                        std::fs::rename(e.path(), dir.join(format!("s{i}_{suffix}.png"))).map_err(|e| e.to_string())?;
+                    }
+                }
+            }
+        }
+        std::fs::write(&done, "").map_err(|e| e.to_string())?;
+    }
+    Ok(plan.iter().enumerate().map(|(i, (_, _, scanner, container))| (format!("s{i}"), *scanner, *container)).collect())
 }

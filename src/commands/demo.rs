@@ -41,6 +41,9 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         cfg.edge.data_dir = data.join("edge");
         cfg.control_room.data_dir = data.join("control-room");
     }
+    if cfg.xray_lane.enabled && cfg.xray_lane.drop_folder.is_none() {
+        cfg.xray_lane.drop_folder = Some(operators::detect::manifest::cache_dir().join("demo").join("xray-drop"));
+    }
     // The dashboard opens sealed originals with the key the edge seals them with.
     if cfg.web.original_key_file.is_none() {
         cfg.web.original_key_file =
@@ -93,6 +96,10 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     let stop_feeds = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let player =
         feeds.is_some().then(|| crate::demo_feeds::spawn(session.clone(), cfg.site.clone(), stop_feeds.clone()));
+    let xray_player = match (&xray, &cfg.xray_lane.drop_folder) {
+        (Some(_), Some(dir)) => Some(crate::demo_feeds::spawn_xray(dir.clone(), stop_feeds.clone())),
+        _ => None,
+    };
 
     let endpoint = cfg.bus.listen.first().cloned().unwrap_or_else(|| "(no listen endpoint)".into());
     println!();
@@ -110,6 +117,9 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     if let Some(addr) = feeds.as_ref().and_then(|f| f.http_addr) {
         println!("  102 calls, units,    POST http://{addr}/v1/calls, /v1/units, /v1/telemetry (the demo plays");
         println!("  sensors              calls, five patrol cars, a radiation portal and a door: src/demo_feeds.rs)");
+    }
+    if let Some(dir) = cfg.xray_lane.drop_folder.as_ref().filter(|_| xray.is_some()) {
+        println!("  X-ray lane           scans dropped in {} every 20 s; or POST /v1/scans", dir.display());
     }
     if seeded.is_empty() {
         println!("  demo users           viewer, operator, customs, supervisor, admin (passwords were shown at the");
@@ -160,7 +170,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         x.stop();
     }
     stop_feeds.store(true, Ordering::Relaxed);
-    if let Some(p) = player {
+    for p in [player, xray_player].into_iter().flatten() {
         let _ = p.join();
     }
     path.shutdown();
