@@ -14,6 +14,7 @@ use operators::calls::fleet::{Fleet, FleetConfig, UnitReport};
 use operators::calls::place::{CameraView, PlaceConfig, Places};
 use operators::calls::triage::{Triage, TriageConfig, TriageResult};
 use operators::detect::Manifest;
+use operators::rules::{AlertContext, AlertParts};
 use pipeline::alert::{self, Alert, AlertSource, ClockState, Phase, Severity, SourceKind};
 use pipeline::calls::{CallBook, CallStatus, Merge, mask_number, parse_record};
 use pipeline::metrics;
@@ -292,37 +293,30 @@ impl CallDesk {
         if !said.is_empty() {
             attributes.insert("notes".into(), json!(said));
         }
-        let mut provenance = self.provenance.clone();
-        provenance.insert("rule".into(), "call_triage".into());
         let point = located.map(|l| l.point);
-        out.push(Alert {
-            schema_version: alert::SCHEMA_VERSION.into(),
-            id: alert::new_id(),
+        let source = AlertSource {
+            kind: SourceKind::Call,
+            id: self.cfg.source_id.clone(),
+            name: self.cfg.source_name.clone(),
+            location: point,
+        };
+        // The context puts the source's location (the call's place) in `correlation.place`.
+        let ctx = AlertContext { site: self.site.clone(), source, provenance: self.provenance.clone() };
+        let mut alert = ctx.alert(AlertParts {
             episode,
+            kind: "call_received",
+            rule: "call_triage",
+            phase,
+            severity: severity_of(triage.priority),
+            confidence: triage.confidence,
             event_ts: call.last_ts,
             ingest_ts: now,
             clock: ClockState::Unsynced,
-            site: self.site.clone(),
-            source: AlertSource {
-                kind: SourceKind::Call,
-                id: self.cfg.source_id.clone(),
-                name: self.cfg.source_name.clone(),
-                location: point,
-            },
-            kind: "call_received".into(),
-            phase,
-            severity: severity_of(triage.priority),
-            confidence: triage.confidence.clamp(0.0, 1.0),
             objects: vec![],
-            evidence: vec![],
             attributes,
-            correlation: pipeline::alert::Correlation {
-                call: Some(call.call_id.clone()),
-                place: point,
-                ..Default::default()
-            },
-            provenance,
         });
+        alert.correlation.call = Some(call.call_id.clone());
+        out.push(alert);
         Outcome { result, id: Some(call.call_id), notes: said }
     }
 }

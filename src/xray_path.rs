@@ -14,6 +14,7 @@ use edge::evidence::EvidenceStore;
 use opencv::core::{CV_16U, Mat};
 use opencv::prelude::*;
 use operators::detect::Manifest;
+use operators::rules::{AlertContext, AlertParts};
 use operators::xray::threats::ThreatDetector;
 use operators::xray::{Analysis, Report, Scan, ScanError, ScannerType, XrayConfig};
 use pipeline::alert::{self, Alert, AlertObject, AlertSource, ClockState, Correlation, Phase, Severity, SourceKind};
@@ -219,7 +220,10 @@ impl Worker {
             location: None,
         };
         let correlation = Correlation { plate: m.plate.clone(), container: m.container.clone(), ..Default::default() };
-        let base = |kind: &str,
+        let now = chrono::Utc::now();
+        let event_ts = if m.event_ts.timestamp() == 0 { now } else { m.event_ts };
+        // Every alert of the scan: `kind` is also the rule that raised it.
+        let base = |kind: &'static str,
                     severity: Severity,
                     confidence: f32,
                     objects: Vec<AlertObject>,
@@ -231,26 +235,27 @@ impl Worker {
             if let Some(d) = &m.declaration_id {
                 attributes.insert("declaration_id".into(), d.clone().into());
             }
-            let now = chrono::Utc::now();
-            Alert {
-                schema_version: alert::SCHEMA_VERSION.into(),
-                id: alert::new_id(),
-                episode: alert::new_id(),
-                event_ts: if m.event_ts.timestamp() == 0 { now } else { m.event_ts },
-                ingest_ts: now,
-                clock: ClockState::Unsynced,
+            let ctx = AlertContext {
                 site: self.site.clone(),
                 source: source.clone(),
-                kind: kind.into(),
+                provenance: provenance.as_object().cloned().unwrap_or_default(),
+            };
+            let mut a = ctx.alert(AlertParts {
+                episode: alert::new_id(),
+                kind,
+                rule: kind,
                 phase: Phase::Begin,
                 severity,
                 confidence,
+                event_ts,
+                ingest_ts: now,
+                clock: ClockState::Unsynced,
                 objects,
-                evidence: render.iter().cloned().collect(),
                 attributes,
-                correlation: correlation.clone(),
-                provenance: provenance.as_object().cloned().unwrap_or_default(),
-            }
+            });
+            a.evidence = render.iter().cloned().collect();
+            a.correlation = correlation.clone();
+            a
         };
         let mut out = Vec::new();
         let mut push = |a: Alert| {
@@ -273,16 +278,12 @@ impl Worker {
                 })
                 .into_iter()
                 .collect();
-            let mut p = serde_json::to_value(&f.provenance).unwrap_or_default();
-            if let Some(o) = p.as_object_mut() {
-                o.insert("rule".into(), f.kind.into());
-            }
+            let p = serde_json::to_value(&f.provenance).unwrap_or_default();
             push(base(f.kind, f.severity, 1.0, objects, f.measured.clone(), p));
         }
         for (label, t) in threats {
             let mut p = provenance.clone();
             if let Some(o) = p.as_object_mut() {
-                o.insert("rule".into(), "xray_threat".into());
                 o.insert("model".into(), self.threat_model.clone().into());
             }
             let object = AlertObject {
@@ -306,11 +307,7 @@ impl Worker {
             summary.insert("mass_kg".into(), load.mass_kg.into());
         }
         summary.insert("timings_ms".into(), json!(report.timings_ms));
-        let mut p = provenance;
-        if let Some(o) = p.as_object_mut() {
-            o.insert("rule".into(), "xray_scan".into());
-        }
-        push(base("xray_scan", Severity::Info, 1.0, vec![], summary, p));
+        push(base("xray_scan", Severity::Info, 1.0, vec![], summary, provenance));
         out
     }
 }

@@ -6,17 +6,12 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/qorovul"
-VENV="$CACHE/tools/xraydb-4.5.8"
 WHEELS="$CACHE/wheels"
 SPEKPY_WHL="spekpy-2.5.4-py3-none-any.whl"
 SPEKPY_SHA256="2f01e805721281b5a3e332500db577cedaf71bde0f0d3838745b915e6f1c258a"
 log() { printf '[attenuation.sh] %s\n' "$*" >&2; }
 
-if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import xraydb' 2>/dev/null; then
-    log "creating $VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check xraydb==4.5.8
-fi
+VENV="$(bash "$HERE/../pypi/venv.sh" xraydb-4.5.8 xraydb==4.5.8)"
 mkdir -p "$WHEELS"
 if [[ ! -f "$WHEELS/$SPEKPY_WHL" ]]; then
     log "downloading $SPEKPY_WHL (164 MB; only one 1.6 MB table is used)"

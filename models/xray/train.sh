@@ -7,19 +7,12 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/qorovul"
-VENV="$CACHE/tools/xray-train-jax-0.10.2"
 WORK="${XRAY_WORK:-$CACHE/xray-train}"
 EPOCHS="${EPOCHS:-12}"
 log() { printf '[xray/train.sh] %s\n' "$*" >&2; }
 
-if [[ ! -f "$VENV/.qorovul-complete" ]]; then
-    log "creating virtualenv $VENV"
-    rm -rf "$VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check --only-binary=:all: \
-        jax==0.10.2 jaxlib==0.10.2 optax==0.2.8 numpy==2.4.6 onnx==1.17.0 onnxruntime==1.22.1 protobuf==7.36.2
-    touch "$VENV/.qorovul-complete"
-fi
+VENV="$(bash "$HERE/../pypi/venv.sh" xray-train-jax-0.10.2 --only-binary=:all: \
+    jax==0.10.2 jaxlib==0.10.2 optax==0.2.8 numpy==2.4.6 onnx==1.17.0 onnxruntime==1.22.1 protobuf==7.36.2)"
 PY="$VENV/bin/python"
 SYNTH="$HERE/synth.py"
 mkdir -p "$WORK"
