@@ -217,7 +217,10 @@ pub fn spawn_xray(drop_folder: std::path::PathBuf, stop: Arc<AtomicBool>) -> std
     std::thread::Builder::new()
         .name("demo-xray".into())
         .spawn(move || {
-            let samples = operators::detect::manifest::cache_dir().join("demo").join("xray-samples-v1");
+            // Keyed by the generator and its table, so a changed generator makes new samples.
+            let generator = [&include_bytes!("../models/xray/synth.py")[..], include_bytes!("../models/xray/attenuation.json")];
+            let key = operators::xray::calibration::sha256_hex(&generator.concat());
+            let samples = operators::detect::manifest::cache_dir().join("demo").join(format!("xray-samples-{}", &key[..12]));
             let scans = match xray_samples(&samples) {
                 Ok(s) => s,
                 Err(e) => {

@@ -103,7 +103,25 @@ XCOM_REFERENCE = [
     ("Cu", 80, 0.7625),
 ]
 
-ATOMIC_NUMBER = {}
+# Effective atomic number (the material classes' convention): per electron, attenuation is
+# a + b*Z^n, n = 2.94 where photoabsorption carries the Z dependence (kV, Mayneord) and 1
+# where pair production does (MeV: per atom Z^2). A ray through several materials then
+# attenuates like one material of Z_eff = (sum e_j Z_j^n / sum e_j)^(1/n) over its electrons.
+Z_EFF_EXPONENT = {"kv": 2.94, "mev": 1.0}
+# The screening classes by Z_eff: organic < 10 <= mixed/inorganic < 18 <= metal.
+Z_EFF_BOUNDS = [10.0, 18.0]
+
+
+def electrons_per_gram(fractions):
+    """Moles of electrons per gram: sum of w Z / A."""
+    return sum(w * xraydb.atomic_number(el) / xraydb.atomic_mass(el) for el, w in fractions.items())
+
+
+def effective_z(fractions, n):
+    e = electrons_per_gram(fractions)
+    m = sum(w * xraydb.atomic_number(el) / xraydb.atomic_mass(el) * xraydb.atomic_number(el) ** n
+            for el, w in fractions.items())
+    return (m / e) ** (1.0 / n)
 
 
 def mass_fractions(m):
@@ -180,6 +198,8 @@ def main():
             entry["formula"] = m["formula"]
         if "note" in m:
             entry["note"] = m["note"]
+        entry["electrons_per_gram"] = round(electrons_per_gram(fr), 7)
+        entry["z_eff"] = {ty: round(effective_z(fr, n), 4) for ty, n in Z_EFF_EXPONENT.items()}
         entry["mu_rho"] = {str(e): round(material_mu(fr, e, pene), 6) for e in energies}
         materials[name] = entry
 
@@ -196,6 +216,9 @@ def main():
         "xcom_check": {"max_abs_rel_diff": round(worst, 4), "values": checks},
         "source_seam": seam,
         "group_names": {"1": "organic", "2": "mixed/inorganic", "3": "metal", "4": "heavy metal"},
+        "z_eff": {"about": "material classes by effective atomic number: organic below bounds[0], metal from "
+                           "bounds[1]; a mixture's Z_eff^n is the electron-weighted mean of Z^n (see attenuation.py)",
+                  "exponent": Z_EFF_EXPONENT, "bounds": Z_EFF_BOUNDS},
         "scanners": SCANNERS,
         "energies_kev": energies,
         "materials": materials,

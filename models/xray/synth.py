@@ -4,7 +4,8 @@
 Physics: objects are thickness maps of materials; per pixel the transmission of each energy
 channel is the detector-weighted sum over a few spectrum bins of exp(-sum_k mu/rho_k(E) *
 rho_k * t_k) (Beer-Lambert, mu/rho from attenuation.json), then photon (Poisson) noise at I0,
-a Gaussian detector PSF, per-detector-row gain and offset, and quantisation to 16 (or 8) bits.
+a Gaussian detector PSF, per-detector-row gain and offset with the scanner's dark correction, and
+quantisation to 16 (or 8) bits.
 
     python3 models/xray/synth.py --kind baggage|cargo --config train|heldout|test --seed N \
         --count K --out DIR [--width W --height H] [--scenario NAME] [--bits 16|8]
@@ -277,28 +278,55 @@ def transmission(scene, scanner, channel):
     return t
 
 
-def material_classes(scene, scanner, t_high):
-    """Ground truth per pixel: the material group carrying most of the high-energy
-    attenuation; 0 where almost nothing attenuates, 4 where t_high is below the floor."""
-    kev = str(int(TABLE["scanners"][scanner]["effective_kev"]["high"]))
-    if kev not in TABLE["materials"]["water"]["mu_rho"]:
-        kev = str(min(TABLE["energies_kev"], key=lambda e: abs(e - float(kev))))
-    groups = np.zeros((4, scene.h, scene.w), np.float32)
+def effective_z(scene, scanner):
+    """Effective atomic number of each pixel's whole ray (attenuation.json's z_eff convention):
+    Z_eff^n is the electron-weighted mean of its materials' Z_eff^n. This is what a
+    dual-energy pair measures: in either regime the per-electron attenuation is a + b*Z^n, so
+    a stack of materials attenuates like one material of that Z_eff."""
+    n = TABLE["z_eff"]["exponent"][scanner]
+    electrons = np.zeros((scene.h, scene.w), np.float64)
+    moment = np.zeros((scene.h, scene.w), np.float64)
     for mat, m in scene.maps.items():
-        g = TABLE["materials"][mat]["group"]
-        groups[min(g, 3) - 1] += TABLE["materials"][mat]["mu_rho"][kev] * m
-    cls = (np.argmax(groups[:3], axis=0) + 1).astype(np.uint8)
+        e = TABLE["materials"][mat]["electrons_per_gram"] * m
+        electrons += e
+        moment += e * TABLE["materials"][mat]["z_eff"][scanner] ** n
+    return np.where(electrons > 0, (moment / np.maximum(electrons, 1e-30)) ** (1 / n), 0.0)
+
+
+def material_classes(scene, scanner, t_high):
+    """Ground truth per pixel: the class of the ray's effective atomic number (organic,
+    mixed/inorganic, metal by the table's z_eff bounds); 0 where almost nothing attenuates, 4
+    where t_high is below the dense floor. A thin steel blade on a thick pile of clothes is a
+    mixed ray: no transmission measurement can tell it from one inorganic material."""
+    z = effective_z(scene, scanner)
+    lo, hi = TABLE["z_eff"]["bounds"]
+    cls = np.where(z < lo, 1, np.where(z < hi, 2, 3)).astype(np.uint8)
     cls[-np.log(np.maximum(t_high, 1e-30)) < (0.02 if scanner == "kv" else 0.01)] = 0
     cls[t_high < TABLE["scanners"][scanner]["dense_floor"]] = 4
     return cls
 
 
-def measure(t, i0, psf, gain, offset, elec_sd, rng, bits):
-    """Detector: blur, Poisson photons at I0, electronic noise, per-row gain/offset, quantise."""
+# Beam-off lines a line scanner reads before each scan; it subtracts their mean per detector
+# row (dark correction), so what reaches the image is the offset's estimation noise only,
+# on a fixed pedestal (a fraction of full scale) that keeps the noise of dark pixels from
+# being clipped at zero (a scanner config's `dark_level`).
+DARK_LINES = 64
+PEDESTAL = 0.002
+# Raw air level as a fraction of full scale. The linac's detectors are set with headroom so
+# that a row with more than average gain does not saturate in air; the kV scanner delivers
+# air at full scale (rows above average gain clip there).
+AIR_LEVEL = {"kv": 1.0, "mev": 0.9}
+
+
+def measure(t, i0, psf, gain, offset, elec_sd, rng, bits, air_level):
+    """Detector: blur, Poisson photons at I0, electronic noise, per-row gain and offset, the
+    scanner's dark correction from DARK_LINES beam-off lines, air at `air_level`, quantise."""
     tb = gauss_blur(t, psf)
     counts = rng.poisson(np.float64(i0) * tb).astype(np.float32)
     counts += rng.normal(0, elec_sd, counts.shape).astype(np.float32)
-    sig = counts / np.float32(i0) * gain[:, None] + offset[:, None]
+    dark_counts = rng.normal(0, elec_sd / math.sqrt(DARK_LINES), offset.shape).astype(np.float32)
+    dark = dark_counts / np.float32(i0) * gain + offset
+    sig = counts / np.float32(i0) * (gain * np.float32(air_level))[:, None] + (PEDESTAL + offset - dark)[:, None]
     top = 65535 if bits == 16 else 255
     return np.clip(np.rint(sig * top), 0, top).astype(np.uint16 if bits == 16 else np.uint8)
 
@@ -839,7 +867,7 @@ def make_scan(kind, cfg, seed, index, w, h, scenario, bits):
     for ch, t in (("low", t_low), ("high", t_high)):
         gain = (1 + rng.normal(0, nz["gain_sd"], h)).astype(np.float32)
         off = rng.uniform(*nz["offset"], h).astype(np.float32)
-        imgs[ch] = measure(t, i0s[ch], psf, gain, off, nz["elec_sd"], rng, bits)
+        imgs[ch] = measure(t, i0s[ch], psf, gain, off, nz["elec_sd"], rng, bits, AIR_LEVEL[scanner])
     return sid, scanner, scene, imgs, classes, extra, i0s, psf
 
 
@@ -884,7 +912,7 @@ def main():
             "scanner": scanner, "width": w, "height": h, "bits": a.bits, "pixel_mm": round(scene.px, 4),
             "energies_kev": sc["effective_kev"], "spectrum": sc["spectrum"],
             "i0": {k: round(v, 1) for k, v in i0s.items()}, "psf_sigma_px": round(psf, 3),
-            "dense_floor": sc["dense_floor"],
+            "dense_floor": sc["dense_floor"], "air_level": AIR_LEVEL[scanner], "dark_level": PEDESTAL,
             "classes": THREAT_CLASSES, "material_classes": MATERIAL_CLASSES,
             "objects": [{k: v for k, v in r.items() if not k.startswith("_")} for r in scene.records],
             "mass_kg": masses, "total_kg": round(sum(masses.values()), 3),

@@ -94,6 +94,7 @@ listen = ["tcp/127.0.0.1:{}"]
 [[xray.scanners]]
 id = "lane1-mev"
 type = "mev"
+air_level = 0.9
 dark_level = 0.002
 [[xray.scanners]]
 id = "hall-kv"

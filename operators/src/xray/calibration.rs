@@ -11,17 +11,21 @@
 //! the class boundaries are therefore tables of `R` against the high-energy attenuation
 //! `A_high = −ln T_high`, interpolated linearly (at a real scanner: measured on step wedges).
 //!
+//! The classes are those of screening practice, by effective atomic number: organic
+//! Z_eff < 10, mixed/inorganic 10–18, metal ≥ 18 (the table's `z_eff`). A ray through a
+//! steel blade and a pile of clothes has one Z_eff, between the two, and one `R`: no
+//! transmission measurement can split it into its parts, so that is the class it has.
+//!
 //! Defaults, per scanner type, from `models/xray/attenuation.json` (μ/ρ of each material
 //! from NIST-checked tables at the energy bins of that type's two detector spectra):
-//! 1. For every material of groups 1–3 (organic, mixed/inorganic, metal), for areal
-//!    densities `ρt` from 1 mg/cm² up to opacity, the bin-weighted transmissions
-//!    `T = Σ wᵢ·exp(−μᵢ·ρt)` of both channels give its curve of `R` against `A_high`
-//!    (`T_low` floored at `noise_floor`, as the classifier sees it).
-//! 2. At each point of a grid of `A_high` (0.02 to `−ln dense_transmission`), the boundary
-//!    between two adjacent groups is the midpoint between the group-mean `R`s of the two.
-//!    (Midpoints of the group means, not of the nearest members: the groups overlap at the
-//!    ends — dense organics against glass in kV — and the means keep the boundary where
-//!    most of each group lies.)
+//! 1. For an absorber, for areal densities `ρt` from 1 mg/cm² up to opacity, the
+//!    bin-weighted transmissions `T = Σ wᵢ·exp(−μᵢ·ρt)` of both channels give its curve of
+//!    `R` against `A_high` (`T_low` floored at `noise_floor`, as the classifier sees it).
+//! 2. The boundary at Z_eff 10 (and 18) is, at each point of a grid of `A_high` (0.02 to
+//!    `−ln dense_transmission`), the mean `R` of every two-material mixture of the table
+//!    whose Z_eff is 10 (18): a step wedge of known composition, as a real scanner is
+//!    calibrated. The mixtures agree to about 1 % of `R` (they would exactly with a
+//!    single-energy beam), which is what makes Z_eff the right notion of class.
 //! 3. The mass coefficient of a class at `A_high` is the group-mean effective
 //!    `μ/ρ = A_high / ρt` of its materials, so mass needs no separate beam-hardening model.
 //!
@@ -97,14 +101,29 @@ pub struct TableMaterial {
     /// 1 organic, 2 mixed/inorganic, 3 metal, 4 heavy metal.
     pub group: u8,
     pub density: f64,
+    /// Moles of electrons per gram (Σ w·Z/A).
+    pub electrons_per_gram: f64,
+    /// Effective atomic number in each scanner type's regime (see [`ZeffConvention`]).
+    pub z_eff: BTreeMap<ScannerType, f64>,
     /// μ/ρ, cm²/g, keyed by the energy in keV as written (`"50"`, `"1500"`).
     pub mu_rho: BTreeMap<String, f64>,
+}
+
+/// The material classes by effective atomic number: organic below `bounds[0]`, metal from
+/// `bounds[1]`. Per electron, attenuation goes as `a + b·Zⁿ` (`n` = `exponent` of the
+/// scanner type), so a ray through several materials attenuates like one material whose
+/// `Z_effⁿ` is the electron-weighted mean of theirs: the class of a ray is that of its Z_eff.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct ZeffConvention {
+    pub exponent: BTreeMap<ScannerType, f64>,
+    pub bounds: [f64; 2],
 }
 
 /// `models/xray/attenuation.json`: the scanner types' spectra and μ/ρ of the materials.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AttenuationTable {
     pub scanners: BTreeMap<ScannerType, TableScanner>,
+    pub z_eff: ZeffConvention,
     pub materials: BTreeMap<String, TableMaterial>,
     /// sha256 of the table's bytes (hex), part of every calibration hash derived from it.
     #[serde(skip)]
@@ -137,13 +156,71 @@ impl AttenuationTable {
     }
 
     /// Areal density → (`A_low`, `A_high`) of a material through a scanner type's spectra.
-    fn attenuations(&self, s: &TableScanner, m: &TableMaterial, rho_t: f64) -> (f64, f64) {
+    /// Areal density → (`A_low`, `A_high`) of a mixture (materials and mass fractions).
+    fn attenuations(&self, s: &TableScanner, mix: &[(&TableMaterial, f64)], rho_t: f64) -> (f64, f64) {
         let a = |sp: &Spectrum| {
             let total: f64 = sp.weight.iter().sum();
-            let t: f64 = sp.kev.iter().zip(&sp.weight).map(|(e, w)| w * (-m.mu_rho[&kev_key(*e)] * rho_t).exp()).sum();
+            let t: f64 = sp
+                .kev
+                .iter()
+                .zip(&sp.weight)
+                .map(|(e, w)| {
+                    let mu: f64 = mix.iter().map(|(m, f)| f * m.mu_rho[&kev_key(*e)]).sum();
+                    w * (-mu * rho_t).exp()
+                })
+                .sum();
             -(t / total).ln()
         };
         (a(&s.spectrum.low), a(&s.spectrum.high))
+    }
+
+    /// `(R, effective μ/ρ_high)` of a mixture at each `A_high` of `grid` (`A_low` floored at
+    /// `cap`, as the classifier sees it).
+    fn curve(&self, s: &TableScanner, mix: &[(&TableMaterial, f64)], grid: &[f64], cap: f64) -> Vec<(f64, f64)> {
+        let a_max = grid.last().copied().unwrap_or(0.0);
+        let mut curve = vec![(0.0, 0.0, 0.0)]; // (ρt, A_low, A_high)
+        let mut rho_t = 1e-3;
+        while curve.last().is_some_and(|c| c.2 <= a_max * 1.01) && rho_t < 1e5 {
+            let (l, h) = self.attenuations(s, mix, rho_t);
+            curve.push((rho_t, l.min(cap), h));
+            rho_t *= 1.03;
+        }
+        grid.iter()
+            .map(|&a| {
+                let i = curve.partition_point(|c| c.2 < a).clamp(1, curve.len() - 1);
+                let (p, q) = (curve[i - 1], curve[i]);
+                let t = if q.2 > p.2 { (a - p.2) / (q.2 - p.2) } else { 0.0 };
+                let (rt, l) = (p.0 + t * (q.0 - p.0), p.1 + t * (q.1 - p.1));
+                (l / a, a / rt.max(1e-9))
+            })
+            .collect()
+    }
+
+    /// Every two-material mixture of the table (groups 1–3) whose effective atomic number is
+    /// `z`: the pairs that bracket `z`, each at the mass fraction that gives it.
+    fn mixtures_at(&self, ty: ScannerType, z: f64) -> Result<Vec<[(&TableMaterial, f64); 2]>, String> {
+        let n = *self.z_eff.exponent.get(&ty).ok_or_else(|| format!("z_eff.exponent has no {}", ty.as_str()))?;
+        let mut solids = vec![];
+        for (name, m) in self.materials.iter().filter(|(_, m)| (1..=3).contains(&m.group)) {
+            let zm = *m.z_eff.get(&ty).ok_or_else(|| format!("materials.{name}.z_eff has no {}", ty.as_str()))?;
+            solids.push((m, zm));
+        }
+        let mut out = vec![];
+        for &(lo, z_lo) in &solids {
+            for &(hi, z_hi) in &solids {
+                if z_lo < z && z < z_hi {
+                    // Mass fraction f of `hi`: (1−f)·e_lo·(zⁿ − z_loⁿ) = f·e_hi·(z_hiⁿ − zⁿ).
+                    let below = lo.electrons_per_gram * (z.powf(n) - z_lo.powf(n));
+                    let above = hi.electrons_per_gram * (z_hi.powf(n) - z.powf(n));
+                    let f = below / (below + above);
+                    out.push([(lo, 1.0 - f), (hi, f)]);
+                }
+            }
+        }
+        if out.is_empty() {
+            return Err(format!("no two materials of the table bracket Z_eff {z} for {}", ty.as_str()));
+        }
+        Ok(out)
     }
 
     /// Default boundaries and mass coefficients for `ty` (see the module doc), on a grid of
@@ -164,49 +241,37 @@ impl AttenuationTable {
                 .filter(|a| *a < a_max)
                 .collect();
         grid.push(a_max);
-        // Per group: per material, (R, μ/ρ_eff) at each grid point.
+        let mean = |curves: &[Vec<(f64, f64)>], i: usize, f: fn(&(f64, f64)) -> f64| {
+            curves.iter().map(|c| f(&c[i])).sum::<f64>() / curves.len() as f64
+        };
+        // The boundaries: mean R of the mixtures at each bound's Z_eff.
+        let [z_om, z_mm] = self.z_eff.bounds;
+        let at_bound = |z: f64| -> Result<Vec<Vec<(f64, f64)>>, String> {
+            Ok(self.mixtures_at(ty, z)?.iter().map(|mix| self.curve(s, mix, &grid, cap)).collect())
+        };
+        let (om_curves, mm_curves) = (at_bound(z_om)?, at_bound(z_mm)?);
+        // The mass coefficients: per group, the mean of its materials'.
         let mut groups: BTreeMap<u8, Vec<Vec<(f64, f64)>>> = BTreeMap::new();
         for m in self.materials.values().filter(|m| (1..=3).contains(&m.group)) {
-            let mut curve = vec![(0.0, 0.0, 0.0)]; // (ρt, A_low, A_high)
-            let mut rho_t = 1e-3;
-            while curve.last().is_some_and(|c| c.2 <= a_max * 1.01) && rho_t < 1e5 {
-                let (l, h) = self.attenuations(s, m, rho_t);
-                curve.push((rho_t, l.min(cap), h));
-                rho_t *= 1.03;
-            }
-            let at = grid
-                .iter()
-                .map(|&a| {
-                    let i = curve.partition_point(|c| c.2 < a).clamp(1, curve.len() - 1);
-                    let (p, q) = (curve[i - 1], curve[i]);
-                    let t = if q.2 > p.2 { (a - p.2) / (q.2 - p.2) } else { 0.0 };
-                    let (rt, l) = (p.0 + t * (q.0 - p.0), p.1 + t * (q.1 - p.1));
-                    (l / a, a / rt.max(1e-9))
-                })
-                .collect();
-            groups.entry(m.group).or_default().push(at);
+            groups.entry(m.group).or_default().push(self.curve(s, &[(m, 1.0)], &grid, cap));
         }
         for g in 1..=3u8 {
             if !groups.contains_key(&g) {
                 return Err(format!("the attenuation table has no material of group {g}"));
             }
         }
-        let mean = |g: u8, i: usize, f: fn(&(f64, f64)) -> f64| {
-            let v = &groups[&g];
-            v.iter().map(|c| f(&c[i])).sum::<f64>() / v.len() as f64
-        };
         let mut ratio = vec![];
         let mut mass = vec![];
         for (i, &a) in grid.iter().enumerate() {
-            let r = |g| mean(g, i, |p| p.0);
-            let mu = |g| mean(g, i, |p| p.1);
-            let (om, mm) = ((r(1) + r(2)) / 2.0, (r(2) + r(3)) / 2.0);
-            // Where the floored low channel makes the groups meet, keep the last
-            // separating boundaries rather than emit crossed ones.
-            let ordered = (r(1) < r(2) && r(2) < r(3)) || (r(1) > r(2) && r(2) > r(3));
+            let (om, mm) = (mean(&om_curves, i, |p| p.0), mean(&mm_curves, i, |p| p.0));
+            let r = |g: u8| mean(&groups[&g], i, |p| p.0);
+            // Where the floored low channel makes the classes meet, keep the last separating
+            // boundaries rather than emit crossed ones.
+            let ordered = (r(1) < om && om < mm && mm < r(3)) || (r(1) > om && om > mm && mm > r(3));
             if ordered {
                 ratio.push(RatioPoint { attenuation: a, organic_mixed: om, mixed_metal: mm });
             }
+            let mu = |g: u8| mean(&groups[&g], i, |p| p.1);
             mass.push(MassPoint { attenuation: a, organic: mu(1), mixed: mu(2), metal: mu(3) });
         }
         if ratio.is_empty() {

@@ -3,10 +3,12 @@
 //! The idea to understand first: each pixel's class comes from the ratio of its two
 //! attenuations, `R = A_low / A_high` with `A = −ln(T)`, compared with the calibration's
 //! boundaries at that pixel's `A_high` (see [`calibration`](super::calibration)). Both
-//! attenuation images are box-filtered first (`smooth_px`), because a ratio of two noisy
-//! logs is noisier than either. Before the ratio: a pixel whose high-energy transmission is
-//! below `dense_transmission` is too dense to see through; a pixel that barely attenuates
-//! in both channels is air.
+//! transmission images are box-filtered first (`smooth_px`) and the logs taken of the
+//! means: a ratio of two noisy logs is noisier than either, and where a dense object leaves
+//! a few photons per pixel the log of each pixel is biased by its floor, while the mean
+//! over the box still counts enough photons. Before the ratio: a pixel whose high-energy
+//! transmission is below `dense_transmission` is too dense to see through; a pixel that
+//! barely attenuates in both channels is air.
 
 use super::calibration::{Calibration, Material};
 use super::scan::Scan;
@@ -40,17 +42,15 @@ impl MaterialMap {
     }
 }
 
-/// Attenuation `−ln T` of every sample, with `T = (v − dark) / (air_row − dark)` floored
-/// at `floor`. `air_row` is the row's own air reference where its end columns show air, else
-/// `air`.
-fn attenuation(mat: &Mat, air: f64, dark: f64, ref_px: usize, floor: f64) -> opencv::Result<Vec<f32>> {
+/// Transmission `T = (v − dark) / (air_row − dark)` of every sample. `air_row` is the row's
+/// own air reference where its end columns show air, else `air`.
+fn transmission(mat: &Mat, air: f64, dark: f64, ref_px: usize) -> opencv::Result<Vec<f32>> {
     let (w, h) = (mat.cols() as usize, mat.rows() as usize);
     let v: Vec<f32> = if mat.typ() == opencv::core::CV_16UC1 {
         mat.data_typed::<u16>()?.iter().map(|&v| f32::from(v)).collect()
     } else {
         mat.data_typed::<u8>()?.iter().map(|&v| f32::from(v)).collect()
     };
-    let cap = -(floor.ln()) as f32;
     let mut out = vec![0f32; v.len()];
     let ref_px = ref_px.min(w / 4);
     let mut ends = Vec::with_capacity(2 * ref_px);
@@ -67,11 +67,15 @@ fn attenuation(mat: &Mat, air: f64, dark: f64, ref_px: usize, floor: f64) -> ope
         };
         let scale = 1.0 / (air_row - dark).max(1.0);
         for (o, &x) in out[y * w..(y + 1) * w].iter_mut().zip(row) {
-            let t = (f64::from(x) - dark) * scale;
-            *o = if t <= floor { cap } else { -(t.ln()) as f32 };
+            *o = ((f64::from(x) - dark) * scale) as f32;
         }
     }
     Ok(out)
+}
+
+/// `−ln T`, with `T` floored at `floor`.
+fn attenuation(t: f32, floor: f32) -> f32 {
+    -t.max(floor).ln()
 }
 
 fn box_filter(v: &[f32], w: usize, h: usize, k: u32) -> opencv::Result<Vec<f32>> {
@@ -92,10 +96,15 @@ pub fn classify(scan: &Scan, cal: &Calibration) -> opencv::Result<MaterialMap> {
     let full = scan.full_scale();
     let air = scan.meta.i0.unwrap_or(cal.air_level * full);
     let (dark, refs) = (cal.dark_level * full, cal.air_reference_px as usize);
-    let a_low = attenuation(&scan.low.mat, air, dark, refs, cal.noise_floor)?;
-    let a_high = attenuation(&scan.high.mat, air, dark, refs, cal.noise_floor)?;
+    let floor = cal.noise_floor as f32;
+    let mut a_low = transmission(&scan.low.mat, air, dark, refs)?;
+    let mut a_high = transmission(&scan.high.mat, air, dark, refs)?;
     let s_low = box_filter(&a_low, w, h, cal.smooth_px)?;
     let s_high = box_filter(&a_high, w, h, cal.smooth_px)?;
+    for a in a_low.iter_mut().chain(a_high.iter_mut()) {
+        *a = attenuation(*a, floor);
+    }
+    let a_high_smooth = box_filter(&a_high, w, h, cal.smooth_px)?;
     let dense = -(cal.dense_transmission.ln()) as f32;
     let air = cal.air_attenuation as f32;
     let rises = cal.ratio_rises_with_z;
@@ -110,7 +119,8 @@ pub fn classify(scan: &Scan, cal: &Calibration) -> opencv::Result<MaterialMap> {
     let class = s_low
         .iter()
         .zip(&s_high)
-        .map(|(&l, &hh)| {
+        .map(|(&l, &hh)| (attenuation(l, floor), attenuation(hh, floor)))
+        .map(|(l, hh)| {
             let m = if hh >= dense {
                 Material::TooDense
             } else if l < air && hh < air {
@@ -128,7 +138,7 @@ pub fn classify(scan: &Scan, cal: &Calibration) -> opencv::Result<MaterialMap> {
             m as u8
         })
         .collect();
-    Ok(MaterialMap { width: w, height: h, class, a_low, a_high, a_high_smooth: s_high })
+    Ok(MaterialMap { width: w, height: h, class, a_low, a_high, a_high_smooth })
 }
 
 /// The solid class (organic, mixed or metal) of attenuations `l`, `h` (low, high; `h > 0`)
