@@ -1,19 +1,22 @@
-//! The threat detector on scans the generator makes (`models/xray/synth.py --config test`:
-//! the held-out silhouettes, clutter and noise, from a seed stream training never saw). The
-//! model comes from `qorovul models fetch`; the generator runs in the pinned virtualenv
-//! `models/pypi/onnx-venv.sh` makes (numpy only).
+//! The threat detector on scans the generator makes, from seed streams training never saw:
+//! `--config train` (the silhouettes, clutter and noise it was trained for) and `--config
+//! test` (the held-out ones). The model comes from `qorovul models fetch`; the generator runs
+//! in the pinned virtualenv `models/pypi/onnx-venv.sh` makes (numpy only).
 
 use super::*;
 use opencv::imgcodecs;
 use opencv::prelude::*;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 /// Found (same class, IoU ≥ 0.5, at the manifest's threshold) at least this fraction of the
-/// planted threats, over all classes. The held-out evaluation (EVAL.md, 400 scans of this
-/// distribution) measured 0.45; this guards regressions of the model and the preprocessing.
-const MIN_RECALL: f64 = 0.3;
+/// planted threats, over all classes, in scans like the training's: EVAL.md measured 0.93 on
+/// 200 of them.
+const MIN_RECALL_TRAINED: f64 = 0.8;
+/// The same on held-out silhouettes, clutter and noise: EVAL.md measured 0.45 on 400; this
+/// guards regressions of the model and the preprocessing, it does not claim the model
+/// generalises.
+const MIN_RECALL_HELDOUT: f64 = 0.3;
 const SCANS: usize = 24;
 const SEED: u32 = 5;
 
@@ -29,13 +32,13 @@ fn python() -> PathBuf {
 }
 
 /// Runs synth.py through the pinned virtualenv; returns the folder of scans.
-fn generate(count: usize, seed: u32) -> PathBuf {
+fn generate(config: &str, count: usize, seed: u32) -> PathBuf {
     let python = python();
-    let out = std::env::temp_dir().join(format!("qorovul-xray-threats-{}", std::process::id()));
+    let out = std::env::temp_dir().join(format!("qorovul-xray-threats-{config}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let status = Command::new(python)
         .arg(repo().join("models/xray/synth.py"))
-        .args(["--kind", "baggage", "--config", "test", "--seed", &seed.to_string(), "--count", &count.to_string()])
+        .args(["--kind", "baggage", "--config", config, "--seed", &seed.to_string(), "--count", &count.to_string()])
         .arg("--out")
         .arg(&out)
         .status()
@@ -67,23 +70,21 @@ fn read_labels(path: &Path, w: f32, h: f32) -> Vec<(u32, BBox)> {
         .collect()
 }
 
-#[test]
-fn finds_planted_threats_in_heldout_style_scans() {
-    let dir = generate(SCANS, SEED);
+/// Runs the committed model on `SCANS` generated scans of `config`; returns the recall over
+/// all planted threats after printing it per class.
+fn recall_on(config: &str) -> f64 {
+    let dir = generate(config, SCANS, SEED);
     let mut det = ThreatDetector::load(&Manifest::builtin(), 1).unwrap_or_else(|e| panic!("{e}"));
     let labels = det.labels();
     assert_eq!(labels, ["knife", "gun", "ammunition", "dense_organic"]);
     let (mut hits, mut totals, mut false_alarms) = (vec![0usize; labels.len()], vec![0usize; labels.len()], 0usize);
-    let mut spent = Duration::ZERO;
     for i in 0..SCANS {
-        let id = format!("baggage_test_{SEED}_{i:05}");
+        let id = format!("baggage_{config}_{SEED}_{i:05}");
         let (low, w, h) = read_u16(&dir.join(format!("{id}_low.png")));
         let (high, w2, h2) = read_u16(&dir.join(format!("{id}_high.png")));
         assert_eq!((w, h), (w2, h2));
         let truth = read_labels(&dir.join(format!("{id}.txt")), w as f32, h as f32);
-        let t = Instant::now();
         let found = det.detect(&low, &high, w, h).unwrap();
-        spent += t.elapsed();
         for (class, b) in &truth {
             totals[*class as usize] += 1;
             if found.iter().any(|f| f.class == *class && f.bbox.iou(b) >= 0.5) {
@@ -93,20 +94,30 @@ fn finds_planted_threats_in_heldout_style_scans() {
         false_alarms +=
             found.iter().filter(|f| !truth.iter().any(|(c, b)| *c == f.class && f.bbox.iou(b) >= 0.5)).count();
     }
-    check_preprocessing_parity(&dir, &format!("baggage_test_{SEED}_00000"));
+    check_preprocessing_parity(&dir, &format!("baggage_{config}_{SEED}_00000"));
     let _ = std::fs::remove_dir_all(&dir);
     for (c, name) in labels.iter().enumerate() {
-        println!("{name:>14}: {}/{} found", hits[c], totals[c]);
+        println!("{config}: {name:>14}: {}/{} found", hits[c], totals[c]);
     }
     let (hit, total): (usize, usize) = (hits.iter().sum(), totals.iter().sum());
     let recall = hit as f64 / total.max(1) as f64;
     println!(
-        "all: {hit}/{total} found (recall {recall:.2}), {false_alarms} false detections in {SCANS} scans; \
-         {:.1} ms per scan (1 thread, preprocessing included)",
-        spent.as_secs_f64() * 1000.0 / SCANS as f64
+        "{config}: all: {hit}/{total} found (recall {recall:.2}), {false_alarms} false detections in {SCANS} scans"
     );
     assert!(total >= 10, "the generator planted only {total} threats");
-    assert!(recall >= MIN_RECALL, "recall {recall:.2} is below {MIN_RECALL}");
+    recall
+}
+
+#[test]
+fn finds_planted_threats_in_training_style_scans() {
+    let recall = recall_on("train");
+    assert!(recall >= MIN_RECALL_TRAINED, "recall {recall:.2} is below {MIN_RECALL_TRAINED}");
+}
+
+#[test]
+fn finds_planted_threats_in_heldout_style_scans() {
+    let recall = recall_on("test");
+    assert!(recall >= MIN_RECALL_HELDOUT, "recall {recall:.2} is below {MIN_RECALL_HELDOUT}");
 }
 
 #[test]
