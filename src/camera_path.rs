@@ -1,7 +1,8 @@
 //! The camera path, wired: cameras → slots → inference executor → per-stream analytics
 //! (track → rules) → alerts.
 //!
-//! Threads: one per camera (GStreamer pull), one inference thread, one analytics thread.
+//! Threads: one per camera (GStreamer pull), one inference thread (which also runs the
+//! X-ray lane's threat detector when given one), one analytics thread.
 //! Cameras can be added and removed while it runs; each stream ends with an ordered
 //! "stream done" marker, so its open episodes end after its last frame, never before.
 
@@ -10,7 +11,7 @@ use crate::evidence_path::{EvidenceWorker, SnapshotJob};
 use crate::plates_path::{PlateJob, PlateResult, PlateWorker, PlatesConfig};
 use crossbeam_channel::{Receiver, Sender, select};
 use operators::detect::{Detector, Manifest};
-use operators::executor::{DetectedFrame, Executor, ExecutorOutput, StreamSet};
+use operators::executor::{CameraWork, DetectedFrame, Executor, ExecutorOutput, ScanQueue, StreamSet};
 use operators::plates::WatchList;
 use operators::plates::vote::PlateVoter;
 use operators::rules::AlertParts;
@@ -19,6 +20,7 @@ use operators::rules::scene::{Scene, SceneConfig};
 use operators::rules::tamper::{Tamper, TamperConfig};
 use operators::rules::{AlertContext, ObjectDetected, RulesConfig, VideoLoss};
 use operators::track::{Tracker, TrackerConfig};
+use operators::xray::threats::ThreatDetector;
 use pipeline::alert::{Alert, AlertSource, SourceKind};
 use pipeline::alert::{AlertObject, Phase, Severity};
 use pipeline::clock::{Clock, SystemClock};
@@ -89,6 +91,18 @@ impl CameraPath {
         alerts: Sender<Alert>,
         evidence: Option<Arc<edge::evidence::EvidenceStore>>,
     ) -> Result<Self, String> {
+        Self::start_serving(cfg, alerts, evidence, None)
+    }
+
+    /// Same, with the X-ray `threats` detector on the same inference executor: the node's
+    /// one executor serves cameras and scans in turn, and [`CameraPath::scans`] is where
+    /// the X-ray lane submits ([`crate::lanes`] wires it).
+    pub fn start_serving(
+        cfg: &PipelineConfig,
+        alerts: Sender<Alert>,
+        evidence: Option<Arc<edge::evidence::EvidenceStore>>,
+        threats: Option<ThreatDetector>,
+    ) -> Result<Self, String> {
         // OpenCV's own thread pool would fight ONNX Runtime's for the cores over images a
         // few hundred pixels wide (motion, tamper, snapshots): it gets one thread.
         if let Err(e) = opencv::core::set_num_threads(1) {
@@ -109,7 +123,8 @@ impl CameraPath {
         // Analytics is cheap; a short queue keeps latency low and pushes back on the executor.
         let (detected_tx, detected_rx) = crossbeam_channel::bounded(8);
         let (events_tx, events_rx) = crossbeam_channel::unbounded();
-        let executor = Executor::spawn(detector, cfg.motion.clone(), streams.clone(), wakeup.clone(), detected_tx);
+        let cameras = CameraWork { detector, motion: cfg.motion.clone(), streams: streams.clone(), out: detected_tx };
+        let executor = Executor::spawn(Some(cameras), threats, wakeup.clone());
         let contexts: Contexts = Default::default();
         let observers: Observers = Default::default();
         let evidence = match evidence {
@@ -171,6 +186,11 @@ impl CameraPath {
             path.add_camera(cam.clone())?;
         }
         Ok(path)
+    }
+
+    /// Where X-ray scans go to the executor's threat detector; `None` when started without one.
+    pub fn scans(&self) -> Option<ScanQueue> {
+        self.executor.as_ref().and_then(Executor::scans)
     }
 
     /// Starts a camera without disturbing the others.

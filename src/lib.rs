@@ -1,5 +1,6 @@
 //! qorovul: the assembled system. `config` reads a pipeline file; `camera_path` wires
-//! cameras, the inference executor and analytics; `commands` are the CLI's verbs.
+//! cameras, the inference executor and analytics; `xray_path` the X-ray lane; `lanes` starts
+//! both over a node's one inference executor; `commands` are the CLI's verbs.
 
 pub mod calls_path;
 pub mod camera_path;
@@ -9,5 +10,6 @@ pub mod config;
 pub mod demo_feeds;
 pub mod evidence_path;
 pub mod feeds;
+pub mod lanes;
 pub mod plates_path;
 pub mod xray_path;

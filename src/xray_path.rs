@@ -1,7 +1,9 @@
 //! The X-ray lane: scans from a scanner's drop folder (`pipeline::scans::ScanFolder`) and
 //! from HTTP upload are analysed one at a time on a thread of their own
-//! (`operators::xray`: materials, cargo findings on MeV scans, and the threat detector on
-//! kV scans), their pseudo-colour render stored as evidence, and each finding published
+//! (`operators::xray`: materials, cargo findings on MeV scans), kV scans are run through
+//! the threat detector on the node's inference executor (the lane hands them to its
+//! [`ScanQueue`] and waits; [`crate::lanes`] says where that executor is created), their
+//! pseudo-colour render stored as evidence, and each finding published
 //! as an alert (`xray_threat`, `xray_dense_region`, `xray_void`, `xray_manifest_mismatch`,
 //! …) with the scan's container and plate as correlation keys, plus one `xray_scan`
 //! summary per scan for the lane decision.
@@ -14,8 +16,9 @@ use edge::evidence::EvidenceStore;
 use opencv::core::{CV_16U, Mat};
 use opencv::prelude::*;
 use operators::detect::Manifest;
+use operators::executor::ScanQueue;
 use operators::rules::{AlertContext, AlertParts};
-use operators::xray::threats::ThreatDetector;
+use operators::xray::threats::Threat;
 use operators::xray::{Analysis, Report, Scan, ScanError, ScannerType, XrayConfig};
 use pipeline::alert::{self, Alert, AlertObject, AlertSource, ClockState, Correlation, Phase, Severity, SourceKind};
 use pipeline::metrics;
@@ -37,7 +40,8 @@ pub struct XrayLaneConfig {
     pub drop_folder: Option<PathBuf>,
     /// How often the folder is looked at.
     pub poll_ms: u64,
-    /// Run the threat detector (manifest `xray_threats`) on kV scans.
+    /// Run the threat detector (manifest `xray_threats`) on kV scans, on the node's
+    /// inference executor.
     pub threats: bool,
 }
 
@@ -62,24 +66,29 @@ pub struct XrayLane {
 
 impl XrayLane {
     /// Starts the analysis thread (and the folder watcher) when `[xray_lane]` is enabled.
+    /// `threats` is the inference executor's scan queue, given when `xray_lane.threats`
+    /// is on (the executor owns the threat detector; [`crate::lanes::Lanes::start`]).
     pub fn start(
         lane: &XrayLaneConfig,
         xray: &XrayConfig,
         site: &str,
         alerts: Sender<Alert>,
         evidence: Option<Arc<EvidenceStore>>,
+        threats: Option<ScanQueue>,
     ) -> Result<Option<XrayLane>, String> {
         if !lane.enabled {
             return Ok(None);
         }
         let analysis = Analysis::from_config(xray, std::path::Path::new("."))?;
-        let manifest = Manifest::builtin();
-        let (threats, threat_model) = if lane.threats {
-            let d = ThreatDetector::load(&manifest, 1).map_err(|e| format!("xray_lane.threats: {e}"))?;
-            let sha = manifest.entry(operators::xray::threats::MODEL).map(|m| m.sha256.clone()).unwrap_or_default();
-            (Some(d), format!("{} sha256:{sha}", operators::xray::threats::MODEL))
-        } else {
-            (None, String::new())
+        let (threats, threat_model) = match (lane.threats, threats) {
+            (true, Some(q)) => {
+                let manifest = Manifest::builtin();
+                let name = operators::xray::threats::MODEL;
+                let sha = manifest.entry(name).map(|m| m.sha256.clone()).unwrap_or_default();
+                (Some(q), format!("{name} sha256:{sha}"))
+            }
+            (true, None) => return Err("xray_lane.threats: no inference executor runs the threat detector".into()),
+            (false, _) => (None, String::new()),
         };
         let (tx, rx) = crossbeam_channel::unbounded::<XrayJob>();
         let stop = Arc::new(AtomicBool::new(false));
@@ -139,7 +148,8 @@ impl XrayLane {
 struct Worker {
     site: String,
     analysis: Analysis,
-    threats: Option<ThreatDetector>,
+    /// The inference executor's queue for the threat detector.
+    threats: Option<ScanQueue>,
     /// `name sha256:…` of the threat model, recorded on each threat alert.
     threat_model: String,
     alerts: Sender<Alert>,
@@ -147,7 +157,7 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(mut self, rx: Receiver<XrayJob>, stop: &AtomicBool) {
+    fn run(self, rx: Receiver<XrayJob>, stop: &AtomicBool) {
         loop {
             let job = match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(job) => job,
@@ -170,8 +180,10 @@ impl Worker {
         }
     }
 
-    /// Analyses one scan and sends its alerts; `Err` is the reason it was refused.
-    fn scan(&mut self, input: ScanInput) -> Result<String, String> {
+    /// Analyses one scan and sends its alerts; `Err` is the reason it was refused. A scan
+    /// the threat detector could not run on still publishes its material findings, its
+    /// summary saying why there are no threats (`threats_error`).
+    fn scan(&self, input: ScanInput) -> Result<String, String> {
         let refuse = |e: ScanError| {
             metrics::global().metric("qv_scans_rejected_total", &[("reason", e.reason())]).inc();
             e.to_string()
@@ -182,32 +194,48 @@ impl Worker {
             .map_err(refuse)?;
         let report = self.analysis.analyse(&scan, None).map_err(refuse)?;
         metrics::global().metric("qv_scans_analysed_total", &[("scanner", &report.scanner_id)]).inc();
-        let threats = match (&mut self.threats, report.scanner_type) {
-            (Some(d), ScannerType::Kv) => {
-                let (low, high) = (as_u16(&scan.low.mat)?, as_u16(&scan.high.mat)?);
-                let (w, h) = (scan.width() as usize, scan.height() as usize);
-                let labels = d.labels();
-                d.detect(&low, &high, w, h)?.into_iter().map(|t| (labels[t.class as usize], t)).collect()
-            }
-            _ => vec![],
+        let (threats, threats_error) = match (&self.threats, report.scanner_type) {
+            (Some(q), ScannerType::Kv) => match self.detect(q, &scan) {
+                Ok(t) => (t, None),
+                Err(e) => {
+                    metrics::global().metric("qv_scans_threats_failed_total", &[("scanner", &report.scanner_id)]).inc();
+                    tracing::error!("scan {}: no threat detection: {e}", scan.meta.scan_id);
+                    (vec![], Some(e))
+                }
+            },
+            _ => (vec![], None),
         };
         let render_ref = match &self.evidence {
             Some(store) => Some(pipeline::keys::evidence_ref(&store.put(&report.render)?)),
             None => None,
         };
-        let alerts = self.alerts_of(&scan, &report, &threats, render_ref);
+        let alerts = self.alerts_of(&scan, &report, &threats, threats_error.as_deref(), render_ref);
         let n = alerts.len();
         for a in alerts {
             self.alerts.send(a).map_err(|_| "the outbox is gone".to_string())?;
         }
-        Ok(format!("{} findings, {} threats, {n} alert messages", report.findings.len(), threats.len()))
+        let threats = match &threats_error {
+            None => format!("{} threats", threats.len()),
+            Some(e) => format!("threats not looked for ({e})"),
+        };
+        Ok(format!("{} findings, {threats}, {n} alert messages", report.findings.len()))
+    }
+
+    /// The scan's threats, found on the inference executor (this thread waits for them).
+    fn detect(&self, queue: &ScanQueue, scan: &Scan) -> Result<Vec<(&'static str, Threat)>, String> {
+        let (low, high) = (as_u16(&scan.low.mat)?, as_u16(&scan.high.mat)?);
+        let (w, h) = (scan.width() as usize, scan.height() as usize);
+        let reply = queue.detect(&scan.meta.scanner_id, low, high, w, h)?;
+        let labels = queue.labels();
+        Ok(reply.threats.into_iter().map(|t| (labels.get(t.class as usize).copied().unwrap_or("unknown"), t)).collect())
     }
 
     fn alerts_of(
         &self,
         scan: &Scan,
         report: &Report,
-        threats: &[(&'static str, operators::xray::threats::Threat)],
+        threats: &[(&'static str, Threat)],
+        threats_error: Option<&str>,
         render: Option<String>,
     ) -> Vec<Alert> {
         let m = &scan.meta;
@@ -303,6 +331,9 @@ impl Worker {
         summary.insert("histogram_px".into(), json!(report.histogram));
         summary.insert("findings".into(), report.findings.len().into());
         summary.insert("threats".into(), threats.len().into());
+        if let Some(e) = threats_error {
+            summary.insert("threats_error".into(), e.into());
+        }
         if let Some(load) = &report.load {
             summary.insert("mass_kg".into(), load.mass_kg.into());
         }

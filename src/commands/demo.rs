@@ -7,6 +7,7 @@
 use super::{io_runtime, shutdown_signal};
 use crate::camera_path::CameraPath;
 use crate::config::PipelineConfig;
+use crate::lanes::Lanes;
 use dashboard::control_room::ControlRoom;
 use dashboard::web::Dashboard;
 use edge::node::EdgeNode;
@@ -83,20 +84,16 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     let incidents = log_incidents(&session, &cfg.site)?;
     let (alerts_tx, alerts_rx) = crossbeam_channel::unbounded::<Alert>();
     let logger = log_and_forward(alerts_rx, node.alerts())?;
-    let path = CameraPath::start_with_evidence(&cfg, alerts_tx.clone(), Some(node.evidence()))?;
+    // The camera path and the X-ray lane, over one inference executor.
+    let lanes = Lanes::start(&cfg, alerts_tx.clone(), Some(node.evidence()), true)?;
+    let path = lanes.cameras().expect("the demo runs the camera path");
+    let xray = lanes.xray();
     // 102 calls, patrol units and post sensors: the feed thread, and the demo playing them.
-    let xray = crate::xray_path::XrayLane::start(
-        &cfg.xray_lane,
-        &cfg.xray,
-        &cfg.site,
-        alerts_tx.clone(),
-        Some(node.evidence()),
-    )?;
-    let feeds = crate::feeds::Feeds::start(&cfg, &session, rt.handle(), alerts_tx, xray.as_ref().map(|x| x.sender()))?;
+    let feeds = crate::feeds::Feeds::start(&cfg, &session, rt.handle(), alerts_tx, xray.map(|x| x.sender()))?;
     let stop_feeds = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let player =
         feeds.is_some().then(|| crate::demo_feeds::spawn(session.clone(), cfg.site.clone(), stop_feeds.clone()));
-    let xray_player = match (&xray, &cfg.xray_lane.drop_folder) {
+    let xray_player = match (xray, &cfg.xray_lane.drop_folder) {
         (Some(_), Some(dir)) => Some(crate::demo_feeds::spawn_xray(dir.clone(), stop_feeds.clone())),
         _ => None,
     };
@@ -134,7 +131,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
 
     let stop = Instant::now() + Duration::from_secs(args.duration.unwrap_or(u64::MAX / 4));
     let ctrl_c_rx = shutdown_signal(rt.handle());
-    let mut last = (Instant::now(), analysed_total(&path));
+    let mut last = (Instant::now(), analysed_total(path));
     loop {
         let left = stop.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -143,7 +140,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         if ctrl_c_rx.recv_timeout(left.min(Duration::from_secs(10))).is_ok() {
             break;
         }
-        let now = (Instant::now(), analysed_total(&path));
+        let now = (Instant::now(), analysed_total(path));
         let fps = (now.1 - last.1) as f64 / now.0.duration_since(last.0).as_secs_f64().max(1e-3);
         last = now;
         let states = path.camera_states();
@@ -166,14 +163,11 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     if let Some(f) = feeds {
         f.stop();
     }
-    if let Some(x) = xray {
-        x.stop();
-    }
     stop_feeds.store(true, Ordering::Relaxed);
     for p in [player, xray_player].into_iter().flatten() {
         let _ = p.join();
     }
-    path.shutdown();
+    lanes.stop();
     let _ = logger.join();
     let left = node.stop(Duration::from_secs(5))?;
     let stored = room.stats.stored.load(Ordering::Relaxed);

@@ -2,8 +2,8 @@
 //! and up to the control room; heartbeats say how the node is doing.
 
 use super::{io_runtime, shutdown_signal};
-use crate::camera_path::CameraPath;
 use crate::config::PipelineConfig;
+use crate::lanes::Lanes;
 use edge::node::EdgeNode;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,15 +23,11 @@ pub fn run(args: EdgeArgs) -> Result<(), String> {
     let rt = io_runtime()?;
     let session = rt.block_on(pipeline::bus::open(&cfg.bus))?;
     let node = EdgeNode::start(session.clone(), &cfg.site, &cfg.node, &cfg.edge)?;
-    let path = if cfg.cameras.is_empty() {
-        None
-    } else {
-        Some(CameraPath::start_with_evidence(&cfg, node.alerts(), Some(node.evidence()))?)
-    };
-    let xray =
-        crate::xray_path::XrayLane::start(&cfg.xray_lane, &cfg.xray, &cfg.site, node.alerts(), Some(node.evidence()))?;
+    // The camera path (when cameras are configured) and the X-ray lane, over the node's
+    // one inference executor.
+    let lanes = Lanes::start(&cfg, node.alerts(), Some(node.evidence()), !cfg.cameras.is_empty())?;
     let feeds =
-        crate::feeds::Feeds::start(&cfg, &session, rt.handle(), node.alerts(), xray.as_ref().map(|x| x.sender()))?;
+        crate::feeds::Feeds::start(&cfg, &session, rt.handle(), node.alerts(), lanes.xray().map(|x| x.sender()))?;
     if let Some(addr) = feeds.as_ref().and_then(|f| f.http_addr) {
         eprintln!("feeds: POST http://{addr}/v1/calls, /v1/units, /v1/telemetry");
     }
@@ -40,19 +36,14 @@ pub fn run(args: EdgeArgs) -> Result<(), String> {
 
     let stop = shutdown_signal(rt.handle());
     while stop.recv_timeout(Duration::from_secs(1)).is_err() {
-        if let Some(p) = &path {
+        if let Some(p) = lanes.cameras() {
             node.set_sources(p.source_health());
         }
     }
     if let Some(f) = feeds {
         f.stop();
     }
-    if let Some(x) = xray {
-        x.stop();
-    }
-    if let Some(p) = path {
-        p.shutdown();
-    }
+    lanes.stop();
     let left = node.stop(Duration::from_secs_f64(args.drain_secs))?;
     rt.block_on(async { session.close().await }).map_err(|e| format!("closing the zenoh session: {e}"))?;
     eprintln!("edge stopped: {left} alerts left in the outbox for next time");

@@ -1,9 +1,13 @@
-//! The assembled camera path: alert episodes and the contract, and cameras added and
-//! removed while it runs.
+//! The assembled camera path: alert episodes and the contract, cameras added and removed
+//! while it runs, and X-ray scans served by its inference executor between camera turns.
 
-use crate::support::{VTEST, assert_valid_alert, model_lock};
+use crate::support::{VTEST, assert_valid_alert, model_lock, threads_named};
 use crossbeam_channel::Receiver;
+use operators::detect::Manifest;
+use operators::executor::THREAD_NAME;
+use operators::xray::threats::ThreatDetector;
 use pipeline::alert::{Alert, Phase};
+use pipeline::metrics;
 use pipeline::sources::camera::CameraConfig;
 use qorovul::camera_path::{CameraPath, PathEvent};
 use qorovul::config::PipelineConfig;
@@ -104,5 +108,39 @@ fn cameras_are_added_and_removed_while_running() {
     let states = path.camera_states();
     assert_eq!(states.len(), 1);
     assert_eq!(states[0].0, "a");
+    path.shutdown();
+}
+
+#[test]
+fn one_executor_serves_a_scan_while_a_camera_keeps_it_busy() {
+    let _turn = model_lock();
+    let cfg = PipelineConfig::parse(CONFIG, "test").unwrap();
+    let (alerts_tx, _alerts) = crossbeam_channel::unbounded();
+    let threats = ThreatDetector::load(&Manifest::builtin(), 1).unwrap();
+    let path = CameraPath::start_serving(&cfg, alerts_tx, None, Some(threats)).unwrap();
+    let events = path.observe();
+    // Offline, the camera is decoded as fast as the executor takes its frames: there is
+    // always a frame waiting when the scan arrives.
+    path.add_camera(offline_camera("cam")).unwrap();
+    wait_analysed(&events, "cam", 5, Duration::from_secs(60));
+
+    let camera_frames = || metrics::global().value("qv_frames_analysed_total", &[("source", "cam")]);
+    let scans = || metrics::global().value("qv_detector_scans_total", &[("source", "it-kv")]);
+    let (scans_before, camera_before) = (scans(), camera_frames());
+    // Air with a dense block, 320 × 240.
+    let (w, h) = (320, 240);
+    let (mut low, mut high) = (vec![65535u16; w * h], vec![65535u16; w * h]);
+    for i in (80..160).flat_map(|y| (100..220).map(move |x| y * w + x)) {
+        (low[i], high[i]) = (6000, 14000);
+    }
+    let reply = path.scans().expect("started with the threat detector").detect("it-kv", low, high, w, h).unwrap();
+    assert_eq!(reply.served_by, THREAD_NAME, "the detector ran on the inference thread");
+    assert_eq!(threads_named(THREAD_NAME), 1, "cameras and scans share one executor");
+    assert_eq!(scans(), scans_before + 1);
+
+    // The camera kept being served, before the scan's turn and after it.
+    wait_analysed(&events, "cam", 5, Duration::from_secs(60));
+    assert!(camera_frames() > camera_before);
+    path.remove_camera("cam").unwrap();
     path.shutdown();
 }

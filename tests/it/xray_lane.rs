@@ -1,13 +1,20 @@
 //! The X-ray lane end to end: scans made by the repo's generator (`models/xray/synth.py`)
 //! arrive by HTTP multipart upload and through a drop folder; each comes out as alerts
 //! (findings, a per-scan summary) with the render stored as evidence; a bad upload is
-//! answered with its reason and the next scan still flows.
+//! answered with its reason and the next scan still flows. kV scans go through the threat
+//! detector on the node's inference executor, and without one still publish their materials.
 
-use super::support::{assert_valid_alert, free_port, model_lock, post_json_reply};
+use super::support::{assert_valid_alert, free_port, model_lock, post_json_reply, threads_named};
+use operators::detect::Manifest;
+use operators::executor::{Executor, THREAD_NAME};
+use operators::xray::threats::ThreatDetector;
 use pipeline::alert::{Alert, Phase};
+use pipeline::metrics;
+use pipeline::scans::ScanInput;
 use qorovul::config::PipelineConfig;
 use qorovul::feeds::Feeds;
-use qorovul::xray_path::XrayLane;
+use qorovul::lanes::Lanes;
+use qorovul::xray_path::{XrayJob, XrayLane};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -116,8 +123,9 @@ http_listen = "127.0.0.1:0"
     .unwrap();
     let evidence = std::sync::Arc::new(edge::evidence::EvidenceStore::open(&dir.join("evidence")).unwrap());
     let (tx, rx) = crossbeam_channel::unbounded();
-    let lane =
-        XrayLane::start(&cfg.xray_lane, &cfg.xray, &cfg.site, tx.clone(), Some(evidence.clone())).unwrap().unwrap();
+    let lane = XrayLane::start(&cfg.xray_lane, &cfg.xray, &cfg.site, tx.clone(), Some(evidence.clone()), None)
+        .unwrap()
+        .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let session = rt.block_on(pipeline::bus::open(&cfg.bus)).unwrap();
     let feeds = Feeds::start(&cfg, &session, rt.handle(), tx, Some(lane.sender())).unwrap().unwrap();
@@ -163,5 +171,96 @@ http_listen = "127.0.0.1:0"
     drop(feeds);
     lane.stop();
     rt.block_on(async { session.close().await }).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A config with the kV scanner and the lane's threat detector on.
+fn kv_config() -> PipelineConfig {
+    let text = r#"site = "t"
+[detector]
+threads = 1
+[[xray.scanners]]
+id = "hall-kv"
+type = "kv"
+dark_level = 0.002
+[xray_lane]
+enabled = true
+threats = true
+"#;
+    PipelineConfig::parse(text, "test").unwrap()
+}
+
+/// One generated baggage scan's two images.
+fn baggage(dir: &Path) -> (Vec<u8>, Vec<u8>) {
+    let id = generate(dir, "baggage", None, 640, 480).remove(0);
+    let read = |e: &str| std::fs::read(dir.join(format!("{id}_{e}.png"))).unwrap();
+    (read("low"), read("high"))
+}
+
+/// Hands a scan to the lane and waits for what became of it.
+fn submit(lane: &XrayLane, id: &str, (low, high): &(Vec<u8>, Vec<u8>)) -> Result<String, String> {
+    let meta = serde_json::from_value(meta(id, "hall-kv", None)).unwrap();
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let input = ScanInput { meta, low: low.clone(), high: high.clone() };
+    lane.sender().send(XrayJob { input, reply: Some(reply) }).unwrap();
+    answer.blocking_recv().expect("the lane answers")
+}
+
+#[test]
+fn a_node_without_cameras_runs_the_threat_detector_on_an_inference_executor_of_its_own() {
+    let _models = model_lock();
+    let dir = std::env::temp_dir().join(format!("qv-xray-threats-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let scan = baggage(&dir);
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let lanes = Lanes::start(&kv_config(), tx, None, false).unwrap();
+    assert!(lanes.cameras().is_none());
+    assert_eq!(threads_named(THREAD_NAME), 1, "the node has one inference executor");
+    // Only the executor's thread counts scans its threat detector ran on.
+    let ran = || metrics::global().value("qv_detector_scans_total", &[("source", "hall-kv")]);
+    let before = ran();
+
+    let summary = submit(lanes.xray().unwrap(), "bag-1", &scan).unwrap();
+    assert!(summary.contains(" threats,"), "{summary}");
+    let alerts = scan_alerts(&rx);
+    assert_eq!(ran(), before + 1);
+    let scan_summary = alerts.iter().find(|a| a.kind == "xray_scan").unwrap();
+    assert!(scan_summary.attributes["threats"].is_u64(), "{:?}", scan_summary.attributes);
+    assert!(!scan_summary.attributes.contains_key("threats_error"));
+    for a in alerts.iter().filter(|a| a.kind == "xray_threat") {
+        assert!(a.provenance["model"].as_str().unwrap().starts_with("xray_threats sha256:"), "{:?}", a.provenance);
+    }
+    println!("baggage scan: {summary}");
+    lanes.stop();
+    assert_eq!(threads_named(THREAD_NAME), 0, "the executor stopped with the lanes");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn with_its_executor_gone_a_kv_scan_still_publishes_its_materials_and_says_why_it_has_no_threats() {
+    let _models = model_lock();
+    let dir = std::env::temp_dir().join(format!("qv-xray-no-exec-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let scan = baggage(&dir);
+    let cfg = kv_config();
+    let detector = ThreatDetector::load(&Manifest::builtin(), 1).unwrap();
+    let executor = Executor::spawn(None, Some(detector), Default::default());
+    let queue = executor.scans().unwrap();
+    executor.stop();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let lane = XrayLane::start(&cfg.xray_lane, &cfg.xray, &cfg.site, tx, None, Some(queue)).unwrap().unwrap();
+    let failed = || metrics::global().value("qv_scans_threats_failed_total", &[("scanner", "hall-kv")]);
+    let before = failed();
+
+    let summary = submit(&lane, "bag-2", &scan).unwrap();
+    assert!(summary.contains("threats not looked for"), "{summary}");
+    assert_eq!(failed(), before + 1, "counted");
+    let alerts = scan_alerts(&rx);
+    let scan_summary = alerts.iter().find(|a| a.kind == "xray_scan").unwrap();
+    let why = scan_summary.attributes["threats_error"].as_str().unwrap();
+    assert!(why.contains("inference executor has stopped"), "{why}");
+    let histogram = scan_summary.attributes["histogram_px"].as_array().unwrap();
+    assert!(histogram.iter().skip(1).any(|n| n.as_u64() > Some(0)), "the materials were classified: {histogram:?}");
+    lane.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
