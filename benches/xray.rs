@@ -37,6 +37,7 @@ const CONFIG: &str = r#"
 [[scanners]]
 id = "lane1-mev"
 type = "mev"
+air_level = 0.9
 dark_level = 0.002
 [[scanners]]
 id = "hall-kv"
