@@ -13,6 +13,7 @@ pub mod fusion;
 pub mod motion;
 pub mod plates;
 pub mod redact;
+pub mod risk;
 pub mod rules;
 pub mod sensors;
 pub mod track;
