@@ -15,6 +15,7 @@ pub mod gate;
 pub mod motion;
 pub mod plates;
 pub mod redact;
+pub mod risk;
 pub mod rules;
 pub mod sensors;
 pub mod track;
