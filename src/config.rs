@@ -75,6 +75,9 @@ pub struct PipelineConfig {
     /// The X-ray lane: drop folder, threat detector.
     #[serde(default)]
     pub xray_lane: crate::xray_path::XrayLaneConfig,
+    /// Customs lanes: which devices stand at which lane, the selectivity policy, history.
+    #[serde(default)]
+    pub customs: crate::customs_path::CustomsConfig,
 }
 
 fn default_node() -> String {
@@ -129,6 +132,9 @@ impl PipelineConfig {
         crate::feeds::validate(&self.calls, &self.sensors)?;
         if self.xray_lane.enabled {
             operators::xray::Analysis::from_config(&self.xray, Path::new("."))?;
+        }
+        if self.customs.enabled {
+            self.customs.load_policy().map_err(|e| format!("customs.{e}"))?;
         }
         let mut ids = HashSet::new();
         for (i, cam) in self.cameras.iter().enumerate() {

@@ -1,15 +1,26 @@
 //! What the demo plays into the feeds, through the same zenoh keys a real call-handling
-//! system, patrol navigators and post sensors use: 102 calls in Uzbek (both scripts),
-//! Russian and English near the demo cameras, five patrol units driving around the square,
-//! a radiation portal at the gate lane whose every third vehicle carries a source, an
-//! always-armed evidence-room door that opens for 10 s every 90 s, and a thermometer that goes
-//! quiet for a minute every three.
+//! system, patrol navigators, post sensors and the customs declaration system use: 102
+//! calls in Uzbek (both scripts), Russian and English near the demo cameras, five patrol
+//! units driving around the square, an always-armed evidence-room door that opens for 10 s
+//! every 90 s, a thermometer that goes quiet for a minute every three, and the customs
+//! lane: a truck every 40 s with its declaration, its X-ray scan and its pass through the
+//! radiation portal (every third, ceramic tiles, sets the portal off).
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
+
+/// Seconds between the demo lane's trucks.
+pub const LANE_CYCLE_SECS: f64 = 40.0;
+
+/// The radiation portal's state as the lane thread sets it: empty, a truck in it, a truck
+/// carrying a source in it.
+pub type Portal = Arc<AtomicU8>;
+const PORTAL_EMPTY: u8 = 0;
+const PORTAL_TRUCK: u8 = 1;
+const PORTAL_SOURCE: u8 = 2;
 
 /// One demo call: what is said, where, and an optional follow-up.
 struct DemoCall {
@@ -85,11 +96,11 @@ impl Rng {
     }
 }
 
-/// Plays the demo feeds on `session` until `stop` is set.
-pub fn spawn(session: zenoh::Session, site: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+/// Plays the demo feeds on `session` until `stop` is set; `portal` is the lane thread's.
+pub fn spawn(session: zenoh::Session, site: String, portal: Portal, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("demo-feeds".into())
-        .spawn(move || play(&session, &site, &stop))
+        .spawn(move || play(&session, &site, &portal, &stop))
         .expect("spawning the demo feed thread")
 }
 
@@ -100,7 +111,7 @@ fn put(session: &zenoh::Session, key: String, value: serde_json::Value) {
     }
 }
 
-fn play(session: &zenoh::Session, site: &str, stop: &AtomicBool) {
+fn play(session: &zenoh::Session, site: &str, portal: &AtomicU8, stop: &AtomicBool) {
     let start = Instant::now();
     let mut rng = Rng(2026);
     let calls_key = format!("qv/{site}/pii/feed/calls");
@@ -111,14 +122,12 @@ fn play(session: &zenoh::Session, site: &str, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         let now = Utc::now();
         let t = start.elapsed().as_secs_f64();
-        // Radiation portal at the gate lane, 10 samples/s: ~180 cps background; a vehicle
-        // every 30 s for 6 s shields 20% of it; every third vehicle (the first at 40 s)
-        // carries a source.
-        let cycle = t % 30.0;
-        let vehicle = (t / 30.0) as u64;
-        let occupied = (10.0..16.0).contains(&cycle);
+        // Radiation portal at the gate lane, 10 samples/s: ~180 cps background; a truck in
+        // it (the lane thread says when) shields 20 % of it; a load of tiles adds a source.
+        let state = portal.load(Ordering::Relaxed);
+        let occupied = state != PORTAL_EMPTY;
         let mut gamma = 180.0 * if occupied { 0.8 } else { 1.0 };
-        if occupied && vehicle % 3 == 1 && (11.5..14.5).contains(&cycle) {
+        if state == PORTAL_SOURCE {
             gamma += 180.0 * 3.0; // well over 5 sigma of the 10-Hz samples (sigma ≈ 42 cps)
         }
         let counts = rng.poisson(gamma * 0.1) / 0.1;
@@ -209,58 +218,196 @@ fn play(session: &zenoh::Session, site: &str, stop: &AtomicBool) {
     }
 }
 
-/// The demo's X-ray lane: a few scans made once by the repo's generator
-/// (`models/xray/synth.py`, in the pinned virtualenv) into the cache, then one dropped
-/// into the lane's folder every 20 s, in turn: baggage on the hall kV scanner, cargo on
-/// the lane's MeV linac (with a dense block in declared textiles, tiles, an empty box).
-pub fn spawn_xray(drop_folder: std::path::PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+/// One demo truck's story: its importer, what it declares, and what the lane sees.
+struct Truck {
+    importer: (&'static str, &'static str),
+    goods: (&'static str, &'static str, f64, f64),
+    /// The generator's cargo scenario of its scan.
+    scenario: &'static str,
+    container: &'static str,
+    /// It carries a source through the portal.
+    source: bool,
+}
+
+const TEXTILES: (&str, &str) = ("301234567", "Toshkent To'qimachilik MChJ");
+const TILES: (&str, &str) = ("302345678", "Samarqand Keramika AJ");
+
+/// In turn: clean textiles from a long-standing importer (green), the same importer's
+/// textiles with a dense block inside (red, the scan's reason first), ceramic tiles that
+/// set the portal off (secondary radiation inspection, not red: tiles are naturally
+/// radioactive).
+const TRUCKS: [Truck; 3] = [
+    Truck {
+        importer: TEXTILES,
+        goods: ("620342", "Cotton trousers", 7800.0, 62_400.0),
+        scenario: "textiles_clean",
+        container: "CSQU3054383",
+        source: false,
+    },
+    Truck {
+        importer: TEXTILES,
+        goods: ("620462", "Cotton trousers, women's", 7600.0, 60_800.0),
+        scenario: "textiles_dense_block",
+        container: "MSCU1234566",
+        source: false,
+    },
+    Truck {
+        importer: TILES,
+        goods: ("690721", "Glazed ceramic floor tiles", 18_500.0, 11_100.0),
+        scenario: "tiles",
+        container: "TCLU7002003",
+        source: true,
+    },
+];
+
+/// The demo's customs lane, played until `stop`: first the importers' past (declarations
+/// over the last three years and their clean inspections, as a customs system's history
+/// would be loaded), then a truck every [`LANE_CYCLE_SECS`]: its declaration on the feed,
+/// 2 s later its X-ray scan in the lane's drop folder (made once by the repo's generator,
+/// `models/xray/synth.py`, into the cache), from 10 s to 16 s in the radiation portal; and
+/// a baggage scan on the hall's kV scanner between trucks. The gate camera reads the
+/// trucks' plate (`01 A 777 BC`).
+pub fn spawn_lane(
+    session: zenoh::Session,
+    site: String,
+    drop_folder: Option<std::path::PathBuf>,
+    portal: Portal,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
-        .name("demo-xray".into())
+        .name("demo-lane".into())
         .spawn(move || {
-            // Keyed by the generator and its table, so a changed generator makes new samples.
-            let generator = [&include_bytes!("../models/xray/synth.py")[..], include_bytes!("../models/xray/attenuation.json")];
-            let key = operators::xray::calibration::sha256_hex(&generator.concat());
-            let samples = operators::detect::manifest::cache_dir().join("demo").join(format!("xray-samples-{}", &key[..12]));
-            let scans = match xray_samples(&samples) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!("demo X-ray lane: no sample scans ({e}); the lane waits for uploads");
-                    return;
-                }
-            };
-            let mut n = 0usize;
-            while !stop.load(Ordering::Relaxed) {
-                let (id, scanner, container) = &scans[n % scans.len()];
-                let scan_id = format!("demo-{n:04}");
-                let copy = |suffix: &str| std::fs::copy(samples.join(format!("{id}_{suffix}.png")), drop_folder.join(format!("{scan_id}_{suffix}.png")));
-                if copy("low").and(copy("high")).is_ok() {
-                    let meta = json!({"scan_id": scan_id, "event_ts": Utc::now(), "post": "yallama", "lane": "1",
-                                      "scanner_id": scanner, "bit_depth": 16, "container": container, "plate": "01A777BC"});
-                    let _ = std::fs::write(drop_folder.join(format!("{scan_id}.json")), meta.to_string());
-                }
-                n += 1;
-                for _ in 0..200 {
+            let declarations = format!("qv/{site}/feed/declarations");
+            history(&session, &declarations, &format!("qv/{site}/feed/inspections"));
+            let samples = drop_folder.as_ref().and_then(|_| {
+                // Keyed by the generator and its table, so a changed generator makes new samples.
+                let generator =
+                    [&include_bytes!("../models/xray/synth.py")[..], include_bytes!("../models/xray/attenuation.json")];
+                let key = operators::xray::calibration::sha256_hex(&generator.concat());
+                let dir = operators::detect::manifest::cache_dir().join("demo").join(format!("xray-samples-{}", &key[..12]));
+                xray_samples(&dir)
+                    .inspect_err(|e| tracing::warn!("demo X-ray lane: no sample scans ({e}); trucks pass unscanned"))
+                    .ok()
+                    .map(|s| (dir, s))
+            });
+            let start = Instant::now();
+            let wait_until = |secs: f64| {
+                while start.elapsed().as_secs_f64() < secs {
                     if stop.load(Ordering::Relaxed) {
-                        return;
+                        return false;
                     }
                     std::thread::sleep(Duration::from_millis(100));
                 }
+                true
+            };
+            // Declaration ids are this run's own: the history outlives a demo run.
+            let run = Utc::now().format("%y%m%d%H%M%S").to_string();
+            for k in 0usize.. {
+                let t0 = k as f64 * LANE_CYCLE_SECS;
+                let truck = &TRUCKS[k % TRUCKS.len()];
+                let id = format!("DEMO-{run}-{k:04}");
+                let (code, description, kg, usd) = truck.goods;
+                put(
+                    &session,
+                    declarations.clone(),
+                    json!({"id": id, "importer_tin": truck.importer.0, "importer_name": truck.importer.1,
+                           "submitted": Utc::now(), "origin": if truck.source { "IR" } else { "TR" },
+                           "route": ["TR", "IR", "TM"], "plates": ["01A777BC"], "containers": [truck.container],
+                           "goods": [{"hs_code": code, "description": description, "net_kg": kg, "value_usd": usd}]}),
+                );
+                if !wait_until(t0 + 2.0) {
+                    return;
+                }
+                if let (Some(folder), Some((dir, scans))) = (&drop_folder, &samples) {
+                    let sample = scans.iter().position(|(scenario, _)| *scenario == truck.scenario);
+                    if let Some(n) = sample {
+                        drop_scan(folder, dir, &scans[n].1, &format!("lane-{k:05}"), "lane1-mev", Some(truck.container), &id);
+                    }
+                }
+                if !wait_until(t0 + 10.0) {
+                    return;
+                }
+                portal.store(if truck.source { PORTAL_SOURCE } else { PORTAL_TRUCK }, Ordering::Relaxed);
+                let left = wait_until(t0 + 16.0);
+                portal.store(PORTAL_EMPTY, Ordering::Relaxed);
+                if !left || !wait_until(t0 + 22.0) {
+                    return;
+                }
+                if let (Some(folder), Some((dir, scans))) = (&drop_folder, &samples)
+                    && let Some((_, sample)) = scans.iter().find(|(scenario, _)| *scenario == "baggage")
+                {
+                    drop_scan(folder, dir, sample, &format!("hall-{k:05}"), "hall-kv", None, "");
+                }
+                if !wait_until(t0 + LANE_CYCLE_SECS) {
+                    return;
+                }
             }
         })
-        .expect("spawning the demo X-ray thread")
+        .expect("spawning the demo lane thread")
 }
 
-/// One demo scan: sample id, scanner id, container.
-type Sample = (String, &'static str, Option<&'static str>);
+/// The demo importers' past: declarations over the last three years, some inspected and
+/// found clean. Submitted that long ago, they go into the history, not the open ones.
+fn history(session: &zenoh::Session, declarations: &str, inspections: &str) {
+    for (n, (importer, years, inspected)) in [(TEXTILES, 3.0, 5), (TILES, 2.0, 2)].into_iter().enumerate() {
+        for i in 0..12 {
+            let id = format!("PAST-{n}-{i:03}");
+            // Fixed dates, so a second demo run sends the same declarations (not amendments).
+            let since = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).expect("a date").and_hms_opt(9, 0, 0).expect("a time");
+            let days = (years * 365.0 * (12 - i) as f64 / 12.0) as i64;
+            let submitted = (since - chrono::Duration::days(days)).and_utc();
+            let goods = &TRUCKS[if n == 0 { 0 } else { 2 }].goods;
+            put(
+                session,
+                declarations.to_string(),
+                json!({"id": id, "importer_tin": importer.0, "importer_name": importer.1, "submitted": submitted,
+                       "origin": "TR", "route": ["TR", "IR", "TM"], "plates": [format!("01B{:03}CD", 100 + i)],
+                       "goods": [{"hs_code": goods.0, "description": goods.1, "net_kg": goods.2, "value_usd": goods.3}]}),
+            );
+            if i < inspected {
+                put(
+                    session,
+                    inspections.to_string(),
+                    json!({"declaration_id": id, "ts": submitted + chrono::Duration::hours(3), "found": false}),
+                );
+            }
+        }
+    }
+}
 
-/// The demo's scans, made once.
-fn xray_samples(dir: &std::path::Path) -> Result<Vec<Sample>, String> {
+/// Copies a sample scan into the drop folder as scan `scan_id`, its metadata last (the
+/// folder watcher takes a scan when its `.json` is there).
+fn drop_scan(
+    folder: &std::path::Path,
+    samples: &std::path::Path,
+    sample: &str,
+    scan_id: &str,
+    scanner: &str,
+    container: Option<&str>,
+    declaration_id: &str,
+) {
+    let copy = |suffix: &str| {
+        std::fs::copy(samples.join(format!("{sample}_{suffix}.png")), folder.join(format!("{scan_id}_{suffix}.png")))
+    };
+    if copy("low").and(copy("high")).is_ok() {
+        let mut meta = json!({"scan_id": scan_id, "event_ts": Utc::now(), "post": "yallama", "lane": "1",
+                              "scanner_id": scanner, "bit_depth": 16, "container": container});
+        if !declaration_id.is_empty() {
+            meta["plate"] = "01A777BC".into();
+            meta["declaration_id"] = declaration_id.into();
+        }
+        let _ = std::fs::write(folder.join(format!("{scan_id}.json")), meta.to_string());
+    }
+}
+
+/// The demo's scans, made once: `(scenario or "baggage", sample id)`.
+fn xray_samples(dir: &std::path::Path) -> Result<Vec<(&'static str, String)>, String> {
     let done = dir.join(".complete");
-    let plan: [(&str, Option<&str>, &str, Option<&str>); 4] = [
-        ("baggage", None, "hall-kv", None),
-        ("cargo", Some("textiles_dense_block"), "lane1-mev", Some("MSCU1234565")),
-        ("baggage", None, "hall-kv", None),
-        ("cargo", Some("empty"), "lane1-mev", Some("TGHU7654321")),
+    let plan: [(&str, Option<&str>); 4] = [
+        ("cargo", Some("textiles_clean")),
+        ("cargo", Some("textiles_dense_block")),
+        ("cargo", Some("tiles")),
+        ("baggage", None),
     ];
     if !done.exists() {
         eprintln!("demo X-ray lane: making sample scans (once) in {}", dir.display());
@@ -270,7 +417,7 @@ fn xray_samples(dir: &std::path::Path) -> Result<Vec<Sample>, String> {
             return Err(format!("models/pypi/onnx-venv.sh: {}", String::from_utf8_lossy(&venv.stderr)));
         }
         let python = std::path::PathBuf::from(String::from_utf8_lossy(&venv.stdout).trim()).join("bin/python");
-        for (i, (kind, scenario, _, _)) in plan.iter().enumerate() {
+        for (i, (kind, scenario)) in plan.iter().enumerate() {
             let out = dir.join(format!("s{i}"));
             let mut cmd = std::process::Command::new(&python);
             cmd.arg("models/xray/synth.py")
@@ -296,5 +443,5 @@ fn xray_samples(dir: &std::path::Path) -> Result<Vec<Sample>, String> {
         }
         std::fs::write(&done, "").map_err(|e| e.to_string())?;
     }
-    Ok(plan.iter().enumerate().map(|(i, (_, _, scanner, container))| (format!("s{i}"), *scanner, *container)).collect())
+    Ok(plan.iter().enumerate().map(|(i, (_, scenario))| (scenario.unwrap_or("baggage"), format!("s{i}"))).collect())
 }

@@ -1,15 +1,18 @@
-//! The non-video feeds of a node: 102 call records, patrol unit reports and sensor
-//! telemetry, arriving by HTTP POST, on zenoh, or replayed from JSON-lines files; plus the
-//! node's camera alerts, kept for verifying calls.
+//! The non-video feeds of a node: 102 call records, patrol unit reports, sensor
+//! telemetry, customs declarations, inspection results and officers' lane entries,
+//! arriving by HTTP POST, on zenoh, or replayed from JSON-lines files; plus the alerts
+//! the desks listen to (camera alerts for verifying calls; plate reads, scans and portal
+//! readings for the customs lane).
 //!
-//! Every route hands raw bytes to one feed thread, which owns the [`CallDesk`] and the
-//! sensor rules, so a record is checked the same way whichever way it came, and a bad one
+//! Every route hands raw bytes to one feed thread, which owns the [`CallDesk`], the
+//! sensor rules and the [`CustomsDesk`], so a record is checked the same way whichever way it came, and a bad one
 //! is answered with its reason (HTTP 400, a log line, a counted metric) while the others
 //! keep flowing. Alerts go to the edge node's outbox like the cameras' do.
 
 use crate::calls_path::{CallDesk, CallsConfig, Outcome};
 use crate::config::PipelineConfig;
-use crate::xray_path::XrayJob;
+use crate::customs_path::{CustomsDesk, DeskOutput, OpenDeclarations};
+use crate::xray_path::{XrayJob, XrayLane};
 use chrono::{DateTime, Utc};
 use crossbeam_channel::{Receiver, Sender};
 use operators::sensors::{Sensors, SensorsConfig, SensorsOutput, Telemetry};
@@ -25,7 +28,8 @@ use zenoh::Wait;
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FeedsConfig {
-    /// `host:port` for `POST /v1/calls`, `/v1/units`, `/v1/telemetry`; none when absent.
+    /// `host:port` for `POST /v1/calls`, `/v1/units`, `/v1/telemetry`, `/v1/scans`,
+    /// `/v1/declarations`, `/v1/inspections`, `/v1/lanes/identity`; none when absent.
     pub http_listen: Option<String>,
     /// JSON-lines files replayed once at start, as fast as they are read.
     pub replay: Vec<ReplayFile>,
@@ -44,6 +48,12 @@ pub enum FeedKind {
     Calls,
     Units,
     Telemetry,
+    /// Customs declarations (`operators::risk::declaration`).
+    Declarations,
+    /// Results of inspections, back into the importers' history.
+    Inspections,
+    /// An officer's entry of a vehicle's plates, containers or declaration at a lane.
+    Identity,
 }
 
 impl FeedKind {
@@ -52,6 +62,9 @@ impl FeedKind {
             FeedKind::Calls => "calls",
             FeedKind::Units => "units",
             FeedKind::Telemetry => "telemetry",
+            FeedKind::Declarations => "declarations",
+            FeedKind::Inspections => "inspections",
+            FeedKind::Identity => "identity",
         }
     }
 }
@@ -64,6 +77,8 @@ pub enum Fed {
         reply: Option<tokio::sync::oneshot::Sender<Outcome>>,
     },
     CameraAlert(Box<Alert>),
+    /// A plate read, scan summary or portal reading for the customs desk.
+    LaneAlert(Box<Alert>),
     /// Ends the feed thread (its alert sender with it, so the outbox's drain can finish).
     Stop,
 }
@@ -78,32 +93,43 @@ pub struct Feeds {
 }
 
 impl Feeds {
-    /// Starts the feed thread when `[calls]` is enabled or `[sensors]` has rules, with
-    /// its zenoh subscriptions, the HTTP routes and the replays. `None` when neither.
+    /// Starts the feed thread when `[calls]` or `[customs]` is enabled, `[sensors]` has
+    /// rules or the node has an X-ray lane, with its zenoh subscriptions, the HTTP routes
+    /// and the replays. `None` when none of them.
     pub fn start(
         cfg: &PipelineConfig,
         session: &zenoh::Session,
         rt: &tokio::runtime::Handle,
         alerts: Sender<Alert>,
-        xray: Option<Sender<XrayJob>>,
+        xray: Option<&XrayLane>,
     ) -> Result<Option<Feeds>, String> {
         let sensors_used = !cfg.sensors.sensor.is_empty()
             || !cfg.sensors.radiation_portal.is_empty()
             || !cfg.sensors.alarm_contact.is_empty();
-        if !cfg.calls.enabled && !sensors_used && xray.is_none() {
+        if !cfg.calls.enabled && !cfg.customs.enabled && !sensors_used && xray.is_none() {
             return Ok(None);
         }
         let desk = if cfg.calls.enabled { Some(CallDesk::new(&cfg.calls, &cfg.site, &cfg.cameras)?) } else { None };
         let sensors = Sensors::new(&cfg.sensors, &cfg.site, Default::default()).map_err(|e| format!("sensors.{e}"))?;
+        let customs = if cfg.customs.enabled {
+            // The X-ray lane analyses each scan against the declarations the desk holds open.
+            let open = xray.map(|x| x.declarations()).unwrap_or_else(OpenDeclarations::shared);
+            Some((CustomsDesk::new(&cfg.customs, &cfg.site, open)?, session.clone()))
+        } else {
+            None
+        };
         let (tx, rx) = crossbeam_channel::unbounded::<Fed>();
+        let site = cfg.site.clone();
         let thread = std::thread::Builder::new()
             .name("feeds".into())
-            .spawn(move || run(desk, sensors, rx, alerts))
+            .spawn(move || run(desk, sensors, customs, &site, rx, alerts))
             .map_err(|e| format!("starting the feed thread: {e}"))?;
+        let xray = xray.map(|x| x.sender());
 
         let mut subscribers = Vec::new();
         let site = &cfg.site;
-        let mut subscribe = |key: String, kind: Option<FeedKind>| -> Result<(), String> {
+        // `kind` none: an alert, for the call desk (`lane` false) or the customs desk.
+        let mut subscribe = |key: String, kind: Option<FeedKind>, lane: bool| -> Result<(), String> {
             let tx = tx.clone();
             let sub = session
                 .declare_subscriber(&key)
@@ -112,6 +138,7 @@ impl Feeds {
                     let fed = match kind {
                         Some(kind) => Fed::Record { kind, bytes, reply: None },
                         None => match serde_json::from_slice::<Alert>(&bytes) {
+                            Ok(a) if lane => Fed::LaneAlert(Box::new(a)),
                             Ok(a) => Fed::CameraAlert(Box::new(a)),
                             Err(_) => return, // the control room dead-letters bad alerts
                         },
@@ -123,11 +150,18 @@ impl Feeds {
             subscribers.push(sub);
             Ok(())
         };
-        subscribe(pipeline::keys::calls_feed(site), Some(FeedKind::Calls))?;
-        subscribe(pipeline::keys::units_feed(site), Some(FeedKind::Units))?;
-        subscribe(pipeline::keys::telemetry_feed(site), Some(FeedKind::Telemetry))?;
+        subscribe(pipeline::keys::calls_feed(site), Some(FeedKind::Calls), false)?;
+        subscribe(pipeline::keys::units_feed(site), Some(FeedKind::Units), false)?;
+        subscribe(pipeline::keys::telemetry_feed(site), Some(FeedKind::Telemetry), false)?;
         if cfg.calls.enabled {
-            subscribe(format!("qv/{site}/alert/camera/**"), None)?;
+            subscribe(format!("qv/{site}/alert/camera/**"), None, false)?;
+        }
+        if cfg.customs.enabled {
+            subscribe(format!("qv/{site}/feed/declarations"), Some(FeedKind::Declarations), false)?;
+            subscribe(format!("qv/{site}/feed/inspections"), Some(FeedKind::Inspections), false)?;
+            for key in crate::customs_path::input_keys(site) {
+                subscribe(key, None, true)?;
+            }
         }
 
         let http_addr = match &cfg.feeds.http_listen {
@@ -176,11 +210,20 @@ fn replay(file: &std::path::Path, kind: FeedKind, tx: &Sender<Fed>) -> Result<()
 }
 
 /// The feed thread: one input at a time; sensor time moves on every second even when
-/// nothing arrives (silence and contacts left open are noticed on time).
-fn run(mut desk: Option<CallDesk>, mut sensors: Sensors, rx: Receiver<Fed>, alerts: Sender<Alert>) {
+/// nothing arrives (silence and contacts left open are noticed on time), and so does the
+/// customs desk's (a vehicle waiting too long is decided).
+fn run(
+    mut desk: Option<CallDesk>,
+    mut sensors: Sensors,
+    mut customs: Option<(CustomsDesk, zenoh::Session)>,
+    site: &str,
+    rx: Receiver<Fed>,
+    alerts: Sender<Alert>,
+) {
     let m = metrics::global();
     let mut out = Vec::new();
     let mut sensed = SensorsOutput::default();
+    let mut decided = DeskOutput::default();
     let mut last_tick = Utc::now();
     loop {
         let fed = match rx.recv_timeout(Duration::from_secs(1)) {
@@ -196,17 +239,27 @@ fn run(mut desk: Option<CallDesk>, mut sensors: Sensors, rx: Receiver<Fed>, aler
                     d.observe(&a);
                 }
             }
+            Some(Fed::LaneAlert(a)) => {
+                if let Some((c, _)) = customs.as_mut() {
+                    c.observe(&a, now, &mut decided);
+                }
+            }
             Some(Fed::Record { kind, bytes, reply }) => {
                 m.metric("qv_feed_records_total", &[("feed", kind.as_str())]).inc();
-                let outcome = match (kind, desk.as_mut()) {
-                    (FeedKind::Calls, Some(d)) => d.call_record(&bytes, now, &mut out),
-                    (FeedKind::Units, Some(d)) => d.unit_report(&bytes, now),
-                    (FeedKind::Calls | FeedKind::Units, None) => Outcome {
-                        result: "refused",
-                        id: None,
-                        notes: vec!["calls are not enabled on this node".into()],
+                let customs = customs.as_mut().map(|(c, _)| c);
+                let outcome = match kind {
+                    FeedKind::Calls | FeedKind::Units => match desk.as_mut() {
+                        Some(d) if kind == FeedKind::Calls => d.call_record(&bytes, now, &mut out),
+                        Some(d) => d.unit_report(&bytes, now),
+                        None => not_enabled("calls are"),
                     },
-                    (FeedKind::Telemetry, _) => telemetry(&mut sensors, &bytes, now, &mut sensed),
+                    FeedKind::Telemetry => telemetry(&mut sensors, &bytes, now, &mut sensed),
+                    FeedKind::Declarations | FeedKind::Inspections | FeedKind::Identity => match customs {
+                        Some(c) if kind == FeedKind::Declarations => c.declaration(&bytes, now, &mut decided),
+                        Some(c) if kind == FeedKind::Inspections => c.inspection(&bytes),
+                        Some(c) => c.identity(&bytes, now, &mut decided),
+                        None => not_enabled("customs lanes are"),
+                    },
                 };
                 if let Some(r) = reply {
                     let _ = r.send(outcome);
@@ -215,17 +268,47 @@ fn run(mut desk: Option<CallDesk>, mut sensors: Sensors, rx: Receiver<Fed>, aler
         }
         if (now - last_tick).num_milliseconds() >= 1000 {
             sensors.tick(now, &mut sensed);
+            if let Some((c, _)) = customs.as_mut() {
+                c.tick(now, &mut decided);
+            }
             last_tick = now;
+        }
+        if let Some((_, session)) = &customs {
+            for r in decided.decisions.drain(..) {
+                publish_decision(session, site, &r);
+            }
         }
         for r in sensed.readings.drain(..) {
             tracing::info!(portal = %r.portal, result = ?r.result, "radiation portal reading");
         }
-        for a in out.drain(..).chain(sensed.alerts.drain(..)) {
+        for a in out.drain(..).chain(sensed.alerts.drain(..)).chain(decided.alerts.drain(..)) {
             if alerts.send(a).is_err() {
                 tracing::error!("the outbox is gone; feed alerts cannot be stored");
                 return;
             }
         }
+    }
+}
+
+fn not_enabled(what: &str) -> Outcome {
+    Outcome { result: "refused", id: None, notes: vec![format!("{what} not enabled on this node")] }
+}
+
+/// A decision record on its lane's key, with congestion control `Block` like alerts (its
+/// `lane_decision` alert goes through the outbox; the record is also in the history).
+fn publish_decision(session: &zenoh::Session, site: &str, r: &operators::risk::decision::DecisionRecord) {
+    let key = crate::customs_path::decision_key(site, &r.lane);
+    let body = match serde_json::to_vec(r) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!("decision {}: {e}", r.id);
+            return;
+        }
+    };
+    let put = session.put(&key, body).congestion_control(zenoh::qos::CongestionControl::Block).wait();
+    if let Err(e) = put {
+        metrics::global().metric("qv_lane_decisions_unpublished_total", &[("lane", &r.lane)]).inc();
+        tracing::error!("decision {} not published on {key}: {e}", r.id);
     }
 }
 
@@ -285,6 +368,9 @@ async fn serve_http(
         .route("/v1/calls", post(|State(tx): State<Sender<Fed>>, b| feed(FeedKind::Calls, tx, b)))
         .route("/v1/units", post(|State(tx): State<Sender<Fed>>, b| feed(FeedKind::Units, tx, b)))
         .route("/v1/telemetry", post(|State(tx): State<Sender<Fed>>, b| feed(FeedKind::Telemetry, tx, b)))
+        .route("/v1/declarations", post(|State(tx): State<Sender<Fed>>, b| feed(FeedKind::Declarations, tx, b)))
+        .route("/v1/inspections", post(|State(tx): State<Sender<Fed>>, b| feed(FeedKind::Inspections, tx, b)))
+        .route("/v1/lanes/identity", post(|State(tx): State<Sender<Fed>>, b| feed(FeedKind::Identity, tx, b)))
         // Bodies up to the record limit reach the parser, which names the size it refuses.
         .layer(DefaultBodyLimit::max(pipeline::calls::MAX_RECORD_BYTES + 1024))
         .with_state(tx)

@@ -1,7 +1,7 @@
 //! The `qorovul` command: thin glue over the libraries.
 
 use clap::{Parser, Subcommand};
-use qorovul::commands::{analyze, audit, control_room, demo, edge, listen, models, router, serve_rtsp};
+use qorovul::commands::{analyze, audit, control_room, demo, edge, listen, models, replay_decision, router, serve_rtsp};
 use qorovul::config::PipelineConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +35,8 @@ enum Command {
     /// Check the control room's audit chain against its exported, signed heads.
     #[command(subcommand)]
     Audit(audit::AuditCmd),
+    /// Make a past customs lane decision again from its record, and report any difference.
+    ReplayDecision(replay_decision::ReplayDecisionArgs),
     /// Serve a video file as an RTSP camera on 127.0.0.1 (testing without a camera).
     ServeRtsp(serve_rtsp::ServeRtspArgs),
 }
@@ -68,6 +70,7 @@ fn main() -> ExitCode {
         Command::Listen(a) => listen::run(a),
         Command::ServeRtsp(a) => serve_rtsp::run(a),
         Command::Router(a) => router::run(a),
+        Command::ReplayDecision(a) => replay_decision::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

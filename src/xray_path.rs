@@ -11,6 +11,7 @@
 //! A finding is a fact about one scan, not a condition that lasts: its episode begins and
 //! ends in the same breath (as a vehicle's `radiation_reading` does).
 
+use crate::customs_path::{OpenDeclarations, SharedDeclarations};
 use crossbeam_channel::{Receiver, Sender};
 use edge::evidence::EvidenceStore;
 use opencv::core::{CV_16U, Mat};
@@ -60,6 +61,9 @@ pub struct XrayJob {
 /// The running lane.
 pub struct XrayLane {
     tx: Sender<XrayJob>,
+    /// Declarations waiting for their vehicle (the customs desk's): a scan is analysed
+    /// against its own.
+    declarations: SharedDeclarations,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -93,7 +97,16 @@ impl XrayLane {
         let (tx, rx) = crossbeam_channel::unbounded::<XrayJob>();
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
-        let worker = Worker { site: site.to_string(), analysis, threats, threat_model, alerts, evidence };
+        let declarations = OpenDeclarations::shared();
+        let worker = Worker {
+            site: site.to_string(),
+            analysis,
+            threats,
+            threat_model,
+            alerts,
+            evidence,
+            declarations: declarations.clone(),
+        };
         let worker_stop = stop.clone();
         threads.push(
             std::thread::Builder::new()
@@ -125,12 +138,17 @@ impl XrayLane {
                     .map_err(|e| format!("starting the scan folder watcher: {e}"))?,
             );
         }
-        Ok(Some(XrayLane { tx, stop, threads }))
+        Ok(Some(XrayLane { tx, declarations, stop, threads }))
     }
 
     /// Where HTTP uploads (and tests) hand scans in.
     pub fn sender(&self) -> Sender<XrayJob> {
         self.tx.clone()
+    }
+
+    /// The open declarations scans are analysed against (the customs desk fills them).
+    pub fn declarations(&self) -> SharedDeclarations {
+        self.declarations.clone()
     }
 
     /// Stops the watcher, then the analysis thread after the scans already queued (the
@@ -154,6 +172,7 @@ struct Worker {
     threat_model: String,
     alerts: Sender<Alert>,
     evidence: Option<Arc<EvidenceStore>>,
+    declarations: SharedDeclarations,
 }
 
 impl Worker {
@@ -192,7 +211,12 @@ impl Worker {
         let (low_name, high_name) = (meta.low_file(), meta.high_file());
         let scan = Scan::decode(meta, (&low_name, &input.low), (&high_name, &input.high), self.analysis.limits())
             .map_err(refuse)?;
-        let report = self.analysis.analyse(&scan, None).map_err(refuse)?;
+        let declaration = {
+            let open = self.declarations.read().unwrap_or_else(|e| e.into_inner());
+            let m = &scan.meta;
+            open.for_scan(m.declaration_id.as_deref(), m.container.as_deref(), m.plate.as_deref())
+        };
+        let report = self.analysis.analyse(&scan, declaration.as_ref()).map_err(refuse)?;
         metrics::global().metric("qv_scans_analysed_total", &[("scanner", &report.scanner_id)]).inc();
         let (threats, threats_error) = match (&self.threats, report.scanner_type) {
             (Some(q), ScannerType::Kv) => match self.detect(q, &scan) {
@@ -209,7 +233,8 @@ impl Worker {
             Some(store) => Some(pipeline::keys::evidence_ref(&store.put(&report.render)?)),
             None => None,
         };
-        let alerts = self.alerts_of(&scan, &report, &threats, threats_error.as_deref(), render_ref);
+        let checked = declaration.is_some();
+        let alerts = self.alerts_of(&scan, &report, &threats, threats_error.as_deref(), checked, render_ref);
         let n = alerts.len();
         for a in alerts {
             self.alerts.send(a).map_err(|_| "the outbox is gone".to_string())?;
@@ -236,6 +261,7 @@ impl Worker {
         report: &Report,
         threats: &[(&'static str, Threat)],
         threats_error: Option<&str>,
+        declaration_checked: bool,
         render: Option<String>,
     ) -> Vec<Alert> {
         let m = &scan.meta;
@@ -331,6 +357,13 @@ impl Worker {
         summary.insert("histogram_px".into(), json!(report.histogram));
         summary.insert("findings".into(), report.findings.len().into());
         summary.insert("threats".into(), threats.len().into());
+        // What the lane decision needs in one message: each finding's kind, the threats'
+        // classes, and whether the load was checked against a declaration.
+        let finding_list: Vec<Value> =
+            report.findings.iter().map(|f| json!({"kind": f.kind, "severity": f.severity})).collect();
+        summary.insert("finding_list".into(), finding_list.into());
+        summary.insert("threat_classes".into(), threats.iter().map(|(label, _)| Value::from(*label)).collect());
+        summary.insert("declaration_checked".into(), declaration_checked.into());
         if let Some(e) = threats_error {
             summary.insert("threats_error".into(), e.into());
         }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// `MAJOR.MINOR` of the contract. A newer MINOR only adds optional fields.
-pub const SCHEMA_VERSION: &str = "1.1";
+pub const SCHEMA_VERSION: &str = "1.2";
 
 /// The JSON Schema of [`Alert`], as shipped to integrators.
 pub const JSON_SCHEMA: &str = include_str!("../schemas/alert.schema.json");
@@ -31,6 +31,8 @@ pub enum SourceKind {
     Xray,
     Call,
     Sensor,
+    /// A customs lane's decision about a vehicle (since 1.2).
+    Lane,
 }
 
 impl SourceKind {
@@ -40,6 +42,7 @@ impl SourceKind {
             SourceKind::Xray => "xray",
             SourceKind::Call => "call",
             SourceKind::Sensor => "sensor",
+            SourceKind::Lane => "lane",
         }
     }
 }
@@ -338,7 +341,7 @@ mod tests {
             speed_mps: Some(1.5),
         });
         let json: serde_json::Value = serde_json::from_str(&a.to_json()).unwrap();
-        assert_eq!(json["schema_version"], "1.1");
+        assert_eq!(json["schema_version"], "1.2");
         assert_eq!(json["objects"][0]["speed_mps"], 1.5);
         assert_eq!(decode(a.to_json().as_bytes()).unwrap().alert, a);
         // Without a speed the field is left out, as a 1.0 sender writes it; 1.0 is accepted.

@@ -41,6 +41,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         let data = operators::detect::manifest::cache_dir().join("demo");
         cfg.edge.data_dir = data.join("edge");
         cfg.control_room.data_dir = data.join("control-room");
+        cfg.customs.history.get_or_insert_with(|| data.join("customs-history.sqlite"));
     }
     if cfg.xray_lane.enabled && cfg.xray_lane.drop_folder.is_none() {
         cfg.xray_lane.drop_folder = Some(operators::detect::manifest::cache_dir().join("demo").join("xray-drop"));
@@ -89,14 +90,17 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     let path = lanes.cameras().expect("the demo runs the camera path");
     let xray = lanes.xray();
     // 102 calls, patrol units and post sensors: the feed thread, and the demo playing them.
-    let feeds = crate::feeds::Feeds::start(&cfg, &session, rt.handle(), alerts_tx, xray.map(|x| x.sender()))?;
+    let feeds = crate::feeds::Feeds::start(&cfg, &session, rt.handle(), alerts_tx, xray)?;
     let stop_feeds = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let player =
-        feeds.is_some().then(|| crate::demo_feeds::spawn(session.clone(), cfg.site.clone(), stop_feeds.clone()));
-    let xray_player = match (xray, &cfg.xray_lane.drop_folder) {
-        (Some(_), Some(dir)) => Some(crate::demo_feeds::spawn_xray(dir.clone(), stop_feeds.clone())),
-        _ => None,
-    };
+    let portal = crate::demo_feeds::Portal::default();
+    let player = feeds
+        .is_some()
+        .then(|| crate::demo_feeds::spawn(session.clone(), cfg.site.clone(), portal.clone(), stop_feeds.clone()));
+    // The customs lane: trucks with their declarations, scans and portal passes.
+    let drop_folder = cfg.xray_lane.drop_folder.clone().filter(|_| xray.is_some());
+    let lane_player = cfg.customs.enabled.then(|| {
+        crate::demo_feeds::spawn_lane(session.clone(), cfg.site.clone(), drop_folder, portal, stop_feeds.clone())
+    });
 
     let endpoint = cfg.bus.listen.first().cloned().unwrap_or_else(|| "(no listen endpoint)".into());
     println!();
@@ -117,6 +121,13 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     }
     if let Some(dir) = cfg.xray_lane.drop_folder.as_ref().filter(|_| xray.is_some()) {
         println!("  X-ray lane           scans dropped in {} every 20 s; or POST /v1/scans", dir.display());
+    }
+    if cfg.customs.enabled {
+        println!("  customs lane         a truck every 40 s: declaration, plate, X-ray scan, radiation portal →");
+        println!("                       green / yellow / red on qv/{}/lane/post1-cargo1/decision, lane_decision", cfg.site);
+        println!("                       alerts; POST /v1/declarations, /v1/inspections, /v1/lanes/identity;");
+        println!("                       `qorovul replay-decision --history {} --id <decision id>`",
+            cfg.customs.history.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "<db>".into()));
     }
     if seeded.is_empty() {
         println!("  demo users           viewer, operator, customs, supervisor, admin (passwords were shown at the");
@@ -164,7 +175,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         f.stop();
     }
     stop_feeds.store(true, Ordering::Relaxed);
-    for p in [player, xray_player].into_iter().flatten() {
+    for p in [player, lane_player].into_iter().flatten() {
         let _ = p.join();
     }
     lanes.stop();

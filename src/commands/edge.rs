@@ -27,7 +27,7 @@ pub fn run(args: EdgeArgs) -> Result<(), String> {
     // one inference executor.
     let lanes = Lanes::start(&cfg, node.alerts(), Some(node.evidence()), !cfg.cameras.is_empty())?;
     let feeds =
-        crate::feeds::Feeds::start(&cfg, &session, rt.handle(), node.alerts(), lanes.xray().map(|x| x.sender()))?;
+        crate::feeds::Feeds::start(&cfg, &session, rt.handle(), node.alerts(), lanes.xray())?;
     if let Some(addr) = feeds.as_ref().and_then(|f| f.http_addr) {
         eprintln!("feeds: POST http://{addr}/v1/calls, /v1/units, /v1/telemetry");
     }

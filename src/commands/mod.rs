@@ -7,6 +7,7 @@ pub mod demo;
 pub mod edge;
 pub mod listen;
 pub mod models;
+pub mod replay_decision;
 pub mod router;
 pub mod serve_rtsp;
 

@@ -128,7 +128,7 @@ http_listen = "127.0.0.1:0"
         .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let session = rt.block_on(pipeline::bus::open(&cfg.bus)).unwrap();
-    let feeds = Feeds::start(&cfg, &session, rt.handle(), tx, Some(lane.sender())).unwrap().unwrap();
+    let feeds = Feeds::start(&cfg, &session, rt.handle(), tx, Some(&lane)).unwrap().unwrap();
     let addr = feeds.http_addr.unwrap();
     let low = std::fs::read(gen_cargo.join(format!("{cargo_id}_low.png"))).unwrap();
     let high = std::fs::read(gen_cargo.join(format!("{cargo_id}_high.png"))).unwrap();

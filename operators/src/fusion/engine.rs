@@ -687,7 +687,7 @@ impl Open {
         let n = self.kinds_mask.count_ones() as usize;
         self.incident.severity = if escalate_at > 0 && n >= escalate_at { raise(self.base) } else { self.base };
         if self.incident.source_kinds.len() != n {
-            self.incident.source_kinds = [SourceKind::Camera, SourceKind::Xray, SourceKind::Call, SourceKind::Sensor]
+            self.incident.source_kinds = [SourceKind::Camera, SourceKind::Xray, SourceKind::Call, SourceKind::Sensor, SourceKind::Lane]
                 .into_iter()
                 .filter(|k| self.kinds_mask & kind_bit(*k) != 0)
                 .collect();
@@ -701,6 +701,7 @@ fn kind_bit(k: SourceKind) -> u8 {
         SourceKind::Xray => 2,
         SourceKind::Call => 4,
         SourceKind::Sensor => 8,
+        SourceKind::Lane => 16,
     }
 }
 

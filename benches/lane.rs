@@ -1,0 +1,190 @@
+//! Customs lane decision latency: from a vehicle's last input (its radiation portal
+//! reading, after its declaration, plate read and X-ray scan summary) to its decision
+//! record arriving on `qv/{site}/lane/{lane}/decision`, through the real path: zenoh →
+//! the feed thread's customs desk (link by plate and container, importer history in
+//! SQLite on disk, reliability, selectivity, record stored) → zenoh. Every lane of the
+//! policy (`configs/customs.toml`) gets its own camera, scanner and portal, and vehicles
+//! arrive round-robin across them at a fixed rate.
+//!
+//! The inputs come from a second zenoh session connected over TCP loopback (the lane's
+//! devices and the integrator are other processes); the decision goes back to it. The
+//! limit, measured in the same run over the same two sessions: a bare echo, put → the
+//! post's session puts it back → received (the same two hops, nothing done between).
+//!
+//! `cargo bench --bench lane` runs the full size; `cargo test --bench lane` (CI) a smoke run.
+
+use pipeline::alert::{Alert, SourceKind};
+use qorovul::config::PipelineConfig;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use zenoh::Wait;
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let (vehicles, rate) = if full { (2000, 20.0) } else { (120, 20.0) };
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::env::set_current_dir(root).unwrap();
+    let policy = operators::risk::RiskConfig::load(std::path::Path::new("configs/customs.toml")).unwrap();
+    let lanes: Vec<String> = policy.lanes.iter().map(|l| l.id.clone()).collect();
+    let dir = std::env::temp_dir().join(format!("qorovul-bench-lane-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let lane_devices: String = lanes
+        .iter()
+        .map(|l| {
+            format!("[[customs.lane]]\nid = {l:?}\ncameras = [\"cam-{l}\"]\nscanners = [\"scan-{l}\"]\nportals = [\"rpm-{l}\"]\n")
+        })
+        .collect();
+    let cfg = PipelineConfig::parse(
+        &format!(
+            "site = \"bench\"\n[bus]\nlisten = [\"tcp/127.0.0.1:{port}\"]\n[customs]\nenabled = true\nhistory = \"{}\"\n{lane_devices}",
+            dir.join("history.sqlite").display()
+        ),
+        "bench",
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let session = rt.block_on(pipeline::bus::open(&cfg.bus)).unwrap();
+    let devices = pipeline::bus::BusConfig { connect: vec![format!("tcp/127.0.0.1:{port}")], ..Default::default() };
+    let devices = rt.block_on(pipeline::bus::open(&devices)).unwrap();
+
+    // The limit: a bare echo through the post's session.
+    let echo = session.clone();
+    let _echo = session
+        .declare_subscriber("qv/bench/probe")
+        .callback(move |s| {
+            let _ = echo.put("qv/bench/probe-back", s.payload().to_bytes().to_vec()).wait();
+        })
+        .wait()
+        .unwrap();
+    let probe_at: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
+    let (ptx, prx) = crossbeam_channel::unbounded::<Duration>();
+    let sent = probe_at.clone();
+    let _probe = devices
+        .declare_subscriber("qv/bench/probe-back")
+        .callback(move |s| {
+            let n: u64 = String::from_utf8_lossy(&s.payload().to_bytes()).parse().unwrap_or(0);
+            if let Some(t) = sent.lock().unwrap().remove(&n) {
+                let _ = ptx.send(t.elapsed());
+            }
+        })
+        .wait()
+        .unwrap();
+    // Subscriptions travel between the sessions too: wait until each side sees the other's.
+    let met = |on: &zenoh::Session, key: String| {
+        let seen = pipeline::bus::wait_for_subscriber(on, &key, Duration::from_secs(20)).unwrap();
+        assert!(seen, "no subscriber to {key} reached the other session");
+    };
+    met(&devices, "qv/bench/probe".into());
+    met(&session, "qv/bench/probe-back".into());
+    let mut bare = Vec::new();
+    for n in 0..vehicles as u64 {
+        probe_at.lock().unwrap().insert(n, Instant::now());
+        devices.put("qv/bench/probe", n.to_string()).wait().unwrap();
+        bare.push(prx.recv_timeout(Duration::from_secs(10)).expect("the probe comes back"));
+        std::thread::sleep(Duration::from_secs_f64(1.0 / rate));
+    }
+
+    // The desk, and a subscriber for its decisions.
+    let (alerts_tx, alerts_rx) = crossbeam_channel::unbounded::<Alert>();
+    let feeds = qorovul::feeds::Feeds::start(&cfg, &session, rt.handle(), alerts_tx, None).unwrap().unwrap();
+    let last_input: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let (dtx, drx) = crossbeam_channel::unbounded::<(Duration, String)>();
+    let inputs = last_input.clone();
+    let _decisions = devices
+        .declare_subscriber("qv/bench/lane/*/decision")
+        .callback(move |s| {
+            let r: serde_json::Value = serde_json::from_slice(&s.payload().to_bytes()).unwrap();
+            let id = r["inputs"]["declaration"]["id"].as_str().unwrap_or_default().to_string();
+            let corridor = r["decision"]["corridor"].as_str().unwrap_or_default().to_string();
+            if let Some(t) = inputs.lock().unwrap().remove(&id) {
+                let _ = dtx.send((t.elapsed(), corridor));
+            }
+        })
+        .wait()
+        .unwrap();
+
+    met(&devices, "qv/bench/feed/declarations".into());
+    for lane in &lanes {
+        met(&devices, format!("qv/bench/alert/camera/cam-{lane}/plate_read"));
+        met(&devices, format!("qv/bench/alert/xray/scan-{lane}/xray_scan"));
+        met(&devices, format!("qv/bench/alert/sensor/rpm-{lane}/radiation_reading"));
+        met(&session, format!("qv/bench/lane/{lane}/decision"));
+    }
+    let put = |key: String, body: String| devices.put(&key, body).wait().unwrap();
+    let alert_key = |a: &Alert| a.key_expr();
+    let every = Duration::from_secs_f64(1.0 / rate);
+    let start = Instant::now();
+    for i in 0..vehicles {
+        let lane = &lanes[i % lanes.len()];
+        let (plate, container, id) = (format!("01A{:03}BC", i % 1000), container(i), format!("D-{i:06}"));
+        put(
+            "qv/bench/feed/declarations".into(),
+            json!({"id": id, "importer_tin": format!("{:09}", 200_000_000 + i % 40), "submitted": chrono::Utc::now(),
+                   "origin": "TR", "route": ["TR", "GE", "AZ", "KZ"], "plates": [plate], "containers": [container],
+                   "goods": [{"hs_code": "620342", "description": "cotton trousers", "net_kg": 8200.0, "value_usd": 65600.0}]})
+            .to_string(),
+        );
+        let mut read = Alert::minimal("bench", SourceKind::Camera, &format!("cam-{lane}"), "plate_read");
+        read.correlation.plate = Some(plate.clone());
+        put(alert_key(&read), serde_json::to_string(&read).unwrap());
+        let mut scan = Alert::minimal("bench", SourceKind::Xray, &format!("scan-{lane}"), "xray_scan");
+        scan.correlation.plate = Some(plate);
+        scan.correlation.container = Some(container);
+        scan.attributes = json!({"scan_id": format!("S-{i}"), "finding_list": [], "threat_classes": [],
+                                 "declaration_checked": true, "declaration_id": id})
+        .as_object()
+        .unwrap()
+        .clone();
+        put(alert_key(&scan), serde_json::to_string(&scan).unwrap());
+        let mut reading = Alert::minimal("bench", SourceKind::Sensor, &format!("rpm-{lane}"), "radiation_reading");
+        reading.attributes =
+            json!({"result": "clean", "gamma": {"max_nsigma": 1.2}}).as_object().unwrap().clone();
+        last_input.lock().unwrap().insert(id, Instant::now());
+        put(alert_key(&reading), serde_json::to_string(&reading).unwrap());
+        let next = start + every * (i as u32 + 1);
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    let mut latencies = Vec::new();
+    let mut corridors: HashMap<String, usize> = HashMap::new();
+    while latencies.len() < vehicles {
+        let (d, c) = drx.recv_timeout(Duration::from_secs(30)).expect("every vehicle gets a decision");
+        latencies.push(d);
+        *corridors.entry(c).or_default() += 1;
+    }
+    let decided_alerts = alerts_rx.try_iter().filter(|a| a.kind == "lane_decision").count();
+    feeds.stop();
+    let (p50, p99) = (pct(&mut latencies, 50), pct(&mut latencies, 99));
+    let (b50, b99) = (pct(&mut bare, 50), pct(&mut bare, 99));
+    println!(
+        "last input → decision published: p50 {:.2} ms, p99 {:.2} ms at {rate} vehicles/s over {} lanes ({vehicles} vehicles, 4 inputs each, history in SQLite on disk); bare zenoh echo over the same two sessions p50 {:.3} ms, p99 {:.3} ms: ratio p50 {:.1}, p99 {:.1}",
+        ms(p50),
+        ms(p99),
+        lanes.len(),
+        ms(b50),
+        ms(b99),
+        p50.as_secs_f64() / b50.as_secs_f64(),
+        p99.as_secs_f64() / b99.as_secs_f64(),
+    );
+    println!("corridors: {corridors:?}; lane_decision alerts to the outbox: {decided_alerts}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An ISO 6346 container number with a valid check digit.
+fn container(i: usize) -> String {
+    let first10 = format!("QVBU{:06}", i % 1_000_000);
+    let check = operators::gate::check_digit(&first10).expect("a well-formed owner and serial");
+    format!("{first10}{check}")
+}
+
+fn pct(v: &mut [Duration], p: usize) -> Duration {
+    v.sort();
+    v[(v.len() * p / 100).min(v.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
