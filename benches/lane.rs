@@ -141,8 +141,7 @@ fn main() {
         .clone();
         put(alert_key(&scan), serde_json::to_string(&scan).unwrap());
         let mut reading = Alert::minimal("bench", SourceKind::Sensor, &format!("rpm-{lane}"), "radiation_reading");
-        reading.attributes =
-            json!({"result": "clean", "gamma": {"max_nsigma": 1.2}}).as_object().unwrap().clone();
+        reading.attributes = json!({"result": "clean", "gamma": {"max_nsigma": 1.2}}).as_object().unwrap().clone();
         last_input.lock().unwrap().insert(id, Instant::now());
         put(alert_key(&reading), serde_json::to_string(&reading).unwrap());
         let next = start + every * (i as u32 + 1);

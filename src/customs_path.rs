@@ -119,7 +119,9 @@ impl CustomsConfig {
             if let Some(c) = &l.plate_country
                 && gate::Country::from_code(c).is_none()
             {
-                return Err(format!("lane[{i}].plate_country: {c:?} is not one of the countries whose plates are read"));
+                return Err(format!(
+                    "lane[{i}].plate_country: {c:?} is not one of the countries whose plates are read"
+                ));
             }
         }
         Ok(policy)
@@ -178,7 +180,9 @@ impl OpenDeclarations {
     fn matching(&self, plates: &BTreeSet<String>, containers: &BTreeSet<String>) -> Vec<String> {
         self.by_id
             .iter()
-            .filter(|(_, o)| o.plates.iter().any(|p| plates.contains(p)) || o.containers.iter().any(|c| containers.contains(c)))
+            .filter(|(_, o)| {
+                o.plates.iter().any(|p| plates.contains(p)) || o.containers.iter().any(|c| containers.contains(c))
+            })
             .map(|(id, _)| id.clone())
             .collect()
     }
@@ -346,7 +350,11 @@ impl CustomsDesk {
         let notes: Vec<String> = checked.notes.iter().map(|n| format!("{}: {}", n.field, n.text)).collect();
         let age_days = (now - checked.declaration.submitted).num_seconds() as f64 / 86_400.0;
         if age_days > self.cfg.open_for_days {
-            return Outcome { result: "recorded", id: Some(id), notes: vec![format!("submitted {age_days:.0} days ago: history only")] };
+            return Outcome {
+                result: "recorded",
+                id: Some(id),
+                notes: vec![format!("submitted {age_days:.0} days ago: history only")],
+            };
         }
         let replaced = self.write_open().by_id.insert(id.clone(), Open { checked, plates, containers }).is_some();
         // A vehicle already at the lane may have been waiting for this declaration.
@@ -357,7 +365,9 @@ impl CustomsDesk {
         };
         for i in 0..self.passages.len() {
             let p = &self.passages[i];
-            if p.declaration.is_none() && (p.plates.iter().any(|k| keys.0.contains(k)) || p.containers.iter().any(|k| keys.1.contains(k))) {
+            if p.declaration.is_none()
+                && (p.plates.iter().any(|k| keys.0.contains(k)) || p.containers.iter().any(|k| keys.1.contains(k)))
+            {
                 let (plates, containers) = (p.plates.clone(), p.containers.clone());
                 self.resolve(i, &plates, &containers, None);
             }
@@ -410,10 +420,20 @@ impl CustomsDesk {
         if let Some(d) = &m.declaration_id
             && !self.read_open().by_id.contains_key(d)
         {
-            return refuse("identity", "declaration", Some(d.clone()), format!("declaration_id: {d:?} is not an open declaration"));
+            return refuse(
+                "identity",
+                "declaration",
+                Some(d.clone()),
+                format!("declaration_id: {d:?} is not an open declaration"),
+            );
         }
         if plates.is_empty() && containers.is_empty() && m.declaration_id.is_none() {
-            return refuse("identity", "empty", None, "an identity needs a plate, a container or a declaration_id".into());
+            return refuse(
+                "identity",
+                "empty",
+                None,
+                "an identity needs a plate, a container or a declaration_id".into(),
+            );
         }
         let i = self.passage_for(&m.lane, &plates, &containers, m.declaration_id.as_deref(), now);
         let p = &mut self.passages[i];
@@ -472,14 +492,15 @@ impl CustomsDesk {
                     }
                     None => BTreeSet::new(),
                 };
-                let containers: BTreeSet<String> = match a.correlation.container.as_deref().map(|c| (c, container_key(c))) {
-                    Some((_, Ok(k))) => BTreeSet::from([k]),
-                    Some((c, Err(e))) => {
-                        issues.push(format!("scan {scan_id}: container {c:?} is not a valid ISO 6346 number: {e}"));
-                        BTreeSet::new()
-                    }
-                    None => BTreeSet::new(),
-                };
+                let containers: BTreeSet<String> =
+                    match a.correlation.container.as_deref().map(|c| (c, container_key(c))) {
+                        Some((_, Ok(k))) => BTreeSet::from([k]),
+                        Some((c, Err(e))) => {
+                            issues.push(format!("scan {scan_id}: container {c:?} is not a valid ISO 6346 number: {e}"));
+                            BTreeSet::new()
+                        }
+                        None => BTreeSet::new(),
+                    };
                 let declaration_id = attr("declaration_id").and_then(Value::as_str).map(String::from);
                 let summary = xray_summary(a, scan_id);
                 if attr("declaration_checked").and_then(Value::as_bool) == Some(false)
@@ -500,7 +521,8 @@ impl CustomsDesk {
                 let i = self.take(&lane.id, plates, containers, declaration_id.as_deref(), now);
                 let p = &mut self.passages[i];
                 if let Some(earlier) = &p.xray {
-                    p.issues.push(format!("scanned twice: {} and {}; the later is used", earlier.scan_id, summary.scan_id));
+                    p.issues
+                        .push(format!("scanned twice: {} and {}; the later is used", earlier.scan_id, summary.scan_id));
                 }
                 p.issues.extend(issues);
                 p.xray = Some(summary);
@@ -599,7 +621,13 @@ impl CustomsDesk {
     }
 
     /// Links passage `i` to its declaration from the given keys.
-    fn resolve(&mut self, i: usize, plates: &BTreeSet<String>, containers: &BTreeSet<String>, declaration_id: Option<&str>) {
+    fn resolve(
+        &mut self,
+        i: usize,
+        plates: &BTreeSet<String>,
+        containers: &BTreeSet<String>,
+        declaration_id: Option<&str>,
+    ) {
         let candidates = match declaration_id {
             Some(id) if self.read_open().by_id.contains_key(id) => vec![id.to_string()],
             Some(id) => {
@@ -702,7 +730,12 @@ impl CustomsDesk {
         }
         AlertContext {
             site: self.site.clone(),
-            source: AlertSource { kind: SourceKind::Lane, id: lane.to_string(), name: format!("Customs lane {lane}"), location: None },
+            source: AlertSource {
+                kind: SourceKind::Lane,
+                id: lane.to_string(),
+                name: format!("Customs lane {lane}"),
+                location: None,
+            },
             provenance,
         }
     }
@@ -911,7 +944,8 @@ mod tests {
     fn a_vehicle_is_assembled_from_inputs_in_any_order_and_decided_at_the_last() {
         let mut d = desk();
         let mut out = DeskOutput::default();
-        let o = d.declaration(&declaration("D-1", "01 A 123 BC", Some("CSQU 305438 3"), "620342", 8000.0), at(0), &mut out);
+        let o =
+            d.declaration(&declaration("D-1", "01 A 123 BC", Some("CSQU 305438 3"), "620342", 8000.0), at(0), &mut out);
         assert_eq!(o.result, "accepted", "{o:?}");
         // The portal first (no identity), then the gate camera's read with an OCR confusion
         // (O for 0), then the scan naming only the container.

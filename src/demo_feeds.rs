@@ -97,7 +97,12 @@ impl Rng {
 }
 
 /// Plays the demo feeds on `session` until `stop` is set; `portal` is the lane thread's.
-pub fn spawn(session: zenoh::Session, site: String, portal: Portal, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+pub fn spawn(
+    session: zenoh::Session,
+    site: String,
+    portal: Portal,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("demo-feeds".into())
         .spawn(move || play(&session, &site, &portal, &stop))
@@ -221,6 +226,7 @@ fn play(session: &zenoh::Session, site: &str, portal: &AtomicU8, stop: &AtomicBo
 /// One demo truck's story: its importer, what it declares, and what the lane sees.
 struct Truck {
     importer: (&'static str, &'static str),
+    /// HS code, description, declared kg (when the scan's own is not known), USD per kg.
     goods: (&'static str, &'static str, f64, f64),
     /// The generator's cargo scenario of its scan.
     scenario: &'static str,
@@ -239,21 +245,21 @@ const TILES: (&str, &str) = ("302345678", "Samarqand Keramika AJ");
 const TRUCKS: [Truck; 3] = [
     Truck {
         importer: TEXTILES,
-        goods: ("620342", "Cotton trousers", 7800.0, 62_400.0),
+        goods: ("520812", "Cotton woven fabric, bleached", 7800.0, 3.9),
         scenario: "textiles_clean",
         container: "CSQU3054383",
         source: false,
     },
     Truck {
         importer: TEXTILES,
-        goods: ("620462", "Cotton trousers, women's", 7600.0, 60_800.0),
+        goods: ("520812", "Cotton woven fabric, dyed", 7600.0, 3.9),
         scenario: "textiles_dense_block",
         container: "MSCU1234566",
         source: false,
     },
     Truck {
         importer: TILES,
-        goods: ("690721", "Glazed ceramic floor tiles", 18_500.0, 11_100.0),
+        goods: ("690721", "Glazed ceramic floor tiles", 18_500.0, 0.6),
         scenario: "tiles",
         container: "TCLU7002003",
         source: true,
@@ -284,7 +290,7 @@ pub fn spawn_lane(
                 let generator =
                     [&include_bytes!("../models/xray/synth.py")[..], include_bytes!("../models/xray/attenuation.json")];
                 let key = operators::xray::calibration::sha256_hex(&generator.concat());
-                let dir = operators::detect::manifest::cache_dir().join("demo").join(format!("xray-samples-{}", &key[..12]));
+                let dir = operators::detect::manifest::cache_dir().join("demo").join(format!("xray-samples-v2-{}", &key[..12]));
                 xray_samples(&dir)
                     .inspect_err(|e| tracing::warn!("demo X-ray lane: no sample scans ({e}); trucks pass unscanned"))
                     .ok()
@@ -306,22 +312,27 @@ pub fn spawn_lane(
                 let t0 = k as f64 * LANE_CYCLE_SECS;
                 let truck = &TRUCKS[k % TRUCKS.len()];
                 let id = format!("DEMO-{run}-{k:04}");
-                let (code, description, kg, usd) = truck.goods;
+                let (code, description, kg, usd_per_kg) = truck.goods;
+                // The weight the generator's truth says the load has, as an honest importer declares.
+                let kg = samples
+                    .as_ref()
+                    .and_then(|(_, scans)| scans.iter().find(|s| s.0 == truck.scenario))
+                    .and_then(|s| s.2)
+                    .unwrap_or(kg);
                 put(
                     &session,
                     declarations.clone(),
                     json!({"id": id, "importer_tin": truck.importer.0, "importer_name": truck.importer.1,
                            "submitted": Utc::now(), "origin": if truck.source { "IR" } else { "TR" },
                            "route": ["TR", "IR", "TM"], "plates": ["01A777BC"], "containers": [truck.container],
-                           "goods": [{"hs_code": code, "description": description, "net_kg": kg, "value_usd": usd}]}),
+                           "goods": [{"hs_code": code, "description": description, "net_kg": kg, "value_usd": (kg * usd_per_kg).round()}]}),
                 );
                 if !wait_until(t0 + 2.0) {
                     return;
                 }
                 if let (Some(folder), Some((dir, scans))) = (&drop_folder, &samples) {
-                    let sample = scans.iter().position(|(scenario, _)| *scenario == truck.scenario);
-                    if let Some(n) = sample {
-                        drop_scan(folder, dir, &scans[n].1, &format!("lane-{k:05}"), "lane1-mev", Some(truck.container), &id);
+                    if let Some((_, sample, _)) = scans.iter().find(|s| s.0 == truck.scenario) {
+                        drop_scan(folder, dir, sample, &format!("lane-{k:05}"), "lane1-mev", Some(truck.container), &id);
                     }
                 }
                 if !wait_until(t0 + 10.0) {
@@ -334,7 +345,7 @@ pub fn spawn_lane(
                     return;
                 }
                 if let (Some(folder), Some((dir, scans))) = (&drop_folder, &samples)
-                    && let Some((_, sample)) = scans.iter().find(|(scenario, _)| *scenario == "baggage")
+                    && let Some((_, sample, _)) = scans.iter().find(|s| s.0 == "baggage")
                 {
                     drop_scan(folder, dir, sample, &format!("hall-{k:05}"), "hall-kv", None, "");
                 }
@@ -353,7 +364,8 @@ fn history(session: &zenoh::Session, declarations: &str, inspections: &str) {
         for i in 0..12 {
             let id = format!("PAST-{n}-{i:03}");
             // Fixed dates, so a second demo run sends the same declarations (not amendments).
-            let since = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).expect("a date").and_hms_opt(9, 0, 0).expect("a time");
+            let since =
+                chrono::NaiveDate::from_ymd_opt(2026, 11, 1).expect("a date").and_hms_opt(9, 0, 0).expect("a time");
             let days = (years * 365.0 * (12 - i) as f64 / 12.0) as i64;
             let submitted = (since - chrono::Duration::days(days)).and_utc();
             let goods = &TRUCKS[if n == 0 { 0 } else { 2 }].goods;
@@ -362,7 +374,7 @@ fn history(session: &zenoh::Session, declarations: &str, inspections: &str) {
                 declarations.to_string(),
                 json!({"id": id, "importer_tin": importer.0, "importer_name": importer.1, "submitted": submitted,
                        "origin": "TR", "route": ["TR", "IR", "TM"], "plates": [format!("01B{:03}CD", 100 + i)],
-                       "goods": [{"hs_code": goods.0, "description": goods.1, "net_kg": goods.2, "value_usd": goods.3}]}),
+                       "goods": [{"hs_code": goods.0, "description": goods.1, "net_kg": goods.2, "value_usd": (goods.2 * goods.3).round()}]}),
             );
             if i < inspected {
                 put(
@@ -400,8 +412,8 @@ fn drop_scan(
     }
 }
 
-/// The demo's scans, made once: `(scenario or "baggage", sample id)`.
-fn xray_samples(dir: &std::path::Path) -> Result<Vec<(&'static str, String)>, String> {
+/// The demo's scans, made once: `(scenario or "baggage", sample id, the load's declared kg)`.
+fn xray_samples(dir: &std::path::Path) -> Result<Vec<(&'static str, String, Option<f64>)>, String> {
     let done = dir.join(".complete");
     let plan: [(&str, Option<&str>); 4] = [
         ("cargo", Some("textiles_clean")),
@@ -439,9 +451,21 @@ fn xray_samples(dir: &std::path::Path) -> Result<Vec<(&'static str, String)>, St
                         std::fs::rename(e.path(), dir.join(format!("s{i}_{suffix}.png"))).map_err(|e| e.to_string())?;
                     }
                 }
+                if name.ends_with(".json") {
+                    std::fs::rename(e.path(), dir.join(format!("s{i}.json"))).map_err(|e| e.to_string())?;
+                }
             }
         }
         std::fs::write(&done, "").map_err(|e| e.to_string())?;
     }
-    Ok(plan.iter().enumerate().map(|(i, (_, scenario))| (scenario.unwrap_or("baggage"), format!("s{i}"))).collect())
+    let declared_kg = |i: usize| -> Option<f64> {
+        let truth: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join(format!("s{i}.json"))).ok()?).ok()?;
+        truth["declared"]["declared_kg"].as_f64()
+    };
+    Ok(plan
+        .iter()
+        .enumerate()
+        .map(|(i, (_, scenario))| (scenario.unwrap_or("baggage"), format!("s{i}"), declared_kg(i)))
+        .collect())
 }

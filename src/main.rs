@@ -1,7 +1,9 @@
 //! The `qorovul` command: thin glue over the libraries.
 
 use clap::{Parser, Subcommand};
-use qorovul::commands::{analyze, audit, control_room, demo, edge, listen, models, replay_decision, router, serve_rtsp};
+use qorovul::commands::{
+    analyze, audit, control_room, demo, edge, listen, models, replay_decision, router, serve_rtsp,
+};
 use qorovul::config::PipelineConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -124,10 +124,15 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     }
     if cfg.customs.enabled {
         println!("  customs lane         a truck every 40 s: declaration, plate, X-ray scan, radiation portal →");
-        println!("                       green / yellow / red on qv/{}/lane/post1-cargo1/decision, lane_decision", cfg.site);
+        println!(
+            "                       green / yellow / red on qv/{}/lane/post1-cargo1/decision, lane_decision",
+            cfg.site
+        );
         println!("                       alerts; POST /v1/declarations, /v1/inspections, /v1/lanes/identity;");
-        println!("                       `qorovul replay-decision --history {} --id <decision id>`",
-            cfg.customs.history.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "<db>".into()));
+        println!(
+            "                       `qorovul replay-decision --history {} --id <decision id>`",
+            cfg.customs.history.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "<db>".into())
+        );
     }
     if seeded.is_empty() {
         println!("  demo users           viewer, operator, customs, supervisor, admin (passwords were shown at the");

@@ -26,8 +26,7 @@ pub fn run(args: EdgeArgs) -> Result<(), String> {
     // The camera path (when cameras are configured) and the X-ray lane, over the node's
     // one inference executor.
     let lanes = Lanes::start(&cfg, node.alerts(), Some(node.evidence()), !cfg.cameras.is_empty())?;
-    let feeds =
-        crate::feeds::Feeds::start(&cfg, &session, rt.handle(), node.alerts(), lanes.xray())?;
+    let feeds = crate::feeds::Feeds::start(&cfg, &session, rt.handle(), node.alerts(), lanes.xray())?;
     if let Some(addr) = feeds.as_ref().and_then(|f| f.http_addr) {
         eprintln!("feeds: POST http://{addr}/v1/calls, /v1/units, /v1/telemetry");
     }

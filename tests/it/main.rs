@@ -7,6 +7,7 @@ mod bad_input;
 mod calls;
 mod camera_path;
 mod cap_export;
+mod customs_lane;
 mod dashboard_audit;
 mod dashboard_crash;
 mod dashboard_ui;

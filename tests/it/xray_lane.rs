@@ -25,7 +25,7 @@ fn root() -> PathBuf {
 }
 
 /// Runs the generator in the pinned virtualenv; returns the folder and the scan ids.
-fn generate(out: &Path, kind: &str, scenario: Option<&str>, width: u32, height: u32) -> Vec<String> {
+pub(super) fn generate(out: &Path, kind: &str, scenario: Option<&str>, width: u32, height: u32) -> Vec<String> {
     let venv = Command::new("bash").arg(root().join("models/pypi/onnx-venv.sh")).output().expect("bash runs");
     assert!(venv.status.success(), "onnx-venv.sh: {}", String::from_utf8_lossy(&venv.stderr));
     let python = PathBuf::from(String::from_utf8(venv.stdout).unwrap().trim()).join("bin/python");
@@ -47,7 +47,7 @@ fn generate(out: &Path, kind: &str, scenario: Option<&str>, width: u32, height: 
     ids
 }
 
-fn meta(id: &str, scanner: &str, container: Option<&str>) -> Value {
+pub(super) fn meta(id: &str, scanner: &str, container: Option<&str>) -> Value {
     json!({"scan_id": id, "event_ts": chrono::Utc::now(), "post": "yallama", "lane": "1", "scanner_id": scanner,
            "bit_depth": 16, "container": container, "plate": "01A777BC"})
 }

@@ -111,7 +111,8 @@ fn categories(kinds: &[SourceKind], incident_kind: &str) -> Vec<&'static str> {
     if incident_kind.starts_with("radiation") {
         out.push("CBRNE");
     }
-    if kinds.iter().any(|k| matches!(k, SourceKind::Camera | SourceKind::Xray | SourceKind::Sensor | SourceKind::Lane)) {
+    if kinds.iter().any(|k| matches!(k, SourceKind::Camera | SourceKind::Xray | SourceKind::Sensor | SourceKind::Lane))
+    {
         out.push("Security");
     }
     if kinds.contains(&SourceKind::Call) {

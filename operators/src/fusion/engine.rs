@@ -687,10 +687,11 @@ impl Open {
         let n = self.kinds_mask.count_ones() as usize;
         self.incident.severity = if escalate_at > 0 && n >= escalate_at { raise(self.base) } else { self.base };
         if self.incident.source_kinds.len() != n {
-            self.incident.source_kinds = [SourceKind::Camera, SourceKind::Xray, SourceKind::Call, SourceKind::Sensor, SourceKind::Lane]
-                .into_iter()
-                .filter(|k| self.kinds_mask & kind_bit(*k) != 0)
-                .collect();
+            self.incident.source_kinds =
+                [SourceKind::Camera, SourceKind::Xray, SourceKind::Call, SourceKind::Sensor, SourceKind::Lane]
+                    .into_iter()
+                    .filter(|k| self.kinds_mask & kind_bit(*k) != 0)
+                    .collect();
         }
     }
 }

@@ -272,7 +272,7 @@ fn xray_threats(inputs: &Inputs, cfg: &RiskConfig, acc: &mut Acc) {
 fn xray_findings(inputs: &Inputs, cfg: &RiskConfig, acc: &mut Acc) {
     let Some(x) = &inputs.xray else { return };
     let goods = goods_text(inputs.declaration.as_ref(), cfg);
-    // One reason per kind, in the order the kinds first appear.
+    // One reason per kind.
     let mut kinds: Vec<(&str, usize, &str)> = vec![];
     for f in x.findings.iter().filter(|f| f.kind != "xray_threat") {
         match kinds.iter_mut().find(|k| k.0 == f.kind) {
@@ -280,6 +280,19 @@ fn xray_findings(inputs: &Inputs, cfg: &RiskConfig, acc: &mut Acc) {
             None => kinds.push((f.kind.as_str(), 1, f.severity.as_str())),
         }
     }
+    // The most severe first; between equals, what the officer can see in the image (a
+    // concealment) before the measures that follow from it (an undeclared block weighs).
+    const SEEN_FIRST: [&str; 6] = [
+        "xray_anomaly",
+        "xray_dense_region",
+        "xray_void",
+        "xray_not_empty",
+        "xray_manifest_mismatch",
+        "xray_weight_mismatch",
+    ];
+    let rank = |s: &str| ["critical", "high", "medium", "low", "info"].iter().position(|r| *r == s).unwrap_or(5);
+    let seen = |k: &str| SEEN_FIRST.iter().position(|s| *s == k).unwrap_or(SEEN_FIRST.len());
+    kinds.sort_by_key(|(kind, _, severity)| (rank(severity), seen(kind)));
     let is_red = |k: &str| cfg.selectivity.red_findings.iter().any(|r| r == k);
     for (kind, n, severity) in kinds {
         let (corridor, note) = if is_red(kind) {
