@@ -290,7 +290,7 @@ pub fn spawn_lane(
                 let generator =
                     [&include_bytes!("../models/xray/synth.py")[..], include_bytes!("../models/xray/attenuation.json")];
                 let key = operators::xray::calibration::sha256_hex(&generator.concat());
-                let dir = operators::detect::manifest::cache_dir().join("demo").join(format!("xray-samples-v2-{}", &key[..12]));
+                let dir = operators::detect::manifest::cache_dir().join("demo").join(format!("xray-samples-v3-{}", &key[..12]));
                 xray_samples(&dir)
                     .inspect_err(|e| tracing::warn!("demo X-ray lane: no sample scans ({e}); trucks pass unscanned"))
                     .ok()
@@ -432,8 +432,11 @@ fn xray_samples(dir: &std::path::Path) -> Result<Vec<(&'static str, String, Opti
         for (i, (kind, scenario)) in plan.iter().enumerate() {
             let out = dir.join(format!("s{i}"));
             let mut cmd = std::process::Command::new(&python);
+            // Baggage from the held-out config (the threat model never saw it); cargo from
+            // the config the mass estimate is measured on, so an honest weight reads as one.
+            let config = if scenario.is_some() { "test" } else { "heldout" };
             cmd.arg("models/xray/synth.py")
-                .args(["--kind", kind, "--config", "heldout", "--seed", "3", "--count", "1", "--start"])
+                .args(["--kind", kind, "--config", config, "--seed", "3", "--count", "1", "--start"])
                 .arg(i.to_string())
                 .arg("--out")
                 .arg(&out);
