@@ -317,7 +317,7 @@ pub fn spawn_lane(
                 let kg = samples
                     .as_ref()
                     .and_then(|(_, scans)| scans.iter().find(|s| s.0 == truck.scenario))
-                    .and_then(|s| s.2)
+                    .and_then(|s| s.2["declared"]["declared_kg"].as_f64())
                     .unwrap_or(kg);
                 put(
                     &session,
@@ -331,8 +331,9 @@ pub fn spawn_lane(
                     return;
                 }
                 if let (Some(folder), Some((dir, scans))) = (&drop_folder, &samples) {
-                    if let Some((_, sample, _)) = scans.iter().find(|s| s.0 == truck.scenario) {
-                        drop_scan(folder, dir, sample, &format!("lane-{k:05}"), "lane1-mev", Some(truck.container), &id);
+                    if let Some((_, sample, truth)) = scans.iter().find(|s| s.0 == truck.scenario) {
+                        let scan_id = format!("lane-{k:05}");
+                        drop_scan(folder, dir, sample, truth, &scan_id, "lane1-mev", Some(truck.container), &id);
                     }
                 }
                 if !wait_until(t0 + 10.0) {
@@ -345,9 +346,9 @@ pub fn spawn_lane(
                     return;
                 }
                 if let (Some(folder), Some((dir, scans))) = (&drop_folder, &samples)
-                    && let Some((_, sample, _)) = scans.iter().find(|s| s.0 == "baggage")
+                    && let Some((_, sample, truth)) = scans.iter().find(|s| s.0 == "baggage")
                 {
-                    drop_scan(folder, dir, sample, &format!("hall-{k:05}"), "hall-kv", None, "");
+                    drop_scan(folder, dir, sample, truth, &format!("hall-{k:05}"), "hall-kv", None, "");
                 }
                 if !wait_until(t0 + LANE_CYCLE_SECS) {
                     return;
@@ -388,11 +389,14 @@ fn history(session: &zenoh::Session, declarations: &str, inspections: &str) {
 }
 
 /// Copies a sample scan into the drop folder as scan `scan_id`, its metadata last (the
-/// folder watcher takes a scan when its `.json` is there).
+/// folder watcher takes a scan when its `.json` is there), with the generator's pixel
+/// size (the mass estimate scales with it).
+#[allow(clippy::too_many_arguments)]
 fn drop_scan(
     folder: &std::path::Path,
     samples: &std::path::Path,
     sample: &str,
+    truth: &serde_json::Value,
     scan_id: &str,
     scanner: &str,
     container: Option<&str>,
@@ -403,7 +407,8 @@ fn drop_scan(
     };
     if copy("low").and(copy("high")).is_ok() {
         let mut meta = json!({"scan_id": scan_id, "event_ts": Utc::now(), "post": "yallama", "lane": "1",
-                              "scanner_id": scanner, "bit_depth": 16, "container": container});
+                              "scanner_id": scanner, "bit_depth": 16, "container": container,
+                              "pixel_size_mm": truth["pixel_mm"].as_f64()});
         if !declaration_id.is_empty() {
             meta["plate"] = "01A777BC".into();
             meta["declaration_id"] = declaration_id.into();
@@ -412,8 +417,8 @@ fn drop_scan(
     }
 }
 
-/// The demo's scans, made once: `(scenario or "baggage", sample id, the load's declared kg)`.
-fn xray_samples(dir: &std::path::Path) -> Result<Vec<(&'static str, String, Option<f64>)>, String> {
+/// The demo's scans, made once: `(scenario or "baggage", sample id, the generator's truth)`.
+fn xray_samples(dir: &std::path::Path) -> Result<Vec<(&'static str, String, serde_json::Value)>, String> {
     let done = dir.join(".complete");
     let plan: [(&str, Option<&str>); 4] = [
         ("cargo", Some("textiles_clean")),
@@ -461,14 +466,13 @@ fn xray_samples(dir: &std::path::Path) -> Result<Vec<(&'static str, String, Opti
         }
         std::fs::write(&done, "").map_err(|e| e.to_string())?;
     }
-    let declared_kg = |i: usize| -> Option<f64> {
-        let truth: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.join(format!("s{i}.json"))).ok()?).ok()?;
-        truth["declared"]["declared_kg"].as_f64()
+    let truth = |i: usize| -> serde_json::Value {
+        let bytes = std::fs::read(dir.join(format!("s{i}.json"))).unwrap_or_default();
+        serde_json::from_slice(&bytes).unwrap_or_default()
     };
     Ok(plan
         .iter()
         .enumerate()
-        .map(|(i, (_, scenario))| (scenario.unwrap_or("baggage"), format!("s{i}"), declared_kg(i)))
+        .map(|(i, (_, scenario))| (scenario.unwrap_or("baggage"), format!("s{i}"), truth(i)))
         .collect())
 }
