@@ -26,7 +26,7 @@ use operators::risk::decision::{self, DecisionRecord};
 use operators::risk::declaration::{self, Checked};
 use operators::risk::history::{History, InspectionResult};
 use operators::risk::selectivity::{
-    Corridor, Identity, Inputs, LaneRates, RadiationResult, RadiationSummary, XrayFinding, XraySummary,
+    Action, Corridor, Identity, Inputs, LaneRates, RadiationResult, RadiationSummary, XrayFinding, XraySummary,
 };
 use operators::rules::{AlertContext, AlertParts};
 use pipeline::alert::{self, Alert, AlertSource, ClockState, Correlation, Phase, Severity, SourceKind};
@@ -710,7 +710,7 @@ impl CustomsDesk {
         for k in p.plates.iter().chain(&p.containers) {
             self.lingering.push((p.lane.clone(), k.clone(), until));
         }
-        let corridor = corridor_name(record.decision.corridor);
+        let corridor = record.decision.corridor.as_str();
         m.metric("qv_lane_decisions_total", &[("lane", &p.lane), ("corridor", corridor)]).inc();
         out.alerts.push(self.decision_alert(&record, now));
         out.alerts.extend(self.watch_rates(&record, now));
@@ -746,15 +746,13 @@ impl CustomsDesk {
         let d = &r.decision;
         let severity = match d.corridor {
             Corridor::Green => Severity::Info,
-            Corridor::Yellow if serde_json::to_value(d.action).ok() == Some(json!("secondary_radiation")) => {
-                Severity::Medium
-            }
+            Corridor::Yellow if d.action == Action::SecondaryRadiation => Severity::Medium,
             Corridor::Yellow => Severity::Low,
             Corridor::Red => Severity::High,
         };
         let mut attributes = Map::new();
         attributes.insert("decision_id".into(), r.id.clone().into());
-        attributes.insert("corridor".into(), corridor_name(d.corridor).into());
+        attributes.insert("corridor".into(), d.corridor.as_str().into());
         attributes.insert("action".into(), serde_json::to_value(d.action).unwrap_or_default());
         attributes.insert("random".into(), d.random.into());
         attributes.insert("reasons".into(), d.reasons.iter().map(|r| Value::from(r.text.clone())).collect());
@@ -824,14 +822,6 @@ impl CustomsDesk {
     }
 }
 
-fn corridor_name(c: Corridor) -> &'static str {
-    match c {
-        Corridor::Green => "green",
-        Corridor::Yellow => "yellow",
-        Corridor::Red => "red",
-    }
-}
-
 /// The selectivity's view of a scan's summary alert (`xray_scan`).
 fn xray_summary(a: &Alert, scan_id: String) -> XraySummary {
     let findings = a
@@ -876,7 +866,6 @@ pub fn input_keys(site: &str) -> [String; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use operators::risk::selectivity::Action;
 
     const LANE: &str = "post1-cargo1";
 
