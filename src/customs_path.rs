@@ -1073,7 +1073,7 @@ mod tests {
         old["submitted"] = json!(at(-86_400 * 100));
         let o = d.declaration(old.to_string().as_bytes(), at(60), &mut out);
         assert_eq!(o.result, "recorded", "{o:?}");
-        assert!(d.read_open().by_id.get("D-11").is_none());
+        assert!(!d.read_open().by_id.contains_key("D-11"));
         assert_eq!(d.history().importer("301234567").unwrap().declarations, 2);
     }
 }

@@ -330,11 +330,11 @@ pub fn spawn_lane(
                 if !wait_until(t0 + 2.0) {
                     return;
                 }
-                if let (Some(folder), Some((dir, scans))) = (&drop_folder, &samples) {
-                    if let Some((_, sample, truth)) = scans.iter().find(|s| s.0 == truck.scenario) {
-                        let scan_id = format!("lane-{k:05}");
-                        drop_scan(folder, dir, sample, truth, &scan_id, "lane1-mev", Some(truck.container), &id);
-                    }
+                if let (Some(folder), Some((dir, scans))) = (&drop_folder, &samples)
+                    && let Some((_, sample, truth)) = scans.iter().find(|s| s.0 == truck.scenario)
+                {
+                    let scan_id = format!("lane-{k:05}");
+                    drop_scan(folder, dir, sample, truth, &scan_id, "lane1-mev", Some(truck.container), &id);
                 }
                 if !wait_until(t0 + 10.0) {
                     return;
