@@ -9,9 +9,9 @@
 //! `cargo bench --bench calls` runs the full sizes; `cargo test --bench calls` (CI) a smoke run.
 
 use chrono::Utc;
+use operators::calls::CallDesk;
 use operators::calls::embed::Embedder;
 use operators::detect::Manifest;
-use qorovul::calls_path::CallDesk;
 use qorovul::config::PipelineConfig;
 use serde_json::json;
 use std::collections::HashMap;
@@ -67,7 +67,7 @@ window_secs = 3600
         embedder.embed(&[t], "query: ").unwrap();
     }
     let bare = sample.len() as f64 / t0.elapsed().as_secs_f64();
-    let mut desk = CallDesk::new(&cfg.calls, &cfg.site, &[]).unwrap();
+    let mut desk = CallDesk::new(&cfg.calls, &cfg.site, vec![]).unwrap();
     let mut out = Vec::new();
     let mut per_call = Vec::with_capacity(sample.len());
     let t0 = Instant::now();
@@ -93,23 +93,19 @@ window_secs = 3600
     // (b) arrival → incident published, through the whole node.
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let session = rt.block_on(pipeline::bus::open(&cfg.bus)).unwrap();
-    let room = dashboard::control_room::ControlRoom::start(
-        session.clone(),
-        &cfg.site,
-        "room",
-        &cfg.control_room,
-        cfg.fusion.clone(),
-    )
-    .unwrap();
+    let room =
+        control_room::ControlRoom::start(session.clone(), &cfg.site, "room", &cfg.control_room, cfg.fusion.clone())
+            .unwrap();
     let node = edge::node::EdgeNode::start(session.clone(), &cfg.site, "edge", &cfg.edge).unwrap();
-    let feeds = qorovul::feeds::Feeds::start(&cfg, &session, rt.handle(), node.alerts(), None).unwrap().unwrap();
+    let feeds =
+        edge::feeds::Feeds::start(&cfg.feed_thread(), &session, rt.handle(), node.alerts(), None).unwrap().unwrap();
     let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let lat: Arc<Mutex<Vec<Duration>>> = Arc::default();
     let (s2, l2) = (sent.clone(), lat.clone());
     let _sub = session
         .declare_subscriber("qv/bench/incident/**")
         .callback(move |s| {
-            let Ok(u) = serde_json::from_slice::<operators::fusion::IncidentUpdate>(&s.payload().to_bytes()) else {
+            let Ok(u) = serde_json::from_slice::<control_room::fusion::IncidentUpdate>(&s.payload().to_bytes()) else {
                 return;
             };
             for call in &u.incident.keys.call {

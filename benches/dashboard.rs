@@ -21,13 +21,13 @@
 #[path = "support/mod.rs"]
 mod common;
 use common::{free_port, wait_for};
+use control_room::auth::Role;
+use control_room::fusion::FusionConfig;
+use control_room::store::dashboard::{DashboardStore, IncidentQuery, Sites};
+use control_room::web::{Dashboard, WebConfig, seed_users};
+use control_room::{ControlRoom, ControlRoomConfig};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use dashboard::auth::Role;
-use dashboard::control_room::{ControlRoom, ControlRoomConfig};
-use dashboard::web::{Dashboard, WebConfig, seed_users};
-use dashboard::web_store::{DashboardStore, IncidentQuery, Sites};
 use futures_util::StreamExt;
-use operators::fusion::FusionConfig;
 use pipeline::alert::{Alert, Severity, SourceKind};
 use pipeline::bus::{self, BusConfig};
 use serde::Deserialize;
@@ -549,7 +549,7 @@ fn stream_to_clients(
         .declare_subscriber(format!("qv/{SITE}/incident/**"))
         .callback(move |sample| {
             let now = Instant::now();
-            let Ok(u) = serde_json::from_slice::<operators::fusion::IncidentUpdate>(&sample.payload().to_bytes())
+            let Ok(u) = serde_json::from_slice::<control_room::fusion::IncidentUpdate>(&sample.payload().to_bytes())
             else {
                 return;
             };

@@ -15,7 +15,7 @@
 #[path = "support/mod.rs"]
 mod common;
 use common::{free_port, wait_for};
-use edge::outbox::{Lane, Outbox};
+use edge::outbox::{Outbox, Priority};
 use edge::uplink::{Uplink, UplinkConfig};
 use pipeline::alert::{Alert, GeoPoint, Severity, SourceKind};
 use pipeline::bus::BusConfig;
@@ -117,7 +117,7 @@ fn main() {
     }
     let fill_secs = fill.elapsed().as_secs_f64();
     let live = IncidentWatch::start(&session, "bench-live");
-    // A second connection to the backlog's outbox, to see when its lane is empty.
+    // A second connection to the backlog's outbox, to see when its backlog is empty.
     let backlog_view = Outbox::open(&backlog_path).unwrap();
     let uplink =
         Uplink::start(session.clone(), Outbox::open(&backlog_path).unwrap(), UplinkConfig::new("bench", "edge-b"))
@@ -125,7 +125,7 @@ fn main() {
     let tx = uplink.sender();
     let t0 = Instant::now();
     let mut live_sent = 0;
-    while !backlog_view.after(Lane::Backlog, 0, 1).unwrap().is_empty() {
+    while !backlog_view.after(Priority::Backlog, 0, 1).unwrap().is_empty() {
         assert!(t0.elapsed() < Duration::from_secs(if full { 1800 } else { 120 }), "(d) drain stalled");
         pace(t0, live_sent, 20.0);
         let mut a = alert("bench-live", live_sent);
@@ -224,7 +224,8 @@ impl IncidentWatch {
             .declare_subscriber(format!("qv/{site}/incident/**"))
             .callback(move |sample| {
                 let now = Instant::now();
-                let Ok(u) = serde_json::from_slice::<operators::fusion::IncidentUpdate>(&sample.payload().to_bytes())
+                let Ok(u) =
+                    serde_json::from_slice::<control_room::fusion::IncidentUpdate>(&sample.payload().to_bytes())
                 else {
                     return;
                 };

@@ -1,6 +1,6 @@
 //! Motion-gating benchmark: the whole camera path with and without the motion gate, on
 //!   (1) vtest.avi — people walking all the time;
-//!   (2) the static-lobby clip (`qorovul::clips`, made from vtest.avi by code): walking
+//!   (2) the static-lobby clip (`qorovul::demo::clips`, made from vtest.avi by code): walking
 //!       people 20% of the time, and a man standing still in a zone for 60 s who must
 //!       raise loitering with the gate as without it.
 //! Prints detector calls per 1,000 frames, frames/s, and the time to the first zone alert
@@ -10,12 +10,12 @@
 //! `cargo bench --bench gating` runs the full clips; without `--bench` (`cargo test
 //! --bench gating`, as CI runs it) it is a smoke run: shorter slices and a 20 s dwell.
 
+use edge::camera_path::{CameraPath, PathEvent};
 use operators::detect::manifest::cache_dir;
 use pipeline::alert::{Alert, Phase};
 use pipeline::sources::camera::CameraConfig;
-use qorovul::camera_path::{CameraPath, PathEvent};
-use qorovul::clips::{StaticClip, VTEST};
 use qorovul::config::PipelineConfig;
+use qorovul::demo::clips::{StaticClip, VTEST};
 use std::time::{Duration, Instant};
 
 struct Run {
@@ -133,7 +133,7 @@ fn run(uri: &str, frames: u64, scene: &str, gated: bool) -> Run {
     );
     let cfg = PipelineConfig::parse(&text, "bench config").unwrap();
     let (alerts_tx, alerts_rx) = crossbeam_channel::unbounded::<Alert>();
-    let path = CameraPath::start(&cfg, alerts_tx).unwrap();
+    let path = CameraPath::start(&cfg.camera_path(), alerts_tx).unwrap();
     let events = path.observe();
     let mut cam = CameraConfig::new("cam", uri);
     cam.realtime = false;

@@ -90,7 +90,7 @@ fn main() {
 
     // The desk, and a subscriber for its decisions.
     let (alerts_tx, alerts_rx) = crossbeam_channel::unbounded::<Alert>();
-    let feeds = qorovul::feeds::Feeds::start(&cfg, &session, rt.handle(), alerts_tx, None).unwrap().unwrap();
+    let feeds = edge::feeds::Feeds::start(&cfg.feed_thread(), &session, rt.handle(), alerts_tx, None).unwrap().unwrap();
     let last_input: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let (dtx, drx) = crossbeam_channel::unbounded::<(Duration, String)>();
     let inputs = last_input.clone();
@@ -175,7 +175,7 @@ fn main() {
 /// An ISO 6346 container number with a valid check digit.
 fn container(i: usize) -> String {
     let first10 = format!("QVBU{:06}", i % 1_000_000);
-    let check = operators::gate::check_digit(&first10).expect("a well-formed owner and serial");
+    let check = operators::customs::check_digit(&first10).expect("a well-formed owner and serial");
     format!("{first10}{check}")
 }
 

@@ -8,13 +8,13 @@
 //! `cargo bench --bench video` runs the whole file; without `--bench` (as `cargo test
 //! --bench video` runs it in CI) it is a smoke run on a short slice.
 
+use edge::camera_path::{CameraPath, PathEvent};
 use operators::detect::{Detection, Detector, DetectorConfig, Manifest};
 use pipeline::clock::SystemClock;
 use pipeline::frame::Frame;
 use pipeline::metrics::{self, Metric};
 use pipeline::slot::{FullPolicy, Slot, Wakeup};
 use pipeline::sources::camera::{CameraConfig, spawn_camera};
-use qorovul::camera_path::{CameraPath, PathEvent};
 use qorovul::config::PipelineConfig;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -111,7 +111,7 @@ fn full_pipeline(limit: u64) -> (f64, u64, u64) {
         PipelineConfig::parse("site = \"bench\"\n[[rules.object_detected]]\nclasses = [\"person\"]\n", "bench config")
             .unwrap();
     let (alerts_tx, _alerts) = crossbeam_channel::unbounded();
-    let path = CameraPath::start(&cfg, alerts_tx).unwrap();
+    let path = CameraPath::start(&cfg.camera_path(), alerts_tx).unwrap();
     let events = path.observe();
     let mut cam = CameraConfig::new("bench", VTEST);
     cam.realtime = false;

@@ -1,10 +1,10 @@
-//! X-ray benchmark (issue 7): scans/s of the X-ray lane's analysis, and its peak memory,
+//! X-ray benchmark: scans/s of the X-ray lane's analysis, and its peak memory,
 //! on a 4000 × 2000 16-bit dual-energy cargo scan (MeV) and on a baggage scan (kV), both
 //! made by the repo's generator (`models/xray/synth.py`, cached by its arguments and the
 //! script's hash). For each:
 //!   - the limit: decoding the scan's two PNGs (`Scan::decode`), nothing else;
 //!   - the lane's work: decode + materials + findings (MeV cargo) + the render, and for kV
-//!     baggage the threat detector on the inference executor, as `src/xray_path.rs` does;
+//!     baggage the threat detector on the inference executor, as `edge/src/xray_lane.rs` does;
 //!   - peak memory (VmHWM) of each, honestly apart: each phase runs in a child process of
 //!     this binary (`QV_XRAY_BENCH_PHASE` picks it), which reports its VmHWM at its end.
 //!
@@ -12,9 +12,9 @@
 //! run: the same 4000 × 2000 scan, fewer iterations, in the test profile (workspace crates
 //! unoptimised), so its figures only show that the code runs.
 
+use edge::executor::{Executor, ScanQueue};
 use opencv::prelude::*;
 use operators::detect::{DetectorConfig, Manifest};
-use operators::executor::{Executor, ScanQueue};
 use operators::xray::threats::ThreatDetector;
 use operators::xray::{Analysis, Declaration, DeclaredGoods, Scan, ScanLimits, ScanMeta, ScannerType, XrayConfig};
 use serde_json::{Value, json};

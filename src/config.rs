@@ -1,21 +1,30 @@
-//! One config file (TOML) for every role: site, bus, detector, tracker, rules, cameras,
-//! and the edge, control-room and fusion sections.
+//! One config file (TOML) for every role: site, bus, the control room's sections
+//! (`[control_room]`, `[fusion]`, `[web]`) and an edge node's (detector, tracker, rules,
+//! cameras, `[edge]`, feeds, desks, X-ray). Each section is its component's own config
+//! type; this file only gathers them, checks them together, and hands each component the
+//! sections it is built from ([`PipelineConfig::camera_path`], [`PipelineConfig::feed_thread`]).
 //!
 //! Loaded with errors that name the file, the line and the field: serde refuses unknown
 //! fields (a typo is an error, not a silently ignored setting), and each component's
-//! `validate` names what serde cannot check.
+//! `validate` names what serde cannot check. A build without the `node` feature (a control
+//! room on its own) names an edge node's sections rather than reading them.
 
-use dashboard::control_room::ControlRoomConfig;
-use edge::node::EdgeConfig;
-use operators::detect::{DetectorConfig, Manifest};
-use operators::fusion::FusionConfig;
-use operators::rules::RulesConfig;
-use operators::track::TrackerConfig;
 use pipeline::bus::BusConfig;
-use pipeline::sources::camera::CameraConfig;
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
 use std::path::Path;
+
+#[cfg(feature = "control-room")]
+use control_room::{ControlRoomConfig, fusion::FusionConfig, web::WebConfig};
+#[cfg(feature = "node")]
+use edge::{camera_path::CameraPathConfig, feeds::FeedThreadConfig, node::EdgeConfig, xray_lane::XrayLaneConfig};
+#[cfg(feature = "node")]
+use operators::{
+    calls::CallsConfig, customs::CustomsConfig, detect::DetectorConfig, motion::MotionConfig, plates::PlatesConfig,
+    rules::RulesConfig, rules::scene::SceneConfig, sensors::SensorsConfig, snapshot::SnapshotConfig,
+    track::TrackerConfig, xray::XrayConfig,
+};
+#[cfg(feature = "node")]
+use pipeline::sources::camera::CameraConfig;
 
 /// A whole pipeline.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -28,57 +37,99 @@ pub struct PipelineConfig {
     pub node: String,
     #[serde(default)]
     pub bus: BusConfig,
-    #[serde(default)]
-    pub detector: DetectorConfig,
-    #[serde(default)]
-    pub tracker: TrackerConfig,
-    #[serde(default)]
-    pub rules: RulesConfig,
-    /// Motion gating of the detector (static cameras).
-    #[serde(default)]
-    pub motion: operators::motion::MotionConfig,
-    /// Plates of vehicle tracks and the watch list.
-    #[serde(default)]
-    pub plates: crate::plates_path::PlatesConfig,
-    /// Snapshots of alerts: blurring, sealing of originals.
-    #[serde(default)]
-    pub evidence: crate::evidence_path::EvidenceConfig,
-    /// `[scenes.<camera id>]`: zones, lines, ground mapping and scene rules per camera.
-    #[serde(default)]
-    pub scenes: std::collections::HashMap<String, operators::rules::scene::SceneConfig>,
-    #[serde(default, rename = "camera")]
-    pub cameras: Vec<CameraConfig>,
-    /// What an edge node keeps and sends: outbox, heartbeat, test signal.
-    #[serde(default)]
-    pub edge: EdgeConfig,
     /// What a control room keeps: store, heartbeat, silence limit.
+    #[cfg(feature = "control-room")]
     #[serde(default)]
     pub control_room: ControlRoomConfig,
     /// How a control room correlates alerts into incidents.
+    #[cfg(feature = "control-room")]
     #[serde(default)]
     pub fusion: FusionConfig,
     /// The control room's dashboard: address, cookies, audit export.
+    #[cfg(feature = "control-room")]
     #[serde(default)]
-    pub web: dashboard::web::WebConfig,
+    pub web: WebConfig,
+    #[cfg(feature = "node")]
+    #[serde(default)]
+    pub detector: DetectorConfig,
+    #[cfg(feature = "node")]
+    #[serde(default)]
+    pub tracker: TrackerConfig,
+    #[cfg(feature = "node")]
+    #[serde(default)]
+    pub rules: RulesConfig,
+    /// Motion gating of the detector (static cameras).
+    #[cfg(feature = "node")]
+    #[serde(default)]
+    pub motion: MotionConfig,
+    /// Plates of vehicle tracks and the watch list.
+    #[cfg(feature = "node")]
+    #[serde(default)]
+    pub plates: PlatesConfig,
+    /// Snapshots of alerts: blurring, sealing of originals.
+    #[cfg(feature = "node")]
+    #[serde(default)]
+    pub evidence: SnapshotConfig,
+    /// `[scenes.<camera id>]`: zones, lines, ground mapping and scene rules per camera.
+    #[cfg(feature = "node")]
+    #[serde(default)]
+    pub scenes: std::collections::HashMap<String, SceneConfig>,
+    #[cfg(feature = "node")]
+    #[serde(default, rename = "camera")]
+    pub cameras: Vec<CameraConfig>,
+    /// What an edge node keeps and sends: outbox, heartbeat, test signal.
+    #[cfg(feature = "node")]
+    #[serde(default)]
+    pub edge: EdgeConfig,
     /// The 102 desk: triage, place, patrol units.
+    #[cfg(feature = "node")]
     #[serde(default)]
-    pub calls: crate::calls_path::CallsConfig,
+    pub calls: CallsConfig,
     /// Sensor rules: radiation portals, alarm contacts, silence.
+    #[cfg(feature = "node")]
     #[serde(default)]
-    pub sensors: operators::sensors::SensorsConfig,
+    pub sensors: SensorsConfig,
     /// How call records, unit reports and telemetry arrive besides zenoh: HTTP, replays.
+    #[cfg(feature = "node")]
     #[serde(default)]
-    pub feeds: crate::feeds::FeedsConfig,
+    pub feeds: edge::feeds::FeedsConfig,
     /// X-ray analysis: scanners' calibration, limits, cargo thresholds, render.
+    #[cfg(feature = "node")]
     #[serde(default)]
-    pub xray: operators::xray::XrayConfig,
+    pub xray: XrayConfig,
     /// The X-ray lane: drop folder, threat detector.
+    #[cfg(feature = "node")]
     #[serde(default)]
-    pub xray_lane: crate::xray_path::XrayLaneConfig,
+    pub xray_lane: XrayLaneConfig,
     /// Customs lanes: which devices stand at which lane, the selectivity policy, history.
+    #[cfg(feature = "node")]
     #[serde(default)]
-    pub customs: crate::customs_path::CustomsConfig,
+    pub customs: CustomsConfig,
 }
+
+/// The sections only an edge node reads.
+#[cfg_attr(feature = "node", allow(dead_code))]
+const NODE_SECTIONS: [&str; 15] = [
+    "detector",
+    "tracker",
+    "rules",
+    "motion",
+    "plates",
+    "evidence",
+    "scenes",
+    "camera",
+    "edge",
+    "calls",
+    "sensors",
+    "feeds",
+    "xray",
+    "xray_lane",
+    "customs",
+];
+
+/// The sections only a control room reads.
+#[cfg_attr(feature = "control-room", allow(dead_code))]
+const CONTROL_ROOM_SECTIONS: [&str; 3] = ["control_room", "fusion", "web"];
 
 fn default_node() -> String {
     "node-1".into()
@@ -93,22 +144,68 @@ impl PipelineConfig {
 
     /// Parses and checks config text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self, String> {
+        Self::refuse_sections_of_another_build(text).map_err(|e| format!("config {origin}: {e}"))?;
         let cfg: Self = toml::from_str(text).map_err(|e| format!("config {origin}: {e}"))?;
         cfg.validate().map_err(|e| format!("config {origin}: {e}"))?;
         Ok(cfg)
     }
 
+    /// In a build without a role, a section of that role is named as such (not as a typo).
+    fn refuse_sections_of_another_build(text: &str) -> Result<(), String> {
+        let mut absent: Vec<(&str, &str)> = vec![];
+        if !cfg!(feature = "node") {
+            absent.extend(NODE_SECTIONS.iter().map(|s| (*s, "node")));
+        }
+        if !cfg!(feature = "control-room") {
+            absent.extend(CONTROL_ROOM_SECTIONS.iter().map(|s| (*s, "control-room")));
+        }
+        if absent.is_empty() {
+            return Ok(());
+        }
+        let table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        match absent.iter().find(|(s, _)| table.contains_key(*s)) {
+            Some((section, feature)) => Err(format!(
+                "[{section}] is read by a qorovul built with the `{feature}` feature; this one was built without it"
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Checks everything serde cannot; the error starts with the field's path.
     pub fn validate(&self) -> Result<(), String> {
-        let key_chunk = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-        if !key_chunk(&self.site) {
+        use pipeline::keys::is_segment;
+        if !is_segment(&self.site) {
             return Err(format!(
                 "site: {:?} must be letters, digits, '_', '.', '-' (it is part of zenoh keys)",
                 self.site
             ));
         }
         self.bus.validate().map_err(|e| format!("bus.{e}"))?;
-        let manifest = Manifest::builtin();
+        #[cfg(feature = "node")]
+        self.validate_node()?;
+        if !is_segment(&self.node) {
+            return Err(format!(
+                "node: {:?} must be letters, digits, '_', '.', '-' (it is part of zenoh keys)",
+                self.node
+            ));
+        }
+        #[cfg(feature = "node")]
+        self.edge.validate().map_err(|e| format!("edge.{e}"))?;
+        #[cfg(feature = "control-room")]
+        {
+            self.control_room.validate().map_err(|e| format!("control_room.{e}"))?;
+            self.fusion.validate().map_err(|e| format!("fusion.{e}"))?;
+            self.web.validate().map_err(|e| format!("web.{e}"))?;
+        }
+        #[cfg(feature = "node")]
+        self.validate_inputs()?;
+        Ok(())
+    }
+
+    /// The camera path's sections.
+    #[cfg(feature = "node")]
+    fn validate_node(&self) -> Result<(), String> {
+        let manifest = operators::detect::Manifest::builtin();
         self.detector.validate(&manifest).map_err(|e| format!("detector.{e}"))?;
         let labels = manifest.get(&self.detector.model).map(|m| m.labels()).unwrap_or_default();
         self.rules.validate(labels).map_err(|e| format!("rules.{e}"))?;
@@ -119,24 +216,20 @@ impl PipelineConfig {
         for (id, scene) in &self.scenes {
             operators::rules::scene::Scene::new(scene, labels).map_err(|e| format!("scenes.{id}.{e}"))?;
         }
-        if !key_chunk(&self.node) {
-            return Err(format!(
-                "node: {:?} must be letters, digits, '_', '.', '-' (it is part of zenoh keys)",
-                self.node
-            ));
-        }
-        self.edge.validate().map_err(|e| format!("edge.{e}"))?;
-        self.control_room.validate().map_err(|e| format!("control_room.{e}"))?;
-        self.fusion.validate().map_err(|e| format!("fusion.{e}"))?;
-        self.web.validate().map_err(|e| format!("web.{e}"))?;
-        crate::feeds::validate(&self.calls, &self.sensors)?;
+        Ok(())
+    }
+
+    /// The feeds, the desks, the X-ray lane and the cameras.
+    #[cfg(feature = "node")]
+    fn validate_inputs(&self) -> Result<(), String> {
+        edge::feeds::validate(&self.calls, &self.sensors)?;
         if self.xray_lane.enabled {
             operators::xray::Analysis::from_config(&self.xray, Path::new("."))?;
         }
         if self.customs.enabled {
             self.customs.load_policy().map_err(|e| format!("customs.{e}"))?;
         }
-        let mut ids = HashSet::new();
+        let mut ids = std::collections::HashSet::new();
         for (i, cam) in self.cameras.iter().enumerate() {
             cam.validate().map_err(|e| format!("camera[{i}] (id {:?}): {e}", cam.id))?;
             if !ids.insert(&cam.id) {
@@ -148,14 +241,57 @@ impl PipelineConfig {
 
     /// sha256 of the config as loaded (serialised), recorded with every decision.
     pub fn hash(&self) -> String {
-        use sha2::Digest;
-        let text = toml::to_string(self).unwrap_or_default();
-        let digest = sha2::Sha256::digest(text.as_bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        pipeline::hash::sha256_hex(toml::to_string(self).unwrap_or_default())
+    }
+
+    /// What `check-config` says of a config that loads.
+    pub fn summary(&self) -> String {
+        #[cfg(feature = "node")]
+        return format!("site {:?}, {} camera(s), model {:?}", self.site, self.cameras.len(), self.detector.model);
+        #[cfg(not(feature = "node"))]
+        format!("site {:?}, node {:?}", self.site, self.node)
+    }
+
+    /// The camera path's sections.
+    #[cfg(feature = "node")]
+    pub fn camera_path(&self) -> CameraPathConfig {
+        CameraPathConfig {
+            site: self.site.clone(),
+            config_sha256: self.hash(),
+            detector: self.detector.clone(),
+            motion: self.motion.clone(),
+            tracker: self.tracker.clone(),
+            rules: self.rules.clone(),
+            plates: self.plates.clone(),
+            snapshots: self.evidence.clone(),
+            seal_key_file: self.seal_key_file(),
+            scenes: self.scenes.clone(),
+            cameras: self.cameras.clone(),
+        }
+    }
+
+    /// The feed thread's sections.
+    #[cfg(feature = "node")]
+    pub fn feed_thread(&self) -> FeedThreadConfig {
+        FeedThreadConfig {
+            site: self.site.clone(),
+            feeds: self.feeds.clone(),
+            calls: self.calls.clone(),
+            sensors: self.sensors.clone(),
+            customs: self.customs.clone(),
+            camera_views: operators::calls::place::camera_views(&self.cameras),
+        }
+    }
+
+    /// The key originals are sealed with: `[evidence] key_file`, else `evidence.key` in the
+    /// edge's data folder.
+    #[cfg(feature = "node")]
+    pub fn seal_key_file(&self) -> std::path::PathBuf {
+        self.evidence.key_file.clone().unwrap_or_else(|| self.edge.data_dir.join("evidence.key"))
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "node", feature = "control-room"))]
 mod tests {
     use super::*;
 
@@ -175,7 +311,7 @@ uri = "file:///tmp/x.avi"
 
     #[test]
     fn the_built_in_demo_config_is_valid_for_every_role() {
-        let cfg = PipelineConfig::parse(crate::commands::demo::DEMO_CONFIG, "configs/demo.toml").unwrap();
+        let cfg = PipelineConfig::parse(crate::demo::DEMO_CONFIG, "configs/demo.toml").unwrap();
         assert!(!cfg.fusion.rules.is_empty() && cfg.edge.test_signal_secs.is_some());
     }
 
@@ -235,5 +371,18 @@ close_after_secs = 0
         let bad = format!("{GOOD}\n[detector]\nmodel = \"nope\"\n");
         let err = PipelineConfig::parse(&bad, "m.toml").unwrap_err();
         assert!(err.contains("detector.model") && err.contains("centernet"), "{err}");
+    }
+
+    #[test]
+    fn every_top_level_section_belongs_to_one_role() {
+        // The lists a one-role build names sections by are the struct's own fields.
+        let text = toml::to_string(&PipelineConfig::parse(GOOD, "good.toml").unwrap()).unwrap();
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        for key in table.keys().filter(|k| !["site", "node", "bus"].contains(&k.as_str())) {
+            assert!(
+                NODE_SECTIONS.contains(&key.as_str()) ^ CONTROL_ROOM_SECTIONS.contains(&key.as_str()),
+                "[{key}] is in neither list, or in both"
+            );
+        }
     }
 }

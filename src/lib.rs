@@ -1,17 +1,9 @@
-//! qorovul: the assembled system. `config` reads a pipeline file; `camera_path` wires
-//! cameras, the inference executor and analytics; `xray_path` the X-ray lane; `lanes` starts
-//! both over a node's one inference executor; `customs_path` the customs lane decision;
-//! `commands` are the CLI's verbs.
+//! The `qorovul` binary's own code: the config file that gathers every component's section
+//! (`config`), the verbs (`commands`, one file each) and the demo (`demo`). Everything it
+//! runs lives in the libraries: `pipeline`, `operators`, `edge`, `control_room`
+//! (docs/ARCHITECTURE.md).
 
-pub mod calls_path;
-pub mod camera_path;
-pub mod clips;
 pub mod commands;
 pub mod config;
-pub mod customs_path;
-pub mod demo_feeds;
-pub mod evidence_path;
-pub mod feeds;
-pub mod lanes;
-pub mod plates_path;
-pub mod xray_path;
+#[cfg(all(feature = "node", feature = "control-room"))]
+pub mod demo;

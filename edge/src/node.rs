@@ -1,7 +1,9 @@
-//! An edge node's services around its pipeline: the outbox and uplink, the evidence store
-//! and lane, the disk quota, the heartbeat, and an optional periodic test signal. The `qorovul edge` command and the demo start one.
+//! An edge node's services around its analysers and feeds: the outbox and uplink, the
+//! evidence store and server, the disk quota, the heartbeat, and an optional periodic test
+//! signal. The `qorovul edge` command and the demo start one.
 
-use crate::evidence::{self, EvidenceServer, EvidenceStore};
+use crate::evidence_server::{self, EvidenceServer};
+use crate::evidence_store::EvidenceStore;
 use crate::outbox::Outbox;
 use crate::uplink::{Uplink, UplinkConfig};
 use crossbeam_channel::Sender;
@@ -26,7 +28,7 @@ pub struct EdgeConfig {
     /// Disk the node may use for evidence and alerts together, in MiB. When full, evidence
     /// is evicted (replicated files first, oldest first); alerts never are.
     pub disk_quota_mb: u64,
-    /// The evidence lane's bandwidth cap towards the control room, in kB/s.
+    /// The evidence server's bandwidth cap towards the control room, in kB/s.
     pub evidence_kbytes_per_sec: u64,
     /// When set, a `test_signal` alert (severity info) every this many seconds, so the
     /// control room sees the whole chain work (as alarm receiving centres expect of panels).
@@ -96,7 +98,7 @@ impl EdgeNode {
 
         let evidence = Arc::new(EvidenceStore::open(&cfg.data_dir.join("evidence"))?);
         let evidence_server =
-            evidence::serve(&session, site, node, evidence.clone(), cfg.evidence_kbytes_per_sec * 1000)?;
+            evidence_server::serve(&session, site, node, evidence.clone(), cfg.evidence_kbytes_per_sec * 1000)?;
 
         let stats = uplink.stats.clone();
         let sources = Arc::new(Mutex::new(Vec::new()));
@@ -135,7 +137,7 @@ impl EdgeNode {
     }
 
     /// Where the pipeline keeps evidence files (snapshots, clips) by content hash; alerts
-    /// name them in `evidence`, and the control room fetches them on the evidence lane.
+    /// name them in `evidence`, and the control room fetches them from the evidence server.
     pub fn evidence(&self) -> Arc<EvidenceStore> {
         self.evidence.clone()
     }

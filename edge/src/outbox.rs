@@ -1,8 +1,8 @@
 //! The durable alert outbox: SQLite in WAL mode with `synchronous=FULL`, so an append
 //! that returned survives a power cut.
 //!
-//! Two lanes: alerts of severity high and critical are sent before a draining backlog
-//! of lower ones, oldest first within a lane. Alerts are never evicted; evidence, which
+//! Two priorities: alerts of severity high and critical are sent before a draining backlog
+//! of lower ones, oldest first within a priority. Alerts are never evicted; evidence, which
 //! lives elsewhere, is what a disk quota removes.
 //!
 //! Beside the outbox, a ledger keeps the id of every alert ever appended (16 bytes a row,
@@ -13,12 +13,12 @@ use rusqlite::{Connection, params};
 use std::path::Path;
 use uuid::Uuid;
 
-/// The two sending lanes.
+/// The two sending priorities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Lane {
+pub enum Priority {
     /// High and critical alerts: sent first.
     Live = 0,
-    /// Everything else, drained oldest first behind the live lane.
+    /// Everything else, drained oldest first behind the live alerts.
     Backlog = 1,
 }
 
@@ -27,7 +27,7 @@ pub enum Lane {
 pub struct Pending {
     /// Position in the outbox (append order).
     pub seq: i64,
-    pub lane: Lane,
+    pub priority: Priority,
     pub id: Uuid,
     /// Published key expression.
     pub key: String,
@@ -40,8 +40,8 @@ pub struct Outbox {
     conn: Connection,
 }
 
-/// Severity at and above which an alert takes the live lane.
-const LIVE_LANE_FROM: Severity = Severity::High;
+/// Severity at and above which an alert is sent live.
+const LIVE_FROM: Severity = Severity::High;
 
 impl Outbox {
     /// Opens (creating if needed) the outbox at `path`.
@@ -54,7 +54,7 @@ impl Outbox {
             "CREATE TABLE IF NOT EXISTS outbox (
                  seq      INTEGER PRIMARY KEY AUTOINCREMENT,
                  id       TEXT NOT NULL,              -- unique through the ledger
-                 lane     INTEGER NOT NULL,   -- 0 live (high, critical), 1 backlog
+                 lane     INTEGER NOT NULL,   -- the priority: 0 live, 1 backlog (first name kept: outboxes on disk open as they are)
                  key      TEXT NOT NULL,
                  json     TEXT NOT NULL
              );
@@ -90,9 +90,9 @@ impl Outbox {
                 {
                     continue;
                 }
-                let lane = if a.severity >= LIVE_LANE_FROM { Lane::Live } else { Lane::Backlog };
+                let priority = if a.severity >= LIVE_FROM { Priority::Live } else { Priority::Backlog };
                 added += insert
-                    .execute(params![a.id.to_string(), lane as i64, a.key_expr(), a.to_json()])
+                    .execute(params![a.id.to_string(), priority as i64, a.key_expr(), a.to_json()])
                     .map_err(|e| format!("outbox append {}: {e}", a.id))?;
             }
         }
@@ -100,16 +100,16 @@ impl Outbox {
         Ok(added)
     }
 
-    /// Up to `limit` alerts to send next: the live lane first, then the backlog, each
+    /// Up to `limit` alerts to send next: the live ones first, then the backlog, each
     /// oldest first.
     pub fn next(&self, limit: usize) -> Result<Vec<Pending>, String> {
-        let mut out = self.after(Lane::Live, 0, limit)?;
-        out.extend(self.after(Lane::Backlog, 0, limit - out.len())?);
+        let mut out = self.after(Priority::Live, 0, limit)?;
+        out.extend(self.after(Priority::Backlog, 0, limit - out.len())?);
         Ok(out)
     }
 
-    /// Up to `limit` alerts of `lane` appended after position `seq`, oldest first.
-    pub fn after(&self, lane: Lane, seq: i64, limit: usize) -> Result<Vec<Pending>, String> {
+    /// Up to `limit` alerts of `priority` appended after position `seq`, oldest first.
+    pub fn after(&self, priority: Priority, seq: i64, limit: usize) -> Result<Vec<Pending>, String> {
         if limit == 0 {
             return Ok(vec![]);
         }
@@ -118,7 +118,7 @@ impl Outbox {
             .prepare_cached("SELECT seq, id, key, json FROM outbox WHERE lane = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")
             .map_err(|e| format!("outbox read: {e}"))?;
         let rows = q
-            .query_map(params![lane as i64, seq, limit as i64], |r| {
+            .query_map(params![priority as i64, seq, limit as i64], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
             })
             .map_err(|e| format!("outbox read: {e}"))?;
@@ -126,7 +126,7 @@ impl Outbox {
         for row in rows {
             let (seq, id, key, json) = row.map_err(|e| format!("outbox read: {e}"))?;
             let id = Uuid::parse_str(&id).map_err(|e| format!("outbox row {seq}: id {id:?}: {e}"))?;
-            out.push(Pending { seq, lane, id, key, json });
+            out.push(Pending { seq, priority, id, key, json });
         }
         Ok(out)
     }
@@ -194,11 +194,11 @@ impl Outbox {
             .sum()
     }
 
-    /// Alerts waiting, per lane: `(live, backlog)`.
+    /// Alerts waiting, per priority: `(live, backlog)`.
     pub fn depth(&self) -> Result<(u64, u64), String> {
-        let count = |lane: i64| {
+        let count = |priority: i64| {
             self.conn
-                .query_row("SELECT COUNT(*) FROM outbox WHERE lane = ?1", params![lane], |r| r.get::<_, i64>(0))
+                .query_row("SELECT COUNT(*) FROM outbox WHERE lane = ?1", params![priority], |r| r.get::<_, i64>(0))
                 .map(|n| n as u64)
                 .map_err(|e| format!("outbox depth: {e}"))
         };
@@ -207,100 +207,4 @@ impl Outbox {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use pipeline::alert::*;
-
-    fn alert(severity: Severity) -> Alert {
-        Alert { severity, ..Alert::minimal("post-1", SourceKind::Sensor, "rpm-1", "radiation_alarm") }
-    }
-
-    fn temp_db(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("qorovul-outbox-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join("outbox.sqlite")
-    }
-
-    #[test]
-    fn appended_alerts_survive_a_reopen_until_acknowledged() {
-        let path = temp_db("reopen");
-        let alerts: Vec<Alert> = (0..5).map(|_| alert(Severity::Low)).collect();
-        {
-            let mut ob = Outbox::open(&path).unwrap();
-            assert_eq!(ob.append(&alerts).unwrap(), 5);
-            // Dropped without any shutdown step, as a killed process would be.
-        }
-        let mut ob = Outbox::open(&path).unwrap();
-        let next = ob.next(10).unwrap();
-        assert_eq!(next.iter().map(|p| p.id).collect::<Vec<_>>(), alerts.iter().map(|a| a.id).collect::<Vec<_>>());
-        assert_eq!(next[0].json, alerts[0].to_json());
-        assert_eq!(next[0].key, "qv/post-1/alert/sensor/rpm-1/radiation_alarm");
-        assert_eq!(ob.ack(&[next[0].seq, next[1].seq]).unwrap(), 2);
-        assert_eq!(ob.ack(&[next[0].seq]).unwrap(), 0, "a repeated ack changes nothing");
-        drop(ob);
-        let ob = Outbox::open(&path).unwrap();
-        assert_eq!(ob.depth().unwrap(), (0, 3));
-        let mut ledger = ob.ledger(0).unwrap();
-        ledger.sort();
-        let mut ids: Vec<Uuid> = alerts.iter().map(|a| a.id).collect();
-        ids.sort();
-        assert_eq!(ledger, ids, "the ledger keeps acknowledged alerts too");
-    }
-
-    #[test]
-    fn an_acknowledged_alert_appended_again_is_not_resent() {
-        let mut ob = Outbox::open(&temp_db("replay")).unwrap();
-        let a = alert(Severity::Low);
-        ob.append(std::slice::from_ref(&a)).unwrap();
-        let seq = ob.next(1).unwrap()[0].seq;
-        ob.ack(&[seq]).unwrap();
-        assert_eq!(ob.append(std::slice::from_ref(&a)).unwrap(), 0);
-        assert_eq!(ob.depth().unwrap(), (0, 0));
-    }
-
-    #[test]
-    fn after_reads_one_lane_past_a_position() {
-        let mut ob = Outbox::open(&temp_db("after")).unwrap();
-        let low: Vec<Alert> = (0..5).map(|_| alert(Severity::Low)).collect();
-        ob.append(&low).unwrap();
-        let first = ob.after(Lane::Backlog, 0, 2).unwrap();
-        assert_eq!(first.len(), 2);
-        let rest = ob.after(Lane::Backlog, first[1].seq, 10).unwrap();
-        assert_eq!(rest.iter().map(|p| p.id).collect::<Vec<_>>(), low[2..].iter().map(|a| a.id).collect::<Vec<_>>());
-        assert!(ob.after(Lane::Live, 0, 10).unwrap().is_empty());
-    }
-
-    #[test]
-    fn the_same_alert_is_kept_once() {
-        let mut ob = Outbox::open(&temp_db("dedup")).unwrap();
-        let a = alert(Severity::Low);
-        assert_eq!(ob.append(std::slice::from_ref(&a)).unwrap(), 1);
-        assert_eq!(ob.append(std::slice::from_ref(&a)).unwrap(), 0);
-        assert_eq!(ob.depth().unwrap(), (0, 1));
-    }
-
-    #[test]
-    fn high_and_critical_overtake_the_backlog() {
-        let mut ob = Outbox::open(&temp_db("lanes")).unwrap();
-        let backlog: Vec<Alert> = (0..100).map(|_| alert(Severity::Low)).collect();
-        ob.append(&backlog).unwrap();
-        let critical = alert(Severity::Critical);
-        let high = alert(Severity::High);
-        ob.append(&[critical.clone(), high.clone()]).unwrap();
-        let next = ob.next(3).unwrap();
-        assert_eq!(next[0].id, critical.id);
-        assert_eq!(next[1].id, high.id);
-        assert_eq!(next[2].id, backlog[0].id, "then the backlog, oldest first");
-        assert_eq!(ob.depth().unwrap(), (2, 100));
-    }
-
-    #[test]
-    fn the_database_is_in_wal_mode_with_full_sync() {
-        let ob = Outbox::open(&temp_db("pragmas")).unwrap();
-        let mode: String = ob.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
-        let sync: i64 = ob.conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
-        assert_eq!(mode, "wal");
-        assert_eq!(sync, 2, "FULL");
-    }
-}
+mod tests;

@@ -2,7 +2,7 @@
 //! the outbox only when the control room acknowledges them.
 //!
 //! The one idea: sending is a window over the outbox, not a queue in memory. The thread
-//! keeps a cursor per lane and the set of alerts in flight; an acknowledgement deletes
+//! keeps a cursor per priority and the set of alerts in flight; an acknowledgement deletes
 //! from the outbox, and an alert not acknowledged within `ack_timeout` (router down,
 //! control room restarting) makes the window start again from the oldest unacknowledged
 //! alert. Duplicates this may cause are removed by the control room, which stores on `id`.
@@ -10,7 +10,7 @@
 //! Live (high, critical) alerts have a window of their own and a higher zenoh priority, so
 //! they overtake a draining backlog both here and inside the transport.
 
-use crate::outbox::{Lane, Outbox};
+use crate::outbox::{self, Outbox};
 use crossbeam_channel::{Receiver, Sender, select};
 use pipeline::alert::Alert;
 use pipeline::{keys, metrics};
@@ -32,7 +32,7 @@ pub struct UplinkConfig {
     pub ack_timeout: Duration,
     /// Backlog alerts in flight (sent, not yet acknowledged) at most.
     pub window: usize,
-    /// Live-lane alerts in flight at most, on top of the backlog's window.
+    /// Live alerts in flight at most, on top of the backlog's window.
     pub live_window: usize,
 }
 
@@ -70,7 +70,7 @@ pub struct Uplink {
 impl Uplink {
     /// Starts the uplink thread on `session` with `outbox`.
     pub fn start(session: zenoh::Session, outbox: Outbox, cfg: UplinkConfig) -> Result<Self, String> {
-        if !keys::is_chunk(&cfg.site) || !keys::is_chunk(&cfg.node) {
+        if !keys::is_segment(&cfg.site) || !keys::is_segment(&cfg.node) {
             return Err(format!("uplink: site {:?} and node {:?} must be key-expression chunks", cfg.site, cfg.node));
         }
         let (alerts_tx, alerts_rx) = crossbeam_channel::unbounded();
@@ -132,13 +132,13 @@ struct Sending {
     cfg: UplinkConfig,
     stats: Arc<UplinkStats>,
     attachment: String,
-    /// Highest outbox position sent, per lane.
+    /// Highest outbox position sent, per priority.
     cursor: [i64; 2],
     /// Every alert sent and not yet acknowledged, with its outbox position (acknowledgements
     /// name ids; the outbox deletes by position). Kept across window restarts, so a late
     /// acknowledgement of an earlier send still removes its alert.
     unacked: HashMap<Uuid, Sent>,
-    in_flight_per_lane: [usize; 2],
+    in_flight_per_priority: [usize; 2],
     /// Send order, for finding the oldest alert in flight; stale entries are skipped lazily.
     sent: VecDeque<(Instant, Uuid)>,
     depth_read: Instant,
@@ -150,9 +150,9 @@ struct Sending {
 }
 
 struct Sent {
-    lane: Lane,
+    priority: outbox::Priority,
     seq: i64,
-    /// Counted in its lane's window (false once a window restart gave up on it).
+    /// Counted in its priority's window (false once a window restart gave up on it).
     in_window: bool,
 }
 
@@ -170,7 +170,7 @@ impl Sending {
             stats,
             cursor: [0, 0],
             unacked: HashMap::new(),
-            in_flight_per_lane: [0, 0],
+            in_flight_per_priority: [0, 0],
             sent: VecDeque::new(),
             depth_read: Instant::now() - Duration::from_secs(60),
             sent_total: m.metric("qv_uplink_sent_total", &[]),
@@ -247,7 +247,7 @@ impl Sending {
             if let Some(s) = self.unacked.remove(id) {
                 seqs.push(s.seq);
                 if s.in_window {
-                    self.in_flight_per_lane[s.lane as usize] -= 1;
+                    self.in_flight_per_priority[s.priority as usize] -= 1;
                 }
             }
         }
@@ -270,7 +270,7 @@ impl Sending {
             return;
         }
         tracing::warn!(
-            in_flight = self.in_flight_per_lane.iter().sum::<usize>(),
+            in_flight = self.in_flight_per_priority.iter().sum::<usize>(),
             "no acknowledgement for {:?}; sending again from the oldest unacknowledged alert",
             self.cfg.ack_timeout
         );
@@ -278,25 +278,25 @@ impl Sending {
         for s in self.unacked.values_mut() {
             s.in_window = false;
         }
-        self.in_flight_per_lane = [0, 0];
+        self.in_flight_per_priority = [0, 0];
         self.sent.clear();
         self.cursor = [0, 0];
     }
 
-    /// Fills both windows from the outbox, live lane first. Returns true when a window was
+    /// Fills both windows from the outbox, live alerts first. Returns true when a window was
     /// filled completely (there may be more to send as soon as acknowledgements arrive).
     fn send(&mut self) -> Result<bool, String> {
         let mut more = false;
-        for (lane, window, priority) in [
-            (Lane::Live, self.cfg.live_window, Priority::InteractiveHigh),
-            (Lane::Backlog, self.cfg.window, Priority::Data),
+        for (level, window, priority) in [
+            (outbox::Priority::Live, self.cfg.live_window, Priority::InteractiveHigh),
+            (outbox::Priority::Backlog, self.cfg.window, Priority::Data),
         ] {
-            let free = window.saturating_sub(self.in_flight_per_lane[lane as usize]);
+            let free = window.saturating_sub(self.in_flight_per_priority[level as usize]);
             // Small refills cost a query each; wait for a few acknowledgements first.
-            if free == 0 || (free < window / 8 && self.in_flight_per_lane.iter().sum::<usize>() > 0) {
+            if free == 0 || (free < window / 8 && self.in_flight_per_priority.iter().sum::<usize>() > 0) {
                 continue;
             }
-            let batch = self.outbox.after(lane, self.cursor[lane as usize], free)?;
+            let batch = self.outbox.after(level, self.cursor[level as usize], free)?;
             more |= batch.len() == free;
             for p in batch {
                 let put = self
@@ -312,14 +312,14 @@ impl Sending {
                     self.errors_total.inc();
                     tracing::warn!("sending alert {} on {}: {e}", p.id, p.key);
                 }
-                self.cursor[lane as usize] = p.seq;
-                let was = self.unacked.insert(p.id, Sent { lane, seq: p.seq, in_window: true });
+                self.cursor[level as usize] = p.seq;
+                let was = self.unacked.insert(p.id, Sent { priority: level, seq: p.seq, in_window: true });
                 // A resend follows a window restart, which stopped counting the first send;
                 // should one still be counted, count the alert once.
                 if let Some(was) = was.filter(|w| w.in_window) {
-                    self.in_flight_per_lane[was.lane as usize] -= 1;
+                    self.in_flight_per_priority[was.priority as usize] -= 1;
                 }
-                self.in_flight_per_lane[lane as usize] += 1;
+                self.in_flight_per_priority[level as usize] += 1;
                 self.sent.push_back((Instant::now(), p.id));
                 self.sent_total.inc();
             }
@@ -337,9 +337,10 @@ impl Sending {
         let (live, backlog) = self.outbox.depth()?;
         self.stats.live.store(live, Ordering::Relaxed);
         self.stats.backlog.store(backlog, Ordering::Relaxed);
-        self.stats.in_flight.store(self.in_flight_per_lane.iter().sum::<usize>() as u64, Ordering::Relaxed);
+        self.stats.in_flight.store(self.in_flight_per_priority.iter().sum::<usize>() as u64, Ordering::Relaxed);
         self.stats.disk_bytes.store(self.outbox.disk_bytes(), Ordering::Relaxed);
         let m = metrics::global();
+        // The label keeps its published name.
         m.metric("qv_outbox_depth", &[("lane", "live")]).set(live);
         m.metric("qv_outbox_depth", &[("lane", "backlog")]).set(backlog);
         Ok(())

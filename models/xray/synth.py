@@ -14,6 +14,9 @@ Output per scan (format in README.md): {id}_low.png, {id}_high.png (grayscale tr
 65535 = no attenuation), {id}_materials.png (8-bit class per pixel), {id}.txt (YOLO threat
 labels), {id}.json (scanner, energies, objects, masses, declared goods). Deterministic: the
 same arguments give the same files.
+
+This file is long because it is the whole generator in one script (physics, scenes, cargo
+scenarios, output), so that a reviewer of the X-ray model's data reads it in one place.
 """
 
 import argparse

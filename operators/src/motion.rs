@@ -1,4 +1,4 @@
-//! Motion gating (DESIGN.md, the flow: decode → [motion gate] → detect): a cheap look at
+//! Motion gating (docs/ARCHITECTURE.md, "Route of a frame": decode → motion gate → detect): a cheap look at
 //! a small grey copy of each frame decides whether the detector needs to run.
 //!
 //! The detector is the costliest stage on the camera path; a static camera shows an
@@ -10,6 +10,7 @@
 //!
 //! The same grey copy feeds the camera-tamper rule ([`crate::rules::tamper`]).
 
+use crate::image::cv;
 use opencv::core::{Mat, Point, Size, Vec3b};
 use opencv::prelude::*;
 use opencv::{core, imgproc, video};
@@ -231,10 +232,6 @@ impl MotionGate {
         }
         Ok(decision)
     }
-}
-
-pub(crate) fn cv(e: opencv::Error) -> String {
-    format!("opencv: {e}")
 }
 
 #[cfg(test)]

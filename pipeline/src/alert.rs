@@ -1,4 +1,4 @@
-//! The alert contract (DESIGN.md, "Alert contract"): what every operator raises and every
+//! The alert contract (docs/ARCHITECTURE.md, "Contracts"): what every operator raises and every
 //! integrator receives. One JSON object per message, `schema_version` first.
 //!
 //! A condition is an *episode*: one `begin`, optional `update`s, one `end`, all sharing
@@ -146,7 +146,7 @@ pub struct Alert {
     pub attributes: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
     pub correlation: Correlation,
-    /// Hashes of the rule, model and config that decided (DESIGN.md: explainable, replayable).
+    /// Hashes of the rule, model and config that decided (docs/ARCHITECTURE.md, "Principles": explainable, replayable).
     #[serde(default)]
     pub provenance: serde_json::Map<String, serde_json::Value>,
 }
@@ -180,7 +180,7 @@ impl Alert {
     /// The zenoh key expression this alert is published on:
     /// `qv/{site}/alert/{source_kind}/{source_id}/{kind}`.
     pub fn key_expr(&self) -> String {
-        format!("qv/{}/alert/{}/{}/{}", self.site, self.source.kind.as_str(), self.source.id, self.kind)
+        crate::keys::alert(&self.site, self.source.kind.as_str(), &self.source.id, &self.kind)
     }
 
     /// The wire form: one line of JSON.

@@ -1,4 +1,4 @@
-//! Time for the pipeline (DESIGN.md, "Time and place").
+//! Time for the pipeline (docs/ARCHITECTURE.md, "Time and place").
 //!
 //! Rules and trackers work on *event* time carried by each item, never on the wall clock
 //! read in the middle of a computation; the [`Clock`] here is only asked "what time is it

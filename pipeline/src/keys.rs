@@ -1,11 +1,48 @@
-//! The key expressions of the fabric, in one place (DESIGN.md, "Key expressions").
+//! Every key expression of the fabric, in one place (docs/ARCHITECTURE.md, "Contracts").
+//! Nothing else in the code writes a `qv/…` key by hand.
 //!
-//! Integrator-facing: `alert`, `incident`, `health`, `pii`. Internal to edge ↔ control
-//! room: `ack` (alert acknowledgements) and `evidence` (the evidence lane).
+//! Integrator-facing: `alert`, `incident`, `lane/…/decision`, `health`, `cap`, `pii`.
+//! Fed in from outside systems: `feed`. Internal to edge ↔ control room: `ack` (alert
+//! acknowledgements), `evidence` and `evidence-ack` (the evidence transfer), `audit-head`.
+//!
+//! The one rule for a key segment (a site, node, source, lane or sensor id) is
+//! [`is_segment`]: the contract's `key_chunk` (`^[A-Za-z0-9_.-]+$`), checked wherever an id
+//! that will become a segment enters.
+
+/// Everything qorovul publishes: `qv/**`.
+pub const EVERYTHING: &str = "qv/**";
+
+/// True when `s` may stand as one segment of a key expression: letters, digits, `_`, `.`,
+/// `-` (the alert contract's `key_chunk`). Ids of sites, nodes, sources and lanes are
+/// checked against it where they enter (config, feeds, the API).
+pub fn is_segment(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// Where one alert is published: `qv/{site}/alert/{source_kind}/{source_id}/{kind}`.
+pub fn alert(site: &str, source_kind: &str, source_id: &str, kind: &str) -> String {
+    format!("qv/{site}/alert/{source_kind}/{source_id}/{kind}")
+}
 
 /// Every alert of a site: `qv/{site}/alert/**`.
 pub fn alerts(site: &str) -> String {
     format!("qv/{site}/alert/**")
+}
+
+/// Every alert of every site: what a control room takes in and answers history queries on.
+pub fn alerts_of_every_site() -> String {
+    alerts("*")
+}
+
+/// Alerts of one kind from every source of one kind at a site, e.g. every camera's
+/// `plate_read`: `qv/{site}/alert/{source_kind}/*/{kind}`.
+pub fn alerts_of_kind(site: &str, source_kind: &str, kind: &str) -> String {
+    alert(site, source_kind, "*", kind)
+}
+
+/// Every alert of every camera of a site: `qv/{site}/alert/camera/**`.
+pub fn camera_alerts(site: &str) -> String {
+    format!("qv/{site}/alert/camera/**")
 }
 
 /// Where an incident's created / updated / closed messages go.
@@ -13,9 +50,49 @@ pub fn incident(site: &str, id: &str) -> String {
     format!("qv/{site}/incident/{id}")
 }
 
+/// Every incident of a site: `qv/{site}/incident/**`.
+pub fn incidents(site: &str) -> String {
+    format!("qv/{site}/incident/**")
+}
+
+/// A customs lane's decision records: `qv/{site}/lane/{lane}/decision`.
+pub fn lane_decision(site: &str, lane: &str) -> String {
+    format!("qv/{site}/lane/{lane}/decision")
+}
+
+/// An incident as a CAP 1.2 document, asked of the control room: `qv/{site}/cap/{id}`.
+pub fn cap(site: &str, incident_id: &str) -> String {
+    format!("qv/{site}/cap/{incident_id}")
+}
+
+/// The CAP documents of every site, as the control room answers them.
+pub fn caps_of_every_site() -> String {
+    cap("*", "*")
+}
+
+/// True when `key` asks for CAP documents (`qv/{site}/cap/…`) rather than alerts.
+pub fn is_cap(key: &str) -> bool {
+    key.split('/').nth(2) == Some("cap")
+}
+
+/// True when `key` is under a site's alerts (`qv/{site}/alert/…`).
+pub fn is_alert(key: &str) -> bool {
+    key.split('/').nth(2) == Some("alert")
+}
+
+/// The site segment of a `qv/{site}/…` key, when it is a valid segment (not a wildcard).
+pub fn site_of(key: &str) -> Option<&str> {
+    key.split('/').nth(1).filter(|s| is_segment(s))
+}
+
 /// A node's heartbeat: `qv/{site}/health/{node}`.
 pub fn health(site: &str, node: &str) -> String {
     format!("qv/{site}/health/{node}")
+}
+
+/// Every node's heartbeat, of every site.
+pub fn health_of_every_node() -> String {
+    health("*", "*")
 }
 
 /// Acknowledgements of stored alerts, addressed to the node that sent them, under the
@@ -39,7 +116,7 @@ pub fn decode_ack(bytes: &[u8]) -> Option<Vec<uuid::Uuid>> {
 
 /// What a node subscribes to for its acknowledgements, whatever site its alerts name.
 pub fn acks_for(node: &str) -> String {
-    format!("qv/*/ack/{node}")
+    ack("*", node)
 }
 
 /// One evidence file held by a node, addressed by its sha256 (hex).
@@ -53,22 +130,9 @@ pub fn evidence_ack(site: &str, node: &str) -> String {
     format!("qv/{site}/evidence-ack/{node}")
 }
 
-/// True for a sha256 as evidence files are named: 64 lowercase hex digits.
-pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-/// The hex hash of an alert's evidence reference: the contract writes `sha256:<hex>`
-/// (alert.schema.json); a bare hex hash is accepted from older nodes. `None` for anything
-/// else — references come from the network and become file names.
-pub fn evidence_hash(reference: &str) -> Option<&str> {
-    let hex = reference.strip_prefix("sha256:").unwrap_or(reference);
-    is_sha256_hex(hex).then_some(hex)
-}
-
-/// An evidence reference as the contract writes it.
-pub fn evidence_ref(sha256_hex: &str) -> String {
-    format!("sha256:{sha256_hex}")
+/// Where a control room publishes the signed head of its audit chain.
+pub fn audit_head(site: &str, node: &str) -> String {
+    format!("qv/{site}/audit-head/{node}")
 }
 
 /// Personal data (plates, caller numbers, unblurred media), readable only with the ACL right.
@@ -82,14 +146,34 @@ pub fn calls_feed(site: &str) -> String {
     format!("qv/{site}/pii/feed/calls")
 }
 
-/// Patrol units put their position reports on `qv/{site}/feed/units/{unit}`.
-pub fn units_feed(site: &str) -> String {
-    format!("qv/{site}/feed/units/*")
+/// Where patrol unit `unit` puts its position reports.
+pub fn unit_feed(site: &str, unit: &str) -> String {
+    format!("qv/{site}/feed/units/{unit}")
 }
 
-/// Sensors put telemetry readings on `qv/{site}/feed/telemetry/{sensor}`.
+/// Every patrol unit's reports: `qv/{site}/feed/units/*`.
+pub fn units_feed(site: &str) -> String {
+    unit_feed(site, "*")
+}
+
+/// Where sensor `sensor` puts its telemetry readings.
+pub fn sensor_feed(site: &str, sensor: &str) -> String {
+    format!("qv/{site}/feed/telemetry/{sensor}")
+}
+
+/// Every sensor's telemetry: `qv/{site}/feed/telemetry/*`.
 pub fn telemetry_feed(site: &str) -> String {
-    format!("qv/{site}/feed/telemetry/*")
+    sensor_feed(site, "*")
+}
+
+/// Where the customs declaration system puts declarations.
+pub fn declarations_feed(site: &str) -> String {
+    format!("qv/{site}/feed/declarations")
+}
+
+/// Where inspection results come back into the importers' history.
+pub fn inspections_feed(site: &str) -> String {
+    format!("qv/{site}/feed/inspections")
 }
 
 /// The attachment an edge node puts on each alert it sends: its node id, so the control
@@ -103,13 +187,7 @@ pub fn node_attachment(node: &str) -> String {
 
 /// The node named by an alert's attachment, if it has one.
 pub fn node_from_attachment(attachment: &[u8]) -> Option<&str> {
-    std::str::from_utf8(attachment).ok()?.strip_prefix(NODE_ATTACHMENT_PREFIX).filter(|n| is_chunk(n))
-}
-
-/// True when `s` can stand as one chunk of a key expression: non-empty, no `/`, `*`, `$`,
-/// `?`, `#`.
-pub fn is_chunk(s: &str) -> bool {
-    !s.is_empty() && !s.contains(['/', '*', '$', '?', '#'])
+    std::str::from_utf8(attachment).ok()?.strip_prefix(NODE_ATTACHMENT_PREFIX).filter(|n| is_segment(n))
 }
 
 #[cfg(test)]
@@ -131,5 +209,32 @@ mod tests {
         assert_eq!(node_from_attachment(b"node="), None);
         assert_eq!(node_from_attachment(b"other"), None);
         assert_eq!(node_from_attachment(&[0xff, 0xfe]), None);
+    }
+
+    #[test]
+    fn a_segment_is_the_contracts_key_chunk() {
+        for good in ["post-1", "cam_2.north", "A9"] {
+            assert!(is_segment(good), "{good}");
+        }
+        for bad in ["", "a/b", "*", "a*", "$x", "a?b", "a#", "a b", "ü", "a@b"] {
+            assert!(!is_segment(bad), "{bad}");
+        }
+        let schema: serde_json::Value = serde_json::from_str(crate::alert::JSON_SCHEMA).unwrap();
+        assert_eq!(schema["$defs"]["key_chunk"]["pattern"], "^[A-Za-z0-9_.-]+$", "the rule above is the contract's");
+    }
+
+    #[test]
+    fn wildcard_keys_cover_the_keys_they_stand_for() {
+        assert_eq!(alert("s", "camera", "c1", "plate_read"), "qv/s/alert/camera/c1/plate_read");
+        assert_eq!(alerts_of_kind("s", "xray", "xray_scan"), "qv/s/alert/xray/*/xray_scan");
+        assert_eq!(alerts_of_every_site(), "qv/*/alert/**");
+        assert_eq!(health_of_every_node(), "qv/*/health/*");
+        assert_eq!(caps_of_every_site(), "qv/*/cap/*");
+        assert_eq!(acks_for("n"), "qv/*/ack/n");
+        assert_eq!(units_feed("s"), "qv/s/feed/units/*");
+        assert_eq!(telemetry_feed("s"), "qv/s/feed/telemetry/*");
+        assert!(is_cap(&cap("s", "i")) && !is_cap(&alerts("s")) && is_alert(&alerts("s")));
+        assert_eq!(site_of("qv/post-1/alert/**"), Some("post-1"));
+        assert_eq!(site_of("qv/*/alert/**"), None);
     }
 }

@@ -105,9 +105,7 @@ impl ScanMeta {
     pub fn parse(bytes: &[u8], file: &str) -> Result<ScanMeta, IntakeError> {
         let bad = |message: String| IntakeError::Meta { file: file.into(), message };
         let m: ScanMeta = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
-        let chunk = |s: &str| {
-            !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        };
+        let chunk = |s: &str| s.len() <= 128 && crate::keys::is_segment(s);
         for (field, v) in [("scan_id", &m.scan_id), ("post", &m.post), ("lane", &m.lane), ("scanner_id", &m.scanner_id)]
         {
             if !chunk(v) {

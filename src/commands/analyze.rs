@@ -1,9 +1,9 @@
 //! `qorovul analyze <uri>`: run the camera path on one source and print its alerts as
 //! JSON lines (also published on zenoh).
 
-use super::{AlertOutput, publish_alerts};
-use crate::camera_path::{CameraPath, PathEvent};
 use crate::config::PipelineConfig;
+use edge::camera_path::{CameraPath, PathEvent};
+use edge::publisher::{AlertOutput, Publisher};
 use pipeline::sources::SourceState;
 use pipeline::sources::camera::CameraConfig;
 use std::path::PathBuf;
@@ -53,8 +53,8 @@ pub fn run(args: AnalyzeArgs) -> Result<(), String> {
     cfg.cameras.clear();
 
     let (alerts_tx, alerts_rx) = crossbeam_channel::unbounded();
-    let publisher = publish_alerts(&cfg.bus, alerts_rx, AlertOutput::JsonLines)?;
-    let path = CameraPath::start(&cfg, alerts_tx)?;
+    let publisher = Publisher::start(&cfg.bus, alerts_rx, AlertOutput::JsonLines)?;
+    let path = CameraPath::start(&cfg.camera_path(), alerts_tx)?;
     let events = path.observe();
     path.add_camera(cam)?;
 

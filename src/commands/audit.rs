@@ -28,8 +28,8 @@ pub fn run(cmd: AuditCmd) -> Result<(), String> {
     }
     let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| format!("{}: {e}", db.display()))?;
-    let heads = dashboard::audit::load_heads(&heads)?;
-    let report = dashboard::audit::verify(&conn, &heads, public_key.as_deref())?;
+    let heads = control_room::audit::load_heads(&heads)?;
+    let report = control_room::audit::verify(&conn, &heads, public_key.as_deref())?;
     for p in &report.problems {
         match p.seq {
             Some(seq) => println!("seq {seq}: {}", p.what),

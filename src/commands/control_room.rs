@@ -4,10 +4,10 @@
 
 use super::{io_runtime, shutdown_signal};
 use crate::config::PipelineConfig;
-use dashboard::auth::{self, Role, User};
-use dashboard::control_room::ControlRoom;
-use dashboard::web::Dashboard;
-use dashboard::web_store::{NewUser, Sites};
+use control_room::ControlRoom;
+use control_room::auth::{self, Role, User};
+use control_room::store::dashboard::{NewUser, Sites};
+use control_room::web::Dashboard;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;

@@ -3,7 +3,8 @@
 
 use super::{io_runtime, shutdown_signal};
 use crate::config::PipelineConfig;
-use crate::lanes::Lanes;
+use edge::analysers::Analysers;
+use edge::feeds::Feeds;
 use edge::node::EdgeNode;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,8 +26,16 @@ pub fn run(args: EdgeArgs) -> Result<(), String> {
     let node = EdgeNode::start(session.clone(), &cfg.site, &cfg.node, &cfg.edge)?;
     // The camera path (when cameras are configured) and the X-ray lane, over the node's
     // one inference executor.
-    let lanes = Lanes::start(&cfg, node.alerts(), Some(node.evidence()), !cfg.cameras.is_empty())?;
-    let feeds = crate::feeds::Feeds::start(&cfg, &session, rt.handle(), node.alerts(), lanes.xray())?;
+    let with_cameras = !cfg.cameras.is_empty();
+    let analysers = Analysers::start(
+        &cfg.camera_path(),
+        &cfg.xray_lane,
+        &cfg.xray,
+        node.alerts(),
+        Some(node.evidence()),
+        with_cameras,
+    )?;
+    let feeds = Feeds::start(&cfg.feed_thread(), &session, rt.handle(), node.alerts(), analysers.xray())?;
     if let Some(addr) = feeds.as_ref().and_then(|f| f.http_addr) {
         eprintln!("feeds: POST http://{addr}/v1/calls, /v1/units, /v1/telemetry");
     }
@@ -35,14 +44,14 @@ pub fn run(args: EdgeArgs) -> Result<(), String> {
 
     let stop = shutdown_signal(rt.handle());
     while stop.recv_timeout(Duration::from_secs(1)).is_err() {
-        if let Some(p) = lanes.cameras() {
+        if let Some(p) = analysers.cameras() {
             node.set_sources(p.source_health());
         }
     }
     if let Some(f) = feeds {
         f.stop();
     }
-    lanes.stop();
+    analysers.stop();
     let left = node.stop(Duration::from_secs_f64(args.drain_secs))?;
     rt.block_on(async { session.close().await }).map_err(|e| format!("closing the zenoh session: {e}"))?;
     eprintln!("edge stopped: {left} alerts left in the outbox for next time");

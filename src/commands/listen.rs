@@ -13,7 +13,7 @@ pub struct ListenArgs {
     #[arg(long, required = true)]
     pub connect: Vec<String>,
     /// Key expression to subscribe to.
-    #[arg(long, default_value = "qv/**")]
+    #[arg(long, default_value = pipeline::keys::EVERYTHING)]
     pub key: String,
     /// Session mode: `peer`, or `client` of a router.
     #[arg(long, default_value = "peer")]

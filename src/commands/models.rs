@@ -165,14 +165,10 @@ fn copy_hashing(from: &Path, to: &Path, name: &str) -> Result<String, String> {
     }
     dst.sync_all().map_err(|e| format!("{name}: {}: {e}", to.display()))?;
     pb.finish();
-    Ok(hex(&hasher.finalize()))
+    Ok(pipeline::hash::hex(&hasher.finalize()))
 }
 
 fn sha256_file(path: &Path, name: &str) -> Result<String, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{name}: {}: {e}", path.display()))?;
-    Ok(hex(&Sha256::digest(&bytes)))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(pipeline::hash::sha256_hex(&bytes))
 }

@@ -1,5 +1,5 @@
 //! `qorovul router`: a zenoh router in our own binary, joining edge nodes and control
-//! rooms in the scaled deployment (DESIGN.md, "The bus is zenoh").
+//! rooms in the scaled deployment (docs/ARCHITECTURE.md, "Route of an alert").
 //!
 //! In production it runs from a config file (`--config configs/router.toml`) with
 //! mutual TLS and access control; `--listen`/`--connect` are the quick, plain form.

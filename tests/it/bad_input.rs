@@ -154,7 +154,7 @@ fn a_config_typo_names_file_line_and_field() {
     assert!(out.contains("ok"), "{out}");
 }
 
-/// Must show 4 (issue 5): scene settings a user gets wrong are refused by `check-config`
+/// Scene settings a user gets wrong are refused by `check-config`
 /// with the camera, the item and what is wrong; nothing starts with them.
 #[test]
 fn bad_scene_settings_are_refused_naming_camera_item_and_problem() {

@@ -5,9 +5,9 @@
 
 use super::support::{assert_valid_alert, free_port, model_lock, post_json_reply};
 use crossbeam_channel::Receiver;
+use edge::feeds::{Fed, Feeds};
 use pipeline::alert::{Alert, Phase, SourceKind};
 use qorovul::config::PipelineConfig;
-use qorovul::feeds::{Fed, Feeds};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -106,7 +106,7 @@ fn calls_are_triaged_placed_and_given_units_and_bad_input_is_refused_while_the_f
     let rt = tokio::runtime::Runtime::new().unwrap();
     let session = rt.block_on(pipeline::bus::open(&cfg.bus)).unwrap();
     let (tx, rx) = crossbeam_channel::unbounded();
-    let feeds = Feeds::start(&cfg, &session, rt.handle(), tx, None).unwrap().expect("calls are enabled");
+    let feeds = Feeds::start(&cfg.feed_thread(), &session, rt.handle(), tx, None).unwrap().expect("calls are enabled");
     let addr = feeds.http_addr.unwrap();
 
     // The replayed file: two calls, the broken line refused.

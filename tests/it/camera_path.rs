@@ -3,13 +3,13 @@
 
 use crate::support::{VTEST, assert_valid_alert, model_lock, threads_named};
 use crossbeam_channel::Receiver;
+use edge::camera_path::{CameraPath, PathEvent};
+use edge::executor::THREAD_NAME;
 use operators::detect::Manifest;
-use operators::executor::THREAD_NAME;
 use operators::xray::threats::ThreatDetector;
 use pipeline::alert::{Alert, Phase};
 use pipeline::metrics;
 use pipeline::sources::camera::CameraConfig;
-use qorovul::camera_path::{CameraPath, PathEvent};
 use qorovul::config::PipelineConfig;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -49,7 +49,7 @@ fn every_alert_validates_and_each_person_is_one_episode() {
     let _turn = model_lock();
     let cfg = PipelineConfig::parse(CONFIG, "test").unwrap();
     let (alerts_tx, alerts_rx) = crossbeam_channel::unbounded();
-    let path = CameraPath::start(&cfg, alerts_tx).unwrap();
+    let path = CameraPath::start(&cfg.camera_path(), alerts_tx).unwrap();
     let events = path.observe();
     path.add_camera(offline_camera("cam")).unwrap();
     wait_analysed(&events, "cam", 200, Duration::from_secs(120));
@@ -83,7 +83,7 @@ fn cameras_are_added_and_removed_while_running() {
     let _turn = model_lock();
     let cfg = PipelineConfig::parse(CONFIG, "test").unwrap();
     let (alerts_tx, _alerts) = crossbeam_channel::unbounded();
-    let path = CameraPath::start(&cfg, alerts_tx).unwrap();
+    let path = CameraPath::start(&cfg.camera_path(), alerts_tx).unwrap();
     let events = path.observe();
     path.add_camera(offline_camera("a")).unwrap();
     path.add_camera(offline_camera("b")).unwrap();
@@ -117,7 +117,7 @@ fn one_executor_serves_a_scan_while_a_camera_keeps_it_busy() {
     let cfg = PipelineConfig::parse(CONFIG, "test").unwrap();
     let (alerts_tx, _alerts) = crossbeam_channel::unbounded();
     let threats = ThreatDetector::load(&Manifest::builtin(), 1).unwrap();
-    let path = CameraPath::start_serving(&cfg, alerts_tx, None, Some(threats)).unwrap();
+    let path = CameraPath::start_serving(&cfg.camera_path(), alerts_tx, None, Some(threats)).unwrap();
     let events = path.observe();
     // Offline, the camera is decoded as fast as the executor takes its frames: there is
     // always a frame waiting when the scan arrives.

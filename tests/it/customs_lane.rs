@@ -8,11 +8,11 @@
 
 use super::support::{Proc, assert_valid_alert, free_port, model_lock, post_json_reply};
 use super::xray_lane::{generate, meta};
+use edge::feeds::Feeds;
+use edge::xray_lane::{XrayJob, XrayLane};
 use pipeline::alert::{Alert, Phase, Severity, SourceKind};
 use pipeline::scans::ScanInput;
 use qorovul::config::PipelineConfig;
-use qorovul::feeds::Feeds;
-use qorovul::xray_path::{XrayJob, XrayLane};
 use serde_json::{Value, json};
 use std::time::Duration;
 use zenoh::Wait;
@@ -78,7 +78,7 @@ portals = ["rpm-1"]
         })
     };
     let lane = XrayLane::start(&cfg.xray_lane, &cfg.xray, &cfg.site, tx.clone(), None, None).unwrap().unwrap();
-    let feeds = Feeds::start(&cfg, &session, rt.handle(), tx.clone(), Some(&lane)).unwrap().unwrap();
+    let feeds = Feeds::start(&cfg.feed_thread(), &session, rt.handle(), tx.clone(), Some(&lane)).unwrap().unwrap();
     let addr = feeds.http_addr.unwrap();
     let post = |body: Value| post_json_reply(addr, "/v1/declarations", "application/json", body.to_string().as_bytes());
     let declaration = |id: &str, kg: f64| {

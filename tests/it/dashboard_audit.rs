@@ -1,9 +1,9 @@
 //! `qorovul audit verify` on a control room's store and the heads it exported: whole, a row
 //! edited, the tail deleted. (A chain recomputed after an edit is caught the same way;
-//! `dashboard::audit`'s own tests show it passes without heads and fails with them.)
+//! `control_room::audit`'s own tests show it passes without heads and fails with them.)
 
 use crate::support::Proc;
-use dashboard::audit;
+use control_room::audit;
 use std::time::Duration;
 
 #[test]

@@ -9,13 +9,13 @@
 //! (`<data_dir>/evidence/<sha256>`), so the alerts that name them need no edge node.
 
 use crate::support::{free_port, test_alert};
+use control_room::auth::Role;
+use control_room::fusion::FusionConfig;
+use control_room::store::dashboard::{DashboardStore, IncidentQuery, Sites};
+use control_room::web::{Dashboard, WebConfig, seed_users};
+use control_room::workflow::{Resolution, State};
+use control_room::{ControlRoom, ControlRoomConfig};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use dashboard::auth::Role;
-use dashboard::control_room::{ControlRoom, ControlRoomConfig};
-use dashboard::web::{Dashboard, WebConfig, seed_users};
-use dashboard::web_store::{DashboardStore, IncidentQuery, Sites};
-use dashboard::workflow::{Resolution, State};
-use operators::fusion::FusionConfig;
 use pipeline::alert::{Alert, AlertObject, GeoPoint, Severity, SourceKind};
 use pipeline::bus::{self, BusConfig};
 use sha2::{Digest, Sha256};
@@ -276,7 +276,7 @@ fn camera_alert(site: &str) -> Alert {
 /// it once the alert's batch is stored and its incidents saved, so what the store says after
 /// it is final for that alert.
 async fn feed_alert(
-    feed: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<dashboard::live::FeedEvent>>,
+    feed: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<control_room::live::FeedEvent>>,
     alert_id: &str,
     deadline: Instant,
 ) -> Result<(), String> {

@@ -4,7 +4,7 @@
 //! control room.
 
 use crate::support::{Proc, free_port};
-use dashboard::store::Store;
+use control_room::store::Store;
 use edge::outbox::Outbox;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

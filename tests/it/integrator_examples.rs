@@ -6,9 +6,9 @@
 //! of a newer MAJOR.
 
 use crate::support::{Proc, assert_valid_alert, free_port, test_alert};
+use control_room::fusion::{Engine, FusionConfig};
+use control_room::{ControlRoom, ControlRoomConfig};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use dashboard::control_room::{ControlRoom, ControlRoomConfig};
-use operators::fusion::{Engine, FusionConfig};
 use pipeline::alert::Alert;
 use pipeline::bus::{self, BusConfig};
 use std::io::{BufRead, BufReader};

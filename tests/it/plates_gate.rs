@@ -1,14 +1,14 @@
-//! Plates on the camera path: the gate-lane clip (`qorovul::clips::GateClip`, a real car
+//! Plates on the camera path: the gate-lane clip (`qorovul::demo::clips::GateClip`, a real car
 //! photo carrying a plate rendered by code) through detect → track → plate reads → votes:
 //! the car's track gets its plate as a `plate_read` episode and, listed, a
 //! `plate_watchlist` one; both end with the track, and carry the plate as correlation key.
 
 use crate::support::{assert_valid_alert, model_lock};
+use edge::camera_path::{CameraPath, PathEvent};
 use pipeline::alert::{Alert, Phase};
 use pipeline::sources::camera::CameraConfig;
-use qorovul::camera_path::{CameraPath, PathEvent};
-use qorovul::clips::GateClip;
 use qorovul::config::PipelineConfig;
+use qorovul::demo::clips::GateClip;
 use std::time::Duration;
 
 #[test]
@@ -33,7 +33,7 @@ watch_list = [{ plate = "01 A 777 8C", reason = "stolen (test)" }]
     )
     .unwrap();
     let (alerts_tx, alerts_rx) = crossbeam_channel::unbounded();
-    let path = CameraPath::start(&cfg, alerts_tx).unwrap();
+    let path = CameraPath::start(&cfg.camera_path(), alerts_tx).unwrap();
     let events = path.observe();
     let mut cam = CameraConfig::new("gate", &clip_path.display().to_string());
     cam.realtime = false;

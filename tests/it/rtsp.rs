@@ -3,11 +3,11 @@
 //! reconnects by itself, frames flow again, and the outage is a `video_loss` episode.
 
 use crate::support::{Proc, VTEST, assert_valid_alert, free_port, model_lock};
+use edge::camera_path::{CameraPath, PathEvent};
 use pipeline::alert::{Alert, Phase};
 use pipeline::frame::EventTimeSource;
 use pipeline::sources::SourceState;
 use pipeline::sources::camera::{CameraConfig, ReconnectConfig};
-use qorovul::camera_path::{CameraPath, PathEvent};
 use qorovul::config::PipelineConfig;
 use std::time::Duration;
 
@@ -43,7 +43,7 @@ fn rtsp_camera_reconnects_after_the_server_restarts() {
 
     let cfg = PipelineConfig::parse("site = \"it\"\n[detector]\nthreads = 2\n", "test").unwrap();
     let (alerts_tx, alerts) = crossbeam_channel::unbounded::<Alert>();
-    let path = CameraPath::start(&cfg, alerts_tx).unwrap();
+    let path = CameraPath::start(&cfg.camera_path(), alerts_tx).unwrap();
     let events = path.observe();
     let mut cam = CameraConfig::new("gate", &format!("rtsp://127.0.0.1:{port}/cam"));
     cam.stall_secs = 3.0;

@@ -17,9 +17,9 @@
 //! leaves over the line at the frames above.
 
 use crate::support::{VTEST, assert_valid_alert, model_lock};
+use edge::camera_path::{CameraPath, PathEvent};
 use pipeline::alert::{Alert, Phase};
 use pipeline::sources::camera::CameraConfig;
-use qorovul::camera_path::{CameraPath, PathEvent};
 use qorovul::config::PipelineConfig;
 use std::time::Duration;
 
@@ -71,7 +71,7 @@ fn vtest_line_crossings_match_the_frames_counted_by_eye() {
     let _turn = model_lock();
     let cfg = PipelineConfig::parse(CONFIG, "test").unwrap();
     let (alerts_tx, alerts_rx) = crossbeam_channel::unbounded();
-    let path = CameraPath::start(&cfg, alerts_tx).unwrap();
+    let path = CameraPath::start(&cfg.camera_path(), alerts_tx).unwrap();
     let events = path.observe();
     let mut cam = CameraConfig::new("vtest", VTEST);
     cam.realtime = false;
@@ -129,8 +129,8 @@ fn vtest_line_crossings_match_the_frames_counted_by_eye() {
 /// people's heads are.
 #[test]
 fn alert_snapshots_are_stored_blurred_with_the_original_sealed() {
-    use edge::evidence::EvidenceStore;
-    use operators::evidence::{SealKey, is_sealed, open_sealed};
+    use edge::evidence_store::EvidenceStore;
+    use pipeline::evidence::{SealKey, is_sealed, open_sealed};
     use std::sync::Arc;
     let _turn = model_lock();
     let dir = std::env::temp_dir().join(format!("qv-snapshots-{}", std::process::id()));
@@ -139,7 +139,7 @@ fn alert_snapshots_are_stored_blurred_with_the_original_sealed() {
     let cfg = PipelineConfig::parse(&text, "test").unwrap();
     let store = Arc::new(EvidenceStore::open(&dir.join("evidence")).unwrap());
     let (alerts_tx, alerts_rx) = crossbeam_channel::unbounded();
-    let path = CameraPath::start_with_evidence(&cfg, alerts_tx, Some(store.clone())).unwrap();
+    let path = CameraPath::start_with_evidence(&cfg.camera_path(), alerts_tx, Some(store.clone())).unwrap();
     let events = path.observe();
     let mut cam = CameraConfig::new("vtest", VTEST);
     cam.realtime = false;
@@ -160,10 +160,10 @@ fn alert_snapshots_are_stored_blurred_with_the_original_sealed() {
     for a in &begins {
         assert_valid_alert(&serde_json::to_value(a).unwrap());
         assert_eq!(a.evidence.len(), 1, "{} begin has its snapshot", a.kind);
-        let stored_hash = pipeline::keys::evidence_hash(&a.evidence[0]).expect("sha256:<hex>");
+        let stored_hash = pipeline::evidence::evidence_hash(&a.evidence[0]).expect("sha256:<hex>");
         let stored = std::fs::read(store.dir().join(stored_hash)).unwrap();
         assert_eq!(&stored[..3], &[0xFF, 0xD8, 0xFF], "stored copy is a JPEG");
-        let original_hash = pipeline::keys::evidence_hash(a.attributes["originals"][0].as_str().unwrap()).unwrap();
+        let original_hash = pipeline::evidence::evidence_hash(a.attributes["originals"][0].as_str().unwrap()).unwrap();
         let sealed = std::fs::read(store.dir().join(original_hash)).unwrap();
         assert!(is_sealed(&sealed) && sealed[..3] != [0xFF, 0xD8, 0xFF], "original is not stored in the clear");
         let original = open_sealed(&key, &sealed).unwrap();

@@ -5,16 +5,16 @@
 //! detector on the node's inference executor, and without one still publish their materials.
 
 use super::support::{assert_valid_alert, free_port, model_lock, post_json_reply, threads_named};
+use edge::analysers::Analysers;
+use edge::executor::{Executor, THREAD_NAME};
+use edge::feeds::Feeds;
+use edge::xray_lane::{XrayJob, XrayLane};
 use operators::detect::Manifest;
-use operators::executor::{Executor, THREAD_NAME};
 use operators::xray::threats::ThreatDetector;
 use pipeline::alert::{Alert, Phase};
 use pipeline::metrics;
 use pipeline::scans::ScanInput;
 use qorovul::config::PipelineConfig;
-use qorovul::feeds::Feeds;
-use qorovul::lanes::Lanes;
-use qorovul::xray_path::{XrayJob, XrayLane};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -121,14 +121,14 @@ http_listen = "127.0.0.1:0"
         "test",
     )
     .unwrap();
-    let evidence = std::sync::Arc::new(edge::evidence::EvidenceStore::open(&dir.join("evidence")).unwrap());
+    let evidence = std::sync::Arc::new(edge::evidence_store::EvidenceStore::open(&dir.join("evidence")).unwrap());
     let (tx, rx) = crossbeam_channel::unbounded();
     let lane = XrayLane::start(&cfg.xray_lane, &cfg.xray, &cfg.site, tx.clone(), Some(evidence.clone()), None)
         .unwrap()
         .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let session = rt.block_on(pipeline::bus::open(&cfg.bus)).unwrap();
-    let feeds = Feeds::start(&cfg, &session, rt.handle(), tx, Some(&lane)).unwrap().unwrap();
+    let feeds = Feeds::start(&cfg.feed_thread(), &session, rt.handle(), tx, Some(&lane)).unwrap().unwrap();
     let addr = feeds.http_addr.unwrap();
     let low = std::fs::read(gen_cargo.join(format!("{cargo_id}_low.png"))).unwrap();
     let high = std::fs::read(gen_cargo.join(format!("{cargo_id}_high.png"))).unwrap();
@@ -153,7 +153,7 @@ http_listen = "127.0.0.1:0"
     assert!(kinds.iter().any(|k| matches!(*k, "xray_anomaly" | "xray_dense_region")), "{kinds:?}");
     for a in &alerts {
         assert_eq!(a.correlation.container.as_deref(), Some("MSCU1234565"));
-        let hash = pipeline::keys::evidence_hash(&a.evidence[0]).unwrap();
+        let hash = pipeline::evidence::evidence_hash(&a.evidence[0]).unwrap();
         assert!(evidence.size(hash).unwrap().is_some(), "the render is in the evidence store");
         assert!(a.provenance.contains_key("config_sha256"), "{:?}", a.provenance);
     }
@@ -213,7 +213,8 @@ fn a_node_without_cameras_runs_the_threat_detector_on_an_inference_executor_of_i
     let _ = std::fs::remove_dir_all(&dir);
     let scan = baggage(&dir);
     let (tx, rx) = crossbeam_channel::unbounded();
-    let lanes = Lanes::start(&kv_config(), tx, None, false).unwrap();
+    let cfg = kv_config();
+    let lanes = Analysers::start(&cfg.camera_path(), &cfg.xray_lane, &cfg.xray, tx, None, false).unwrap();
     assert!(lanes.cameras().is_none());
     assert_eq!(threads_named(THREAD_NAME), 1, "the node has one inference executor");
     // Only the executor's thread counts scans its threat detector ran on.

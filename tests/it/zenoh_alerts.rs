@@ -2,9 +2,9 @@
 //! camera path's alerts, over an explicit loopback endpoint with multicast scouting off.
 
 use crate::support::{Proc, VTEST, assert_valid_alert, free_port, model_lock, test_alert, wait_line};
+use edge::camera_path::CameraPath;
 use pipeline::bus::{self, BusConfig};
 use pipeline::sources::camera::CameraConfig;
-use qorovul::camera_path::CameraPath;
 use qorovul::config::PipelineConfig;
 use std::time::Duration;
 
@@ -30,15 +30,14 @@ fn a_subscriber_in_another_process_receives_every_alert() {
     )
     .unwrap();
     let (alerts_tx, alerts_rx) = crossbeam_channel::unbounded();
-    let path = CameraPath::start(&cfg, alerts_tx).unwrap();
+    let path = CameraPath::start(&cfg.camera_path(), alerts_tx).unwrap();
     let events = path.observe();
     let mut cam = CameraConfig::new("cam", VTEST);
     cam.realtime = false;
     path.add_camera(cam).unwrap();
     let mut frames = 0;
     while frames < 150 {
-        if let qorovul::camera_path::PathEvent::Analysed { .. } = events.recv_timeout(Duration::from_secs(60)).unwrap()
-        {
+        if let edge::camera_path::PathEvent::Analysed { .. } = events.recv_timeout(Duration::from_secs(60)).unwrap() {
             frames += 1;
         }
     }
@@ -59,7 +58,7 @@ fn a_subscriber_in_another_process_receives_every_alert() {
 }
 
 /// Bad messages on the bus are refused one by one with a reason; good ones around them
-/// still get through (issue 3's contract rules, exercised through `qorovul listen`).
+/// still get through (the contract's rules, exercised through `qorovul listen`).
 #[test]
 fn bad_messages_on_the_bus_are_refused_with_a_reason_and_the_next_is_processed() {
     use pipeline::alert::{Alert, SCHEMA_VERSION};

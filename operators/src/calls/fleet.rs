@@ -5,9 +5,9 @@
 //! out of range, from the future or older than the unit's latest is refused with a reason
 //! the feed counts. Positions older than `stale_secs` are not suggested.
 
-use crate::fusion::haversine_m;
 use chrono::{DateTime, Utc};
 use pipeline::alert::GeoPoint;
+use pipeline::geo::haversine_m;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 

@@ -4,6 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use pipeline::alert::{Alert, GeoPoint, Phase, Severity, SourceKind};
+use pipeline::geo::local_m;
+use pipeline::sources::camera::CameraConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 
@@ -21,6 +23,24 @@ pub struct CameraView {
     pub fov_deg: f64,
     /// How far it usefully sees, metres.
     pub range_m: f64,
+}
+
+/// The cameras of this node that have a location and a view.
+pub fn camera_views(cameras: &[CameraConfig]) -> Vec<CameraView> {
+    cameras
+        .iter()
+        .filter_map(|c| {
+            let (location, v) = (c.location?, c.view?);
+            Some(CameraView {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                location,
+                heading_deg: v.heading_deg,
+                fov_deg: v.fov_deg,
+                range_m: v.range_m,
+            })
+        })
+        .collect()
 }
 
 /// A named place for calls that give an address, not coordinates.
@@ -133,14 +153,6 @@ fn wrap_pi(a: f64) -> f64 {
     let two_pi = std::f64::consts::TAU;
     let a = a.rem_euclid(two_pi);
     if a > std::f64::consts::PI { a - two_pi } else { a }
-}
-
-/// East/north metres of `p` from `origin` (equirectangular: exact enough within a city).
-fn local_m(origin: GeoPoint, p: GeoPoint) -> (f64, f64) {
-    const R: f64 = 6_371_008.8;
-    let x = (p.lon - origin.lon).to_radians() * origin.lat.to_radians().cos() * R;
-    let y = (p.lat - origin.lat).to_radians() * R;
-    (x, y)
 }
 
 /// One camera alert attached to a call.
@@ -300,9 +312,7 @@ mod tests {
 
     /// A point `east` and `north` metres from the camera.
     fn at(east: f64, north: f64) -> GeoPoint {
-        let lat = CAM.lat + north / (6_371_008.8 * std::f64::consts::PI / 180.0);
-        let lon = CAM.lon + east / (6_371_008.8 * std::f64::consts::PI / 180.0 * CAM.lat.to_radians().cos());
-        GeoPoint { lat, lon }
+        pipeline::geo::offset_m(CAM, east, north)
     }
 
     fn ts(s: &str) -> DateTime<Utc> {

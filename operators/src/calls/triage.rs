@@ -11,8 +11,11 @@
 //!
 //! Taxonomy, lexicons, urgency cues, examples and thresholds are data: `configs/triage.toml`,
 //! compiled in as [`DEFAULT_TRIAGE_TOML`]. Matching works on normalised text (see
-//! [`normalise`]): keywords are prefixes (stems) unless written `word=` or shorter than 3 letters, and words of
-//! `typo_min_len` letters or more match with one typo.
+//! [`normalise`]): keywords are prefixes (stems) unless written `word=` or shorter than 3
+//! letters, and words of `typo_min_len` letters or more match with one typo.
+//!
+//! This file is long because the text normalisation (scripts, transliteration, stems,
+//! typos) and the scoring it feeds are one procedure; its tests are in `triage/tests.rs`.
 
 use super::embed::Embedder;
 use serde::{Deserialize, Serialize};

@@ -61,7 +61,7 @@ impl DetectorConfig {
     }
 }
 
-/// A loaded detector. Owned by the inference executor thread.
+/// A loaded detector. Owned by one thread: the edge's inference executor.
 pub struct Detector {
     session: Session,
     entry: ModelEntry,

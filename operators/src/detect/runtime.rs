@@ -1,4 +1,4 @@
-//! The one ONNX Runtime environment of the process (DESIGN.md, "Threads and ownership").
+//! The one ONNX Runtime environment of the process (docs/ARCHITECTURE.md, "Threads and queues").
 //!
 //! ONNX Runtime is loaded at run time (`load-dynamic`) from the PyPI wheel that set-up
 //! unpacked into the cache, so the binary needs no ONNX Runtime at build time and an

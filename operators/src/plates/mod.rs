@@ -7,11 +7,19 @@
 //! digit) is tolerated once when matching a watch list.
 //!
 //! [`ocr`] reads plates in images (PP-OCRv4), [`vote`] settles a track's plate over its
-//! frames, [`render`] draws synthetic plates for tests and the demo.
+//! frames, [`render`] draws synthetic plates for tests and the demo, [`countries`] reads
+//! plates of Uzbekistan's neighbours too (at customs lanes), [`config`] is `[plates]`.
+//! [`as_digit`] and [`as_letter`] are the one table of OCR letter/digit confusions, for
+//! plates and container numbers alike.
 
+pub mod config;
+pub mod countries;
 pub mod ocr;
 pub mod render;
 pub mod vote;
+
+pub use config::{PlatesConfig, WatchEntry};
+pub use countries::{Country, PlateError, VehiclePlate, normalise_plate};
 
 #[cfg(test)]
 mod ocr_tests;
@@ -124,7 +132,8 @@ impl std::fmt::Display for Unread {
     }
 }
 
-/// The digit a letter is mistaken for, and back.
+/// The one table of OCR confusions: the digit a character at a digit position means
+/// (a digit itself, or a letter mistaken for one). [`as_letter`] is the other way.
 pub(crate) fn as_digit(c: char) -> Option<char> {
     match c {
         '0'..='9' => Some(c),
@@ -139,6 +148,8 @@ pub(crate) fn as_digit(c: char) -> Option<char> {
     }
 }
 
+/// The letter a character at a letter position means (a letter itself, or a digit
+/// mistaken for one): [`as_digit`]'s pairs the other way.
 pub(crate) fn as_letter(c: char) -> Option<char> {
     match c {
         'A'..='Z' => Some(c),

@@ -22,11 +22,16 @@
 //! against `01 123 ABC`).
 //!
 //! A [`PlateReader`] owns two ONNX sessions and its buffers; one thread uses it at a time
-//! (the inference executor, at plate-OCR priority).
+//! (the edge's plate reader, beside the camera path's analytics).
+//!
+//! This file is long because the reading is one pipeline ported step by step from
+//! PaddleOCR's (detection post-processing, strips, CTC decoding, the plate's layout), and
+//! each step reads best next to the one that feeds it.
 
 use super::{Format, Plate, Unread, normalise};
 use crate::detect::manifest::{Manifest, ModelEntry};
 use crate::detect::runtime::{self, Provider, ProviderChoice};
+use crate::image::cv;
 use opencv::core::{self, Mat, Point, Point2f, RotatedRect, Scalar, Size, Size2f, Vector};
 use opencv::imgproc;
 use opencv::prelude::*;
@@ -246,10 +251,6 @@ pub struct PlateReader {
     /// Lines of boxes, each left to right (indices into `boxes`).
     lines: Vec<Vec<usize>>,
     texts: Vec<BoxText>,
-}
-
-fn cv(e: opencv::Error) -> String {
-    format!("OpenCV: {e}")
 }
 
 /// PaddleOCR's detector normalisation (ImageNet), applied to B, G, R in that order as

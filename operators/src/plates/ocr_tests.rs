@@ -2,13 +2,14 @@
 //! project's test command runs it first); without them these tests fail and say so.
 
 use super::ocr::{PlateRead, PlateReader, PlateReaderConfig, best_plate};
-use super::render::{Degradation, FACES, Renderer, SplitMix64, random_plate};
+use super::render::{Degradation, FACES, Renderer, random_plate};
 use super::vote::PlateVotes;
 use super::{Unread, WatchList, normalise};
 use crate::detect::manifest::Manifest;
 use opencv::core::{self, Mat, Point, Scalar};
 use opencv::imgproc;
 use opencv::prelude::*;
+use pipeline::rng::SplitMix64;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! Synthetic Uzbek plates for tests and the demo: a plate drawn from its text, placed in a
 //! car-body-like scene and degraded the way a camera degrades it.
 //!
-//! The one idea: everything follows from a seed. [`SplitMix64`] drives the plate text, the
+//! The one idea: everything follows from a seed. The seeded generator ([`SplitMix64`]) drives the plate text, the
 //! font, the tilt, the blur and the noise, so a failing plate can be rendered again from
 //! its seed and looked at.
 //!
@@ -11,52 +11,12 @@
 //! (through OpenCV's FreeType module) or with OpenCV's Hershey vector fonts.
 
 use super::{Format, Plate, REGIONS};
+use crate::image::cv;
 use opencv::core::{self, Mat, Point, Point2f, Rect, Scalar, Size, Vector};
 use opencv::prelude::*;
 use opencv::{freetype, imgproc};
+use pipeline::rng::SplitMix64;
 use std::path::Path;
-
-/// A small, seeded pseudo-random generator (splitmix64): deterministic, no crate needed.
-#[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// The sequence for `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform in `[lo, hi)`.
-    pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-
-    /// Uniform in `0..n` (`n` > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.unit() * n as f64) as usize % n.max(1)
-    }
-
-    /// Standard normal (Box–Muller).
-    pub fn gauss(&mut self) -> f64 {
-        let u = self.unit().max(1e-12);
-        let v = self.unit();
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
-}
 
 /// A random valid plate: either format, a region in use, any Latin letters and digits.
 pub fn random_plate(rng: &mut SplitMix64) -> Plate {
@@ -223,10 +183,6 @@ const BLACK: Scalar = Scalar::new(20.0, 20.0, 20.0, 0.0);
 const FLAG_BLUE: Scalar = Scalar::new(181.0, 153.0, 0.0, 0.0);
 const FLAG_GREEN: Scalar = Scalar::new(58.0, 181.0, 30.0, 0.0);
 const FLAG_RED: Scalar = Scalar::new(36.0, 18.0, 206.0, 0.0);
-
-fn cv(e: opencv::Error) -> String {
-    format!("OpenCV: {e}")
-}
 
 impl Renderer {
     /// Loads the TrueType faces of [`FACES`]; `Err` names the missing file and the Debian

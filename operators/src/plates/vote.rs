@@ -170,7 +170,7 @@ impl PlateVotes {
 }
 
 /// Votes for every live track, keyed by track id.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct PlateVoter {
     tracks: HashMap<u64, PlateVotes>,
 }

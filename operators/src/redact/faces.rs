@@ -33,7 +33,7 @@ pub struct Face {
     pub score: f32,
 }
 
-/// A loaded CenterFace session. Owned by one thread (the inference executor's).
+/// A loaded CenterFace session. Owned by one thread (the [`super::Redactor`]'s owner).
 pub struct FaceDetector {
     session: Session,
     provider: Provider,

@@ -1,11 +1,11 @@
-//! Privacy redaction (DESIGN.md, "Principles"): faces — and, because small faces are
+//! Privacy redaction (docs/ARCHITECTURE.md, "Principles"): faces — and, because small faces are
 //! missed, the head region of every person box — are blurred in every copy of an image
 //! that is stored or forwarded.
 //!
 //! The one idea: the face detector is tuned for recall, and the head rule covers what it
 //! still misses; a blurred patch of wall costs nothing, a recognisable face does.
 //! [`Redactor::redact`] works in place on a BGR `Mat`; the evidence snapshot
-//! (`crate::evidence`) calls it on its copy before drawing annotations.
+//! (`crate::snapshot`) calls it on its copy before drawing annotations.
 
 mod config;
 mod faces;

@@ -28,8 +28,8 @@ pub struct RedactReport {
     pub blur_ms: f64,
 }
 
-/// The face detector plus the blurring rules. Owned by one thread (the inference
-/// executor's, at `redact` priority).
+/// The face detector plus the blurring rules. Owned by one thread: the edge's snapshot
+/// worker.
 pub struct Redactor {
     detector: FaceDetector,
     cfg: RedactConfig,

@@ -21,7 +21,7 @@ use std::time::Instant;
 /// Where Debian's opencv-doc keeps its sample images and videos.
 pub(crate) const OPENCV_DATA: &str = "/usr/share/doc/opencv-doc/examples/data";
 
-/// The test configuration: CPU, one intra-op thread (DESIGN.md, build economy).
+/// The test configuration: CPU, one intra-op thread (docs/ARCHITECTURE.md, "Build and test economy").
 pub(crate) fn test_config() -> RedactConfig {
     RedactConfig { threads: 1, provider: ProviderChoice::Cpu, ..RedactConfig::default() }
 }

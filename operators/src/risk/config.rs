@@ -1,7 +1,7 @@
 //! `configs/customs.toml`: the HS reference table, the reliability factors, the selectivity
 //! rules and the lanes. Loaded once, checked whole, and refused naming the field.
 //!
-//! Two hashes say which configuration made a decision (DESIGN.md: every automated decision
+//! Two hashes say which configuration made a decision (docs/ARCHITECTURE.md, "Principles": every automated decision
 //! records its versions):
 //! - [`RiskConfig::config_sha256`] covers the file's text exactly as loaded, comments
 //!   included: it identifies the file.
@@ -12,9 +12,9 @@
 //!   unchanged, a changed threshold or finding kind changes it.
 
 use super::selectivity::RULES_VERSION;
+use pipeline::hash::sha256_hex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// The finding kinds the X-ray analysis publishes (besides `xray_threat`, which the threat
@@ -387,7 +387,7 @@ pub struct LaneConfig {
 impl LaneConfig {
     /// `Err` names the field; `min_random_rate` is the global `selectivity.random_rate`.
     pub fn validate(&self, min_random_rate: f64) -> Result<(), String> {
-        if self.id.is_empty() || !self.id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) {
+        if !pipeline::keys::is_segment(&self.id) {
             return Err("id: not an id (A-Z a-z 0-9 _ . -, not empty)".into());
         }
         if self.kind.trim().is_empty() {
@@ -428,10 +428,6 @@ impl LaneConfig {
 /// Two capital ASCII letters.
 pub(crate) fn is_country(s: &str) -> bool {
     s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase())
-}
-
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Keys sorted at every level, no whitespace; numbers as serde_json writes them (shortest

@@ -340,7 +340,7 @@ impl Declaration {
     /// sha256 of the declaration's canonical JSON: a re-submitted id with another digest is
     /// an amendment.
     pub fn content_sha256(&self) -> String {
-        super::config::sha256_hex(serde_json::to_string(self).unwrap_or_default().as_bytes())
+        pipeline::hash::sha256_hex(serde_json::to_string(self).unwrap_or_default().as_bytes())
     }
 }
 

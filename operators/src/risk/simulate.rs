@@ -21,8 +21,9 @@ use super::config::{HsEntry, LaneConfig, RiskConfig};
 use super::declaration::{Declaration, GoodsLine, check_declaration};
 use super::history::ImporterRecord;
 use super::selectivity::{Identity, Inputs, RadiationResult, RadiationSummary, XrayFinding, XraySummary};
-use crate::plates::render::{SplitMix64, random_plate};
+use crate::plates::render::random_plate;
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use pipeline::rng::SplitMix64;
 
 /// The kinds of importer the population mixes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 pub mod geometry;
 pub mod ground;
 pub mod object_detected;
+pub mod plate_episodes;
 pub mod scene;
 pub mod tamper;
 #[cfg(test)]
@@ -17,6 +18,7 @@ use uuid::Uuid;
 
 pub use ground::{GroundConfig, GroundMap, TiePoint};
 pub use object_detected::{ObjectDetected, ObjectDetectedConfig};
+pub use plate_episodes::PlateEpisodes;
 pub use scene::{Scene, SceneConfig};
 pub use video_loss::{VideoLoss, VideoLossConfig};
 
@@ -48,7 +50,7 @@ impl RulesConfig {
 pub struct AlertContext {
     pub site: String,
     pub source: AlertSource,
-    /// Model and config hashes (DESIGN.md: every decision is explainable); each alert
+    /// Model and config hashes (every decision is explainable and replayable); each alert
     /// adds the rule that raised it.
     pub provenance: serde_json::Map<String, serde_json::Value>,
 }

@@ -18,7 +18,8 @@
 
 use super::object_detected::FrameFacts;
 use super::{AlertContext, AlertParts};
-use crate::motion::{SmallGrey, cv};
+use crate::image::cv;
+use crate::motion::SmallGrey;
 use opencv::core::{Mat, Scalar, Size};
 use opencv::prelude::*;
 use opencv::{core, imgproc};

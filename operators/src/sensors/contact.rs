@@ -5,11 +5,12 @@
 //! alarmed too, at the first reading or [`AlarmContact::tick`] in armed time: an open door
 //! left behind is what the alarm is for.
 
-use super::telemetry::{Telemetry, is_key_chunk};
+use super::telemetry::Telemetry;
 use crate::rules::scene::config::{Schedule, Window};
 use crate::rules::{AlertContext, AlertParts, ts_from_secs};
 use chrono::{DateTime, Utc};
 use pipeline::alert::{self, Alert, AlertSource, ClockState, GeoPoint, Phase, Severity, SourceKind};
+use pipeline::keys::is_segment;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -57,7 +58,7 @@ impl AlarmContact {
         site: &str,
         provenance: Map<String, Value>,
     ) -> Result<AlarmContact, String> {
-        if !is_key_chunk(&cfg.sensor) {
+        if !is_segment(&cfg.sensor) {
             return Err(format!("sensor: {:?} is not an id (A-Z a-z 0-9 _ . -, not empty)", cfg.sensor));
         }
         let allowed = Schedule::new(&cfg.allowed).map_err(|e| e.replacen("schedule", "allowed", 1))?;

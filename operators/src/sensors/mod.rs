@@ -1,4 +1,4 @@
-//! Sensor telemetry (issue 6): generic readings, the radiation portal monitor rule, alarm
+//! Sensor telemetry: generic readings, the radiation portal monitor rule, alarm
 //! contacts and sensor silence.
 //!
 //! The idea to understand first: a [`Telemetry`] reading is untrusted until validated, and
@@ -141,7 +141,7 @@ impl Sensors {
         let mut silence = Silence::new(&cfg.silence, site, provenance.clone()).map_err(|e| format!("silence.{e}"))?;
         for (i, s) in cfg.sensor.iter().enumerate() {
             let at = format!("sensor[{i}] {:?}", s.id);
-            if !telemetry::is_key_chunk(&s.id) {
+            if !pipeline::keys::is_segment(&s.id) {
                 return Err(format!("{at}.id: not an id (A-Z a-z 0-9 _ . -, not empty)"));
             }
             if cfg.sensor[..i].iter().any(|o| o.id == s.id) {

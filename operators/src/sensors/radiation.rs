@@ -29,10 +29,11 @@
 //!   One message would do for the lane decision; the `end` closes the episode for stores
 //!   that track open episodes.
 
-use super::telemetry::{Telemetry, is_key_chunk};
+use super::telemetry::Telemetry;
 use crate::rules::{AlertContext, AlertParts, ts_from_secs};
 use chrono::{DateTime, Utc};
 use pipeline::alert::{self, Alert, AlertSource, ClockState, GeoPoint, Phase, Severity, SourceKind};
+use pipeline::keys::is_segment;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -121,7 +122,7 @@ impl RadiationPortalConfig {
                 .into_iter()
                 .chain(self.neutron_sensor.as_ref().map(|n| ("neutron_sensor", n)))
         {
-            if !is_key_chunk(id) {
+            if !is_segment(id) {
                 return Err(format!("{field}: {id:?} is not an id (A-Z a-z 0-9 _ . -, not empty)"));
             }
         }

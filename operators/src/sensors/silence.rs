@@ -1,5 +1,5 @@
 //! Sensor silence: a sensor that sends nothing for `silent_after_secs` of event time raises
-//! a `sensor_silent` health episode (DESIGN.md: a silent source is an alert, not only a
+//! a `sensor_silent` health episode (docs/ARCHITECTURE.md, "Principles": a silent source is an alert, not only a
 //! metric); its next reading ends it. [`Silence::observe`] records readings,
 //! [`Silence::tick`] moves event time on; nothing here reads a wall clock.
 //!

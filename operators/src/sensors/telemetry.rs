@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use pipeline::alert::ClockState;
+use pipeline::keys::is_segment;
 use serde::{Deserialize, Serialize};
 
 /// A generic sensor reading: `kind` says what `value` measures, in `unit`.
@@ -109,11 +110,6 @@ fn shape(kind: &str) -> Option<Shape> {
     }
 }
 
-/// Whether `s` may be a key-expression segment (the alert schema's `key_chunk`).
-pub(crate) fn is_key_chunk(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-}
-
 impl Telemetry {
     /// A reading stamped on receipt at its own event time, synced clock: for tests and
     /// synthetic sources.
@@ -137,7 +133,7 @@ impl Telemetry {
         if self.sensor.is_empty() {
             return Err(TelemetryError::EmptySensor);
         }
-        if !is_key_chunk(&self.sensor) {
+        if !is_segment(&self.sensor) {
             return Err(TelemetryError::BadSensorId(self.sensor.clone()));
         }
         if self.kind.trim().is_empty() {

@@ -6,10 +6,10 @@
 //! `5·sqrt(B/T)` cps to the mean rate (B = 200 cps, T = 0.1 s: sigma 44.7 cps).
 
 use super::*;
-use crate::plates::render::SplitMix64;
 use crate::rules::ts_from_secs;
 use chrono::{DateTime, Utc};
 use pipeline::alert::{Phase, Severity};
+use pipeline::rng::SplitMix64;
 use std::collections::HashSet;
 use uuid::Uuid;
 

@@ -18,46 +18,8 @@ const EVAL_IOU: f32 = 0.5;
 // ---------------------------------------------------------------------------------
 // Deterministic randomness
 
-/// SplitMix64: tiny, seedable and good enough to scatter synthetic scenes.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-
-    /// Standard normal (Box-Muller).
-    fn normal(&mut self) -> f64 {
-        let u1 = self.unit().max(1e-12);
-        let u2 = self.unit();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.unit() * n as f64) as usize
-    }
-}
+/// The seeded generator every synthetic scene here is drawn from.
+type Rng = pipeline::rng::SplitMix64;
 
 // ---------------------------------------------------------------------------------
 // Synthetic scenes
@@ -182,7 +144,7 @@ fn render(walkers: &[Walker], times: &[f64], detector: DetectorModel, rng: &mut 
             if rng.chance(detector.miss_rate) {
                 continue;
             }
-            let mut score = (0.85 + 0.07 * rng.normal()).clamp(0.5, 0.99);
+            let mut score = (0.85 + 0.07 * rng.gauss()).clamp(0.5, 0.99);
             if rng.chance(detector.low_score_rate) {
                 score = rng.range(0.1, 0.5);
             }
@@ -200,7 +162,7 @@ fn render(walkers: &[Walker], times: &[f64], detector: DetectorModel, rng: &mut 
                 score = rng.range(0.15, 0.45);
             }
             let h = f64::from(b.height());
-            let mut edge = |v: f32| (f64::from(v) + detector.jitter * h * rng.normal()) as f32;
+            let mut edge = |v: f32| (f64::from(v) + detector.jitter * h * rng.gauss()) as f32;
             let noisy = clip(BBox::new(edge(b.x1), edge(b.y1), edge(b.x2), edge(b.y2)));
             let class_id = u32::from(rng.chance(detector.class_flip));
             detections.push(Detection { bbox: noisy, score: score as f32, class_id });

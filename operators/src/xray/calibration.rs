@@ -32,6 +32,7 @@
 //! Heavy metals (group 4: lead, tungsten) are left out: thin lead in MeV has an organic-like
 //! `R`, and at any useful thickness it is too dense to classify.
 
+use pipeline::hash::{hex, sha256_hex};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -575,13 +576,4 @@ impl Calibration {
         };
         interp(&self.mass, a, |p| p.attenuation, f)
     }
-}
-
-/// sha256 of bytes, lowercase hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -191,7 +191,7 @@ impl HsTable {
                 return Err(format!("{at}.hs: chapter listed twice"));
             }
         }
-        Ok(HsTable { chapters, sha256: super::calibration::sha256_hex(text.as_bytes()) })
+        Ok(HsTable { chapters, sha256: pipeline::hash::sha256_hex(text.as_bytes()) })
     }
 }
 
@@ -220,7 +220,7 @@ pub struct Declaration {
     pub goods: Vec<DeclaredGoods>,
 }
 
-/// The versions that produced a finding (DESIGN.md: every automated decision records them).
+/// The versions that produced a finding (docs/ARCHITECTURE.md, "Principles": every automated decision records them).
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Provenance {
     pub config_sha256: String,

@@ -1,4 +1,4 @@
-//! Customs X-ray analysis (issue 7): dual-energy material classes, the pseudo-colour
+//! Customs X-ray analysis: dual-energy material classes, the pseudo-colour
 //! render, and the cargo findings (too dense regions, anomalies, voids, weight, empty
 //! containers, manifest consistency) on kV baggage and MeV cargo scans.
 //!
@@ -154,7 +154,7 @@ impl Analysis {
             render: cfg.render.clone(),
             scanners,
             hs,
-            config_sha256: calibration::sha256_hex(&canon),
+            config_sha256: pipeline::hash::sha256_hex(&canon),
             rejected: Mutex::new(BTreeMap::new()),
         })
     }
@@ -292,7 +292,7 @@ impl Analysis {
             scanner_type: cal.scanner_type,
             histogram: map.histogram(),
             materials: map,
-            render_sha256: calibration::sha256_hex(&bytes),
+            render_sha256: pipeline::hash::sha256_hex(&bytes),
             render: bytes,
             load,
             findings,

@@ -3,12 +3,12 @@
 //! files. Generated scans are cached under the system temp dir by their arguments (the
 //! generator is deterministic).
 
-use super::calibration::sha256_hex;
 use super::materials::{confusion, format_confusion};
 use super::*;
 use opencv::core::{Mat, Vector};
 use opencv::imgcodecs;
 use opencv::prelude::*;
+use pipeline::hash::sha256_hex;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
@@ -124,7 +124,7 @@ fn synth(
         args.extend(["--width".into(), w.to_string(), "--height".into(), h.to_string()]);
     }
     let script = root().join("models/xray/synth.py");
-    let key = sha256_hex(format!("{args:?}{}", sha256_hex(&std::fs::read(&script).unwrap())).as_bytes());
+    let key = sha256_hex(format!("{args:?}{}", sha256_hex(std::fs::read(&script).unwrap())).as_bytes());
     let dir = std::env::temp_dir().join("qorovul-xray-tests").join(&key[..16]);
     if !dir.join("done").exists() {
         let _ = std::fs::remove_dir_all(&dir);

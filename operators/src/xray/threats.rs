@@ -8,7 +8,7 @@
 //! the bilinear rule below are exactly `models/xray/xray_common.py`'s: change both together.
 //!
 //! A [`ThreatDetector`] owns one ONNX session and its input buffer; one thread uses it at a
-//! time (the inference executor, at X-ray priority).
+//! time (the edge's inference executor, between camera turns).
 
 use crate::detect::decode::{self, DecodeParams};
 use crate::detect::manifest::{Layout, Manifest, ModelEntry};

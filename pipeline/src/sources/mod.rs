@@ -1,5 +1,6 @@
 //! Sources: where items enter the pipeline. Each reports its state as [`SourceEvent`]s.
 
+#[cfg(feature = "video")]
 pub mod camera;
 
 use chrono::{DateTime, Utc};

@@ -1,6 +1,9 @@
 //! The scene's rules as state machines over event time: one per object (or per zone for
 //! `crowd`), each deciding when its episode begins, updates and ends. The config they are
 //! built from is in `config.rs`; what they raise is documented there, kind by kind.
+//!
+//! This file is long because the rules share their episode and geometry helpers and are
+//! compared side by side (when each begins and ends); each rule itself is short.
 
 use super::config::{self, Crossings, RuleConfig, Schedule, Window};
 use super::{Attributes, Episode, Kind, Obj, SceneLine, SceneZone, Sink, TIME_EPS, held};

@@ -141,7 +141,7 @@ impl CameraConfig {
 
     /// Checks what serde cannot; `Err` names the field.
     pub fn validate(&self) -> Result<(), String> {
-        if self.id.is_empty() || !self.id.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+        if !crate::keys::is_segment(&self.id) {
             return Err(format!("id {:?}: use letters, digits, '_', '.', '-' (it is part of zenoh keys)", self.id));
         }
         if self.uri.trim().is_empty() {

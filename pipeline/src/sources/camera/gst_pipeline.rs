@@ -74,7 +74,7 @@ impl CameraPipeline {
         let model_sink = sink("model")?;
         let full_sink = sink("full")?;
         let bus = pipeline.bus().ok_or("pipeline has no bus")?;
-        // Detection outranks decoding (DESIGN.md): each streaming thread lowers its own
+        // Detection outranks decoding (docs/ARCHITECTURE.md, "Threads and queues"): each streaming thread lowers its own
         // priority as it starts (the sync handler runs in the thread that posts), so
         // decoding fills the detector's idle gaps instead of taking its cores.
         bus.set_sync_handler(|_, msg| {

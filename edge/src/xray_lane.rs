@@ -1,0 +1,390 @@
+//! The X-ray lane: the scanner of a customs lane, its scans from the drop folder
+//! (`pipeline::scans::ScanFolder`) and from HTTP upload analysed one at a time on a thread
+//! of their own (`operators::xray`: materials, cargo findings on MeV scans), kV scans run
+//! through the threat detector on the node's inference executor (the lane hands them to its
+//! [`ScanQueue`] and waits; [`crate::analysers`] says where that executor is created), their
+//! pseudo-colour render stored as evidence, and each finding published
+//! as an alert (`xray_threat`, `xray_dense_region`, `xray_void`, `xray_manifest_mismatch`,
+//! …) with the scan's container and plate as correlation keys, plus one `xray_scan`
+//! summary per scan for the lane decision.
+//!
+//! A finding is a fact about one scan, not a condition that lasts: its episode begins and
+//! ends in the same breath (as a vehicle's `radiation_reading` does).
+
+use crate::evidence_store::EvidenceStore;
+use crate::executor::ScanQueue;
+use crossbeam_channel::{Receiver, Sender};
+use opencv::core::{CV_16U, Mat};
+use opencv::prelude::*;
+use operators::customs::{OpenDeclarations, SharedDeclarations};
+use operators::detect::Manifest;
+use operators::image::cv;
+use operators::rules::{AlertContext, AlertParts};
+use operators::xray::threats::Threat;
+use operators::xray::{Analysis, Report, Scan, ScanError, ScannerType, XrayConfig};
+use pipeline::alert::{self, Alert, AlertObject, AlertSource, ClockState, Correlation, Phase, Severity, SourceKind};
+use pipeline::metrics;
+use pipeline::scans::{ScanFolder, ScanInput};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// `[xray_lane]` in a pipeline config (the analysis itself is `[xray]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct XrayLaneConfig {
+    pub enabled: bool,
+    /// The scanner's drop folder: `{id}.json` + its two images; `done/` and `rejected/` beside.
+    pub drop_folder: Option<PathBuf>,
+    /// How often the folder is looked at.
+    pub poll_ms: u64,
+    /// Run the threat detector (manifest `xray_threats`) on kV scans, on the node's
+    /// inference executor.
+    pub threats: bool,
+}
+
+impl Default for XrayLaneConfig {
+    fn default() -> Self {
+        Self { enabled: false, drop_folder: None, poll_ms: 500, threats: true }
+    }
+}
+
+/// One scan to analyse, and where to say what became of it.
+pub struct XrayJob {
+    pub input: ScanInput,
+    pub reply: Option<tokio::sync::oneshot::Sender<Result<String, String>>>,
+}
+
+/// The running lane.
+pub struct XrayLane {
+    tx: Sender<XrayJob>,
+    /// Declarations waiting for their vehicle (the customs desk's): a scan is analysed
+    /// against its own.
+    declarations: SharedDeclarations,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl XrayLane {
+    /// Starts the analysis thread (and the folder watcher) when `[xray_lane]` is enabled.
+    /// `threats` is the inference executor's scan queue, given when `xray_lane.threats`
+    /// is on (the executor owns the threat detector; [`crate::analysers::Analysers::start`]).
+    pub fn start(
+        lane: &XrayLaneConfig,
+        xray: &XrayConfig,
+        site: &str,
+        alerts: Sender<Alert>,
+        evidence: Option<Arc<EvidenceStore>>,
+        threats: Option<ScanQueue>,
+    ) -> Result<Option<XrayLane>, String> {
+        if !lane.enabled {
+            return Ok(None);
+        }
+        let analysis = Analysis::from_config(xray, std::path::Path::new("."))?;
+        let (threats, threat_model) = match (lane.threats, threats) {
+            (true, Some(q)) => {
+                let manifest = Manifest::builtin();
+                let name = operators::xray::threats::MODEL;
+                let sha = manifest.entry(name).map(|m| m.sha256.clone()).unwrap_or_default();
+                (Some(q), format!("{name} sha256:{sha}"))
+            }
+            (true, None) => return Err("xray_lane.threats: no inference executor runs the threat detector".into()),
+            (false, _) => (None, String::new()),
+        };
+        let (tx, rx) = crossbeam_channel::unbounded::<XrayJob>();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        let declarations = OpenDeclarations::shared();
+        let worker = Worker {
+            site: site.to_string(),
+            analysis,
+            threats,
+            threat_model,
+            alerts,
+            evidence,
+            declarations: declarations.clone(),
+        };
+        let worker_stop = stop.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("xray".into())
+                .spawn(move || worker.run(rx, &worker_stop))
+                .map_err(|e| format!("starting the X-ray thread: {e}"))?,
+        );
+        if let Some(dir) = &lane.drop_folder {
+            let folder = ScanFolder::new(dir).map_err(|e| format!("xray_lane.drop_folder: {e}"))?;
+            let (tx, stop, every) = (tx.clone(), stop.clone(), Duration::from_millis(lane.poll_ms.max(50)));
+            threads.push(
+                std::thread::Builder::new()
+                    .name("xray-folder".into())
+                    .spawn(move || {
+                        while !stop.load(Ordering::Relaxed) {
+                            let found = folder.take();
+                            for (id, e) in found.refused {
+                                metrics::global().metric("qv_scans_rejected_total", &[("reason", e.reason())]).inc();
+                                tracing::warn!("scan {id} refused: {e}");
+                            }
+                            for input in found.scans {
+                                if tx.send(XrayJob { input, reply: None }).is_err() {
+                                    return;
+                                }
+                            }
+                            std::thread::park_timeout(every);
+                        }
+                    })
+                    .map_err(|e| format!("starting the scan folder watcher: {e}"))?,
+            );
+        }
+        Ok(Some(XrayLane { tx, declarations, stop, threads }))
+    }
+
+    /// Where HTTP uploads (and tests) hand scans in.
+    pub fn sender(&self) -> Sender<XrayJob> {
+        self.tx.clone()
+    }
+
+    /// The open declarations scans are analysed against (the customs desk fills them).
+    pub fn declarations(&self) -> SharedDeclarations {
+        self.declarations.clone()
+    }
+
+    /// Stops the watcher, then the analysis thread after the scans already queued (the
+    /// HTTP server may still hold a sender, so the thread does not wait for the channel
+    /// to close).
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+struct Worker {
+    site: String,
+    analysis: Analysis,
+    /// The inference executor's queue for the threat detector.
+    threats: Option<ScanQueue>,
+    /// `name sha256:…` of the threat model, recorded on each threat alert.
+    threat_model: String,
+    alerts: Sender<Alert>,
+    evidence: Option<Arc<EvidenceStore>>,
+    declarations: SharedDeclarations,
+}
+
+impl Worker {
+    fn run(self, rx: Receiver<XrayJob>, stop: &AtomicBool) {
+        loop {
+            let job = match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(job) => job,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) if !stop.load(Ordering::Relaxed) => continue,
+                // Stopping: what is queued is still analysed, then the thread ends.
+                Err(_) => match rx.try_recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
+                },
+            };
+            let id = job.input.meta.scan_id.clone();
+            let result = self.scan(job.input);
+            match &result {
+                Ok(summary) => tracing::info!("scan {id}: {summary}"),
+                Err(e) => tracing::warn!("scan {id} refused: {e}"),
+            }
+            if let Some(r) = job.reply {
+                let _ = r.send(result);
+            }
+        }
+    }
+
+    /// Analyses one scan and sends its alerts; `Err` is the reason it was refused. A scan
+    /// the threat detector could not run on still publishes its material findings, its
+    /// summary saying why there are no threats (`threats_error`).
+    fn scan(&self, input: ScanInput) -> Result<String, String> {
+        let refuse = |e: ScanError| {
+            metrics::global().metric("qv_scans_rejected_total", &[("reason", e.reason())]).inc();
+            e.to_string()
+        };
+        let meta = input.meta;
+        let (low_name, high_name) = (meta.low_file(), meta.high_file());
+        let scan = Scan::decode(meta, (&low_name, &input.low), (&high_name, &input.high), self.analysis.limits())
+            .map_err(refuse)?;
+        let declaration = {
+            let open = self.declarations.read().unwrap_or_else(|e| e.into_inner());
+            let m = &scan.meta;
+            open.for_scan(m.declaration_id.as_deref(), m.container.as_deref(), m.plate.as_deref())
+        };
+        let report = self.analysis.analyse(&scan, declaration.as_ref()).map_err(refuse)?;
+        metrics::global().metric("qv_scans_analysed_total", &[("scanner", &report.scanner_id)]).inc();
+        let (threats, threats_error) = match (&self.threats, report.scanner_type) {
+            (Some(q), ScannerType::Kv) => match self.detect(q, &scan) {
+                Ok(t) => (t, None),
+                Err(e) => {
+                    metrics::global().metric("qv_scans_threats_failed_total", &[("scanner", &report.scanner_id)]).inc();
+                    tracing::error!("scan {}: no threat detection: {e}", scan.meta.scan_id);
+                    (vec![], Some(e))
+                }
+            },
+            _ => (vec![], None),
+        };
+        let render_ref = match &self.evidence {
+            Some(store) => Some(pipeline::evidence::evidence_ref(&store.put(&report.render)?)),
+            None => None,
+        };
+        let checked = declaration.is_some();
+        let alerts = self.alerts_of(&scan, &report, &threats, threats_error.as_deref(), checked, render_ref);
+        let n = alerts.len();
+        for a in alerts {
+            self.alerts.send(a).map_err(|_| "the outbox is gone".to_string())?;
+        }
+        let threats = match &threats_error {
+            None => format!("{} threats", threats.len()),
+            Some(e) => format!("threats not looked for ({e})"),
+        };
+        Ok(format!("{} findings, {threats}, {n} alert messages", report.findings.len()))
+    }
+
+    /// The scan's threats, found on the inference executor (this thread waits for them).
+    fn detect(&self, queue: &ScanQueue, scan: &Scan) -> Result<Vec<(&'static str, Threat)>, String> {
+        let (low, high) = (as_u16(&scan.low.mat)?, as_u16(&scan.high.mat)?);
+        let (w, h) = (scan.width() as usize, scan.height() as usize);
+        let reply = queue.detect(&scan.meta.scanner_id, low, high, w, h)?;
+        let labels = queue.labels();
+        Ok(reply.threats.into_iter().map(|t| (labels.get(t.class as usize).copied().unwrap_or("unknown"), t)).collect())
+    }
+
+    fn alerts_of(
+        &self,
+        scan: &Scan,
+        report: &Report,
+        threats: &[(&'static str, Threat)],
+        threats_error: Option<&str>,
+        declaration_checked: bool,
+        render: Option<String>,
+    ) -> Vec<Alert> {
+        let m = &scan.meta;
+        let (w, h) = (scan.width() as f32, scan.height() as f32);
+        let norm = |b: [f32; 4]| [b[0] / w, b[1] / h, b[2] / w, b[3] / h].map(|v| v.clamp(0.0, 1.0));
+        let source = AlertSource {
+            kind: SourceKind::Xray,
+            id: m.scanner_id.clone(),
+            name: format!("{} lane {} ({})", m.post, m.lane, m.scanner_id),
+            location: None,
+        };
+        let correlation = Correlation { plate: m.plate.clone(), container: m.container.clone(), ..Default::default() };
+        let now = chrono::Utc::now();
+        let event_ts = if m.event_ts.timestamp() == 0 { now } else { m.event_ts };
+        // Every alert of the scan: `kind` is also the rule that raised it.
+        let base = |kind: &'static str,
+                    severity: Severity,
+                    confidence: f32,
+                    objects: Vec<AlertObject>,
+                    mut attributes: Map<String, Value>,
+                    provenance: Value| {
+            attributes.insert("scan_id".into(), m.scan_id.clone().into());
+            attributes.insert("post".into(), m.post.clone().into());
+            attributes.insert("lane".into(), m.lane.clone().into());
+            if let Some(d) = &m.declaration_id {
+                attributes.insert("declaration_id".into(), d.clone().into());
+            }
+            let ctx = AlertContext {
+                site: self.site.clone(),
+                source: source.clone(),
+                provenance: provenance.as_object().cloned().unwrap_or_default(),
+            };
+            let mut a = ctx.alert(AlertParts {
+                episode: alert::new_id(),
+                kind,
+                rule: kind,
+                phase: Phase::Begin,
+                severity,
+                confidence,
+                event_ts,
+                ingest_ts: now,
+                clock: ClockState::Unsynced,
+                objects,
+                attributes,
+            });
+            a.evidence = render.iter().cloned().collect();
+            a.correlation = correlation.clone();
+            a
+        };
+        let mut out = Vec::new();
+        let mut push = |a: Alert| {
+            let mut end = a.clone();
+            (end.id, end.phase) = (alert::new_id(), Phase::End);
+            out.push(a);
+            out.push(end);
+        };
+        let provenance = serde_json::to_value(&report.provenance).unwrap_or_default();
+        for f in &report.findings {
+            let objects = f
+                .bbox_px
+                .map(|b| AlertObject {
+                    class: f.kind.trim_start_matches("xray_").into(),
+                    track_id: None,
+                    score: 1.0,
+                    bbox: Some(norm(b.map(|v| v as f32))),
+                    ground: None,
+                    speed_mps: None,
+                })
+                .into_iter()
+                .collect();
+            let p = serde_json::to_value(&f.provenance).unwrap_or_default();
+            push(base(f.kind, f.severity, 1.0, objects, f.measured.clone(), p));
+        }
+        for (label, t) in threats {
+            let mut p = provenance.clone();
+            if let Some(o) = p.as_object_mut() {
+                o.insert("model".into(), self.threat_model.clone().into());
+            }
+            let object = AlertObject {
+                class: (*label).into(),
+                track_id: None,
+                score: t.score,
+                bbox: Some(norm([t.bbox.x1, t.bbox.y1, t.bbox.x2, t.bbox.y2])),
+                ground: None,
+                speed_mps: None,
+            };
+            let severity = if matches!(*label, "gun" | "ammunition") { Severity::Critical } else { Severity::High };
+            let attrs = json!({"class": label}).as_object().cloned().unwrap_or_default();
+            push(base("xray_threat", severity, t.score, vec![object], attrs, p));
+        }
+        let mut summary = Map::new();
+        summary.insert("scanner_type".into(), report.scanner_type.as_str().into());
+        summary.insert("histogram_px".into(), json!(report.histogram));
+        summary.insert("findings".into(), report.findings.len().into());
+        summary.insert("threats".into(), threats.len().into());
+        // What the lane decision needs in one message: each finding's kind, the threats'
+        // classes, and whether the load was checked against a declaration.
+        let finding_list: Vec<Value> =
+            report.findings.iter().map(|f| json!({"kind": f.kind, "severity": f.severity})).collect();
+        summary.insert("finding_list".into(), finding_list.into());
+        summary.insert("threat_classes".into(), threats.iter().map(|(label, _)| Value::from(*label)).collect());
+        summary.insert("declaration_checked".into(), declaration_checked.into());
+        if let Some(e) = threats_error {
+            summary.insert("threats_error".into(), e.into());
+        }
+        if let Some(load) = &report.load {
+            summary.insert("mass_kg".into(), load.mass_kg.into());
+        }
+        summary.insert("timings_ms".into(), json!(report.timings_ms));
+        push(base("xray_scan", Severity::Info, 1.0, vec![], summary, provenance));
+        out
+    }
+}
+
+/// The image's samples as 16-bit (8-bit scans are scaled by 257, so 255 → 65535).
+fn as_u16(mat: &Mat) -> Result<Vec<u16>, String> {
+    let m16 = if mat.depth() == CV_16U {
+        mat.clone()
+    } else {
+        let mut m = Mat::default();
+        mat.convert_to(&mut m, CV_16U, 257.0, 0.0).map_err(cv)?;
+        m
+    };
+    Ok(m16.data_typed::<u16>().map_err(cv)?.to_vec())
+}

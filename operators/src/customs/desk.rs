@@ -1,0 +1,661 @@
+//! The customs lane desk; see [the module docs](super).
+
+use super::config::CustomsConfig;
+use super::open::{Open, OpenDeclarations, SharedDeclarations, container_key, plate_key};
+use crate::risk::RiskConfig;
+use crate::risk::decision::{self, DecisionRecord};
+use crate::risk::declaration;
+use crate::risk::history::{History, InspectionResult};
+use crate::risk::selectivity::{
+    Action, Corridor, Identity, Inputs, LaneRates, RadiationResult, RadiationSummary, XrayFinding, XraySummary,
+};
+use crate::rules::{AlertContext, AlertParts};
+use chrono::{DateTime, Utc};
+use pipeline::alert::{self, Alert, AlertSource, ClockState, Correlation, Phase, Severity, SourceKind};
+use pipeline::feed::Outcome;
+use pipeline::metrics;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+/// One vehicle at a lane, as far as it is known.
+#[derive(Debug, Clone)]
+struct Passage {
+    lane: String,
+    opened: DateTime<Utc>,
+    plates: BTreeSet<String>,
+    containers: BTreeSet<String>,
+    declaration: Option<String>,
+    manual: bool,
+    /// Reads that match several declarations (an officer's entry settles them).
+    ambiguous: Vec<String>,
+    issues: Vec<String>,
+    xray: Option<XraySummary>,
+    /// The versions behind the scan's findings (config, calibration, HS table, model).
+    models: BTreeMap<String, String>,
+    radiation: Option<RadiationSummary>,
+}
+
+impl Passage {
+    fn new(lane: &str, now: DateTime<Utc>) -> Self {
+        Passage {
+            lane: lane.to_string(),
+            opened: now,
+            plates: BTreeSet::new(),
+            containers: BTreeSet::new(),
+            declaration: None,
+            manual: false,
+            ambiguous: vec![],
+            issues: vec![],
+            xray: None,
+            models: BTreeMap::new(),
+            radiation: None,
+        }
+    }
+
+    fn anonymous(&self) -> bool {
+        self.plates.is_empty() && self.containers.is_empty() && self.declaration.is_none()
+    }
+}
+
+/// What the desk produced: records to publish on the lane's decision key, alerts for the
+/// outbox.
+#[derive(Debug, Default)]
+pub struct DeskOutput {
+    pub decisions: Vec<DecisionRecord>,
+    pub alerts: Vec<Alert>,
+}
+
+/// An officer's entry at the lane: who the vehicle is, when the cameras could not say.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManualIdentity {
+    pub lane: String,
+    #[serde(default)]
+    pub plates: Vec<String>,
+    #[serde(default)]
+    pub containers: Vec<String>,
+    #[serde(default)]
+    pub declaration_id: Option<String>,
+    #[serde(default)]
+    pub officer: Option<String>,
+}
+
+/// The lane desk; see the module docs.
+pub struct CustomsDesk {
+    site: String,
+    cfg: CustomsConfig,
+    policy: RiskConfig,
+    history: History,
+    open: SharedDeclarations,
+    passages: Vec<Passage>,
+    /// `(lane, plate or container, until)` of vehicles just decided.
+    lingering: Vec<(String, String, DateTime<Utc>)>,
+    rates: BTreeMap<String, LaneRates>,
+    /// `lane corridor` rates out of band, raised once until back in band.
+    out_of_band: HashSet<String>,
+}
+
+fn refuse(feed: &'static str, reason: &'static str, id: Option<String>, note: String) -> Outcome {
+    metrics::global().metric("qv_feed_rejected_total", &[("feed", feed), ("reason", reason)]).inc();
+    tracing::warn!("{feed} refused: {note}");
+    Outcome { result: "refused", id, notes: vec![note] }
+}
+
+impl CustomsDesk {
+    /// Loads the policy and opens the history; `open` is shared with the X-ray lane.
+    pub fn new(cfg: &CustomsConfig, site: &str, open: SharedDeclarations) -> Result<Self, String> {
+        let policy = cfg.load_policy().map_err(|e| format!("customs.{e}"))?;
+        let history = match &cfg.history {
+            Some(path) => History::open(path).map_err(|e| format!("customs.history {}: {e}", path.display()))?,
+            None => History::in_memory(),
+        };
+        Ok(Self {
+            site: site.to_string(),
+            cfg: cfg.clone(),
+            policy,
+            history,
+            open,
+            passages: vec![],
+            lingering: vec![],
+            rates: BTreeMap::new(),
+            out_of_band: HashSet::new(),
+        })
+    }
+
+    /// The history (tests and tools read the stored records from it).
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Vehicles waiting for inputs.
+    pub fn waiting(&self) -> usize {
+        self.passages.len()
+    }
+
+    /// A declaration (JSON): checked, its plates and containers put in canonical form,
+    /// recorded in the importer's history and held open for its vehicle.
+    pub fn declaration(&mut self, bytes: &[u8], now: DateTime<Utc>, out: &mut DeskOutput) -> Outcome {
+        let checked = match declaration::parse_declaration(bytes, &self.policy.hs) {
+            Ok(c) => c,
+            Err(e) => return refuse("declarations", e.code(), None, e.to_string()),
+        };
+        let id = checked.declaration.id.clone();
+        let mut plates = vec![];
+        for (i, p) in checked.declaration.plates.iter().enumerate() {
+            match plate_key(p, None) {
+                Ok(k) => plates.push(k),
+                Err(e) => return refuse("declarations", "plate", Some(id), format!("plates[{i}]: {p:?}: {e}")),
+            }
+        }
+        let mut containers = vec![];
+        for (i, c) in checked.declaration.containers.iter().enumerate() {
+            match container_key(c) {
+                Ok(k) => containers.push(k),
+                Err(e) => return refuse("declarations", "container", Some(id), format!("containers[{i}]: {c:?}: {e}")),
+            }
+        }
+        if let Err(e) = self.history.record_declaration(&checked.declaration) {
+            return refuse("declarations", "history", Some(id), format!("importer history: {e}"));
+        }
+        let notes: Vec<String> = checked.notes.iter().map(|n| format!("{}: {}", n.field, n.text)).collect();
+        let age_days = (now - checked.declaration.submitted).num_seconds() as f64 / 86_400.0;
+        if age_days > self.cfg.open_for_days {
+            return Outcome {
+                result: "recorded",
+                id: Some(id),
+                notes: vec![format!("submitted {age_days:.0} days ago: history only")],
+            };
+        }
+        let replaced = self.write_open().by_id.insert(id.clone(), Open { checked, plates, containers }).is_some();
+        // A vehicle already at the lane may have been waiting for this declaration.
+        let keys = {
+            let open = self.read_open();
+            let o = &open.by_id[&id];
+            (o.plates.iter().cloned().collect::<BTreeSet<_>>(), o.containers.iter().cloned().collect::<BTreeSet<_>>())
+        };
+        for i in 0..self.passages.len() {
+            let p = &self.passages[i];
+            if p.declaration.is_none()
+                && (p.plates.iter().any(|k| keys.0.contains(k)) || p.containers.iter().any(|k| keys.1.contains(k)))
+            {
+                let (plates, containers) = (p.plates.clone(), p.containers.clone());
+                self.resolve(i, &plates, &containers, None);
+            }
+        }
+        self.decide_ready(now, out);
+        Outcome { result: if replaced { "updated" } else { "accepted" }, id: Some(id), notes }
+    }
+
+    /// An inspection's result, fed back into the importer's history.
+    pub fn inspection(&mut self, bytes: &[u8]) -> Outcome {
+        let r = match InspectionResult::from_json(bytes) {
+            Ok(r) => r,
+            Err(e) => return refuse("inspections", "malformed", None, e),
+        };
+        let id = r.declaration_id.clone();
+        match self.history.record_inspection(&r) {
+            Ok(()) => Outcome { result: "accepted", id: Some(id), notes: vec![] },
+            Err(e) => refuse("inspections", "unknown", Some(id), e),
+        }
+    }
+
+    /// An officer's manual entry of a vehicle's identity at a lane.
+    pub fn identity(&mut self, bytes: &[u8], now: DateTime<Utc>, out: &mut DeskOutput) -> Outcome {
+        let m: ManualIdentity = match serde_json::from_slice(bytes) {
+            Ok(m) => m,
+            Err(e) => return refuse("identity", "malformed", None, format!("not a lane identity: {e}")),
+        };
+        let Some(lane) = self.cfg.lanes.iter().find(|l| l.id == m.lane) else {
+            return refuse("identity", "lane", None, format!("lane: {:?} is not a lane of this post", m.lane));
+        };
+        let hint = lane.plate_country.clone();
+        let mut plates = BTreeSet::new();
+        for (i, p) in m.plates.iter().enumerate() {
+            match plate_key(p, hint.as_deref()) {
+                Ok(k) => {
+                    plates.insert(k);
+                }
+                Err(e) => return refuse("identity", "plate", None, format!("plates[{i}]: {p:?}: {e}")),
+            }
+        }
+        let mut containers = BTreeSet::new();
+        for (i, c) in m.containers.iter().enumerate() {
+            match container_key(c) {
+                Ok(k) => {
+                    containers.insert(k);
+                }
+                Err(e) => return refuse("identity", "container", None, format!("containers[{i}]: {c:?}: {e}")),
+            }
+        }
+        if let Some(d) = &m.declaration_id
+            && !self.read_open().by_id.contains_key(d)
+        {
+            return refuse(
+                "identity",
+                "declaration",
+                Some(d.clone()),
+                format!("declaration_id: {d:?} is not an open declaration"),
+            );
+        }
+        if plates.is_empty() && containers.is_empty() && m.declaration_id.is_none() {
+            return refuse(
+                "identity",
+                "empty",
+                None,
+                "an identity needs a plate, a container or a declaration_id".into(),
+            );
+        }
+        let i = self.passage_for(&m.lane, &plates, &containers, m.declaration_id.as_deref(), now);
+        let p = &mut self.passages[i];
+        p.manual = true;
+        // The officer's word settles a read that matched several declarations.
+        p.ambiguous.clear();
+        tracing::info!(lane = %m.lane, officer = m.officer.as_deref().unwrap_or("?"), "manual lane identity");
+        self.resolve(i, &plates, &containers, m.declaration_id.as_deref());
+        let id = self.passages[i].declaration.clone();
+        self.decide_ready(now, out);
+        Outcome { result: "accepted", id, notes: vec![] }
+    }
+
+    /// A lane device's alert: a settled plate read, a scan's summary, a portal reading.
+    /// Alerts of devices at no lane, and other kinds, are not the desk's.
+    pub fn observe(&mut self, a: &Alert, now: DateTime<Utc>, out: &mut DeskOutput) {
+        if a.phase != Phase::Begin {
+            return;
+        }
+        let Some(lane) = self.cfg.lane_of(&a.source.id).cloned() else {
+            return;
+        };
+        let counted = |input: &str, outcome: &str| {
+            metrics::global()
+                .metric("qv_lane_inputs_total", &[("lane", &lane.id), ("input", input), ("outcome", outcome)])
+                .inc();
+        };
+        match a.kind.as_str() {
+            "plate_read" => {
+                let Some(read) = a.correlation.plate.as_deref() else { return };
+                let key = match plate_key(read, lane.plate_country.as_deref()) {
+                    Ok(k) => k,
+                    Err(e) => {
+                        counted("plate", "unread");
+                        tracing::warn!(lane = %lane.id, "plate read {read:?} not taken: {e}");
+                        return;
+                    }
+                };
+                if self.lingering.iter().any(|(l, k, _)| *l == lane.id && *k == key) {
+                    counted("plate", "leaving");
+                    return;
+                }
+                counted("plate", "taken");
+                self.take(&lane.id, BTreeSet::from([key]), BTreeSet::new(), None, now);
+            }
+            "xray_scan" => {
+                let attr = |k: &str| a.attributes.get(k);
+                let scan_id = attr("scan_id").and_then(Value::as_str).unwrap_or_default().to_string();
+                let hint = lane.plate_country.as_deref();
+                let mut issues = vec![];
+                let plates: BTreeSet<String> = match a.correlation.plate.as_deref().map(|p| (p, plate_key(p, hint))) {
+                    Some((_, Ok(k))) => BTreeSet::from([k]),
+                    Some((p, Err(e))) => {
+                        issues.push(format!("scan {scan_id}: plate {p:?} not read as a plate: {e}"));
+                        BTreeSet::new()
+                    }
+                    None => BTreeSet::new(),
+                };
+                let containers: BTreeSet<String> =
+                    match a.correlation.container.as_deref().map(|c| (c, container_key(c))) {
+                        Some((_, Ok(k))) => BTreeSet::from([k]),
+                        Some((c, Err(e))) => {
+                            issues.push(format!("scan {scan_id}: container {c:?} is not a valid ISO 6346 number: {e}"));
+                            BTreeSet::new()
+                        }
+                        None => BTreeSet::new(),
+                    };
+                let declaration_id = attr("declaration_id").and_then(Value::as_str).map(String::from);
+                let summary = xray_summary(a, scan_id);
+                if attr("declaration_checked").and_then(Value::as_bool) == Some(false)
+                    && (declaration_id.is_some() || !containers.is_empty() || !plates.is_empty())
+                {
+                    issues.push(format!(
+                        "scan {} was analysed before its declaration was known: the load was not checked against it",
+                        summary.scan_id
+                    ));
+                }
+                let models: BTreeMap<String, String> = a
+                    .provenance
+                    .iter()
+                    .filter_map(|(k, v)| Some((format!("xray.{k}"), v.as_str()?.to_string())))
+                    .filter(|(k, _)| k != "xray.rule")
+                    .collect();
+                counted("xray", "taken");
+                let i = self.take(&lane.id, plates, containers, declaration_id.as_deref(), now);
+                let p = &mut self.passages[i];
+                if let Some(earlier) = &p.xray {
+                    p.issues
+                        .push(format!("scanned twice: {} and {}; the later is used", earlier.scan_id, summary.scan_id));
+                }
+                p.issues.extend(issues);
+                p.xray = Some(summary);
+                p.models = models;
+            }
+            "radiation_reading" => {
+                let result = match a.attributes.get("result").and_then(Value::as_str) {
+                    Some("clean") => RadiationResult::Clean,
+                    Some("alarm") => RadiationResult::Alarm,
+                    _ => RadiationResult::Incomplete,
+                };
+                let peak_sigma = a.attributes.get("gamma").and_then(|g| g.get("max_nsigma")).and_then(Value::as_f64);
+                let reading = RadiationSummary { portal: a.source.id.clone(), result, peak_sigma };
+                counted("radiation", "taken");
+                // A portal cannot read plates: the reading is the lane's vehicle that has
+                // none yet, the one that came first.
+                let i = match self.passages.iter().position(|p| p.lane == lane.id && p.radiation.is_none()) {
+                    Some(i) => i,
+                    None => {
+                        self.passages.push(Passage::new(&lane.id, now));
+                        self.passages.len() - 1
+                    }
+                };
+                self.passages[i].radiation = Some(reading);
+            }
+            _ => return,
+        }
+        self.decide_ready(now, out);
+    }
+
+    /// Decides the vehicles that waited `wait_secs`, and lets decided plates go.
+    pub fn tick(&mut self, now: DateTime<Utc>, out: &mut DeskOutput) {
+        self.lingering.retain(|(_, _, until)| *until > now);
+        let wait = chrono::Duration::milliseconds((self.cfg.wait_secs * 1000.0) as i64);
+        while let Some(i) = self.passages.iter().position(|p| now - p.opened >= wait) {
+            self.decide(i, now, out);
+        }
+    }
+
+    pub(super) fn read_open(&self) -> std::sync::RwLockReadGuard<'_, OpenDeclarations> {
+        self.open.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_open(&self) -> std::sync::RwLockWriteGuard<'_, OpenDeclarations> {
+        self.open.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The passage these keys belong to, keys merged in and its declaration resolved.
+    fn take(
+        &mut self,
+        lane: &str,
+        plates: BTreeSet<String>,
+        containers: BTreeSet<String>,
+        declaration_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> usize {
+        // A scan naming only the container is the vehicle whose plate named its declaration.
+        let declared = match declaration_id {
+            Some(id) => vec![id.to_string()],
+            None => self.read_open().matching(&plates, &containers),
+        };
+        let declared = match declared.as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        };
+        let i = self.passage_for(lane, &plates, &containers, declared.as_deref(), now);
+        self.resolve(i, &plates, &containers, declaration_id);
+        i
+    }
+
+    /// The lane's passage sharing a plate, container or declaration; else the lane's first
+    /// one with no identity yet (a portal reading came first); else a new one.
+    fn passage_for(
+        &mut self,
+        lane: &str,
+        plates: &BTreeSet<String>,
+        containers: &BTreeSet<String>,
+        declaration_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> usize {
+        let at_lane = |p: &&Passage| p.lane == lane;
+        let same = self.passages.iter().position(|p| {
+            at_lane(&p)
+                && (p.plates.iter().any(|k| plates.contains(k))
+                    || p.containers.iter().any(|k| containers.contains(k))
+                    || (declaration_id.is_some() && p.declaration.as_deref() == declaration_id))
+        });
+        let i = same.or_else(|| self.passages.iter().position(|p| at_lane(&p) && p.anonymous())).unwrap_or_else(|| {
+            self.passages.push(Passage::new(lane, now));
+            self.passages.len() - 1
+        });
+        let p = &mut self.passages[i];
+        p.plates.extend(plates.iter().cloned());
+        p.containers.extend(containers.iter().cloned());
+        i
+    }
+
+    /// Links passage `i` to its declaration from the given keys.
+    fn resolve(
+        &mut self,
+        i: usize,
+        plates: &BTreeSet<String>,
+        containers: &BTreeSet<String>,
+        declaration_id: Option<&str>,
+    ) {
+        let candidates = match declaration_id {
+            Some(id) if self.read_open().by_id.contains_key(id) => vec![id.to_string()],
+            Some(id) => {
+                self.passages[i].issues.push(format!("declaration {id} named at the lane is not an open declaration"));
+                self.read_open().matching(plates, containers)
+            }
+            None => self.read_open().matching(plates, containers),
+        };
+        let keys = plates.iter().chain(containers).cloned().collect::<Vec<_>>().join(", ");
+        let p = &mut self.passages[i];
+        match (candidates.as_slice(), &p.declaration) {
+            ([], _) => {}
+            ([one], None) => p.declaration = Some(one.clone()),
+            ([one], Some(d)) if one == d => {}
+            ([one], Some(d)) => p.issues.push(format!("{keys} matches declaration {one}, but the vehicle's is {d}")),
+            (many, _) => {
+                let text = format!("{keys} matches declarations {}", many.join(" and "));
+                if !p.ambiguous.contains(&text) {
+                    p.ambiguous.push(text);
+                }
+            }
+        }
+    }
+
+    /// Decides every passage whose inputs are all in.
+    fn decide_ready(&mut self, now: DateTime<Utc>, out: &mut DeskOutput) {
+        while let Some(i) = self.passages.iter().position(|p| self.ready(p)) {
+            self.decide(i, now, out);
+        }
+    }
+
+    /// Its declaration (unambiguous), and every input the lane has devices for.
+    fn ready(&self, p: &Passage) -> bool {
+        let Some(policy) = self.policy.lanes.iter().find(|l| l.id == p.lane) else { return true };
+        p.declaration.is_some()
+            && p.ambiguous.is_empty()
+            && (!policy.xray || p.xray.is_some())
+            && (!policy.radiation || p.radiation.is_some())
+    }
+
+    fn decide(&mut self, i: usize, now: DateTime<Utc>, out: &mut DeskOutput) {
+        let p = self.passages.remove(i);
+        let open = p.declaration.as_ref().and_then(|id| self.read_open().by_id.get(id).cloned());
+        let importer = open.as_ref().and_then(|o| match self.history.importer(&o.checked.declaration.importer_tin) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::error!("importer history: {e}");
+                None
+            }
+        });
+        // (A missing declaration is the selectivity's first reason; it says so itself.)
+        let mut issues = p.ambiguous.clone();
+        issues.extend(p.issues.iter().cloned());
+        let inputs = Inputs {
+            lane: p.lane.clone(),
+            at: now,
+            declaration: open.as_ref().map(|o| o.checked.declaration.clone()),
+            declaration_notes: open.as_ref().map(|o| o.checked.notes.clone()).unwrap_or_default(),
+            importer,
+            identity: Identity {
+                plates: p.plates.iter().cloned().collect(),
+                containers: p.containers.iter().cloned().collect(),
+                manual: p.manual,
+                issues,
+            },
+            xray: p.xray.clone(),
+            radiation: p.radiation.clone(),
+        };
+        let record = decision::make_record(&self.site, inputs, &self.policy, p.models.clone());
+        let m = metrics::global();
+        if let Err(e) = self.history.save_decision(&record) {
+            // Published all the same: the lane must not stop; the record is in the alert's log.
+            m.metric("qv_lane_decisions_unsaved_total", &[("lane", &p.lane)]).inc();
+            tracing::error!("decision {} not stored: {e}", record.id);
+        }
+        if let Some(o) = &open {
+            self.write_open().by_id.remove(&o.checked.declaration.id);
+        }
+        let until = now + chrono::Duration::milliseconds((self.cfg.linger_secs * 1000.0) as i64);
+        for k in p.plates.iter().chain(&p.containers) {
+            self.lingering.push((p.lane.clone(), k.clone(), until));
+        }
+        let corridor = record.decision.corridor.as_str();
+        m.metric("qv_lane_decisions_total", &[("lane", &p.lane), ("corridor", corridor)]).inc();
+        out.alerts.push(self.decision_alert(&record, now));
+        out.alerts.extend(self.watch_rates(&record, now));
+        tracing::info!(
+            lane = %p.lane, vehicle = %record.vehicle, corridor, reason = %record.decision.reasons.first().map(|r| r.text.as_str()).unwrap_or(""),
+            "lane decision"
+        );
+        out.decisions.push(record);
+    }
+
+    fn context(&self, lane: &str, record: &DecisionRecord) -> AlertContext {
+        let mut provenance = Map::new();
+        provenance.insert("rules_sha256".into(), record.versions.rules_sha256.clone().into());
+        provenance.insert("config_sha256".into(), record.versions.config_sha256.clone().into());
+        for (k, v) in &record.versions.models {
+            provenance.insert(k.clone(), v.clone().into());
+        }
+        AlertContext {
+            site: self.site.clone(),
+            source: AlertSource {
+                kind: SourceKind::Lane,
+                id: lane.to_string(),
+                name: format!("Customs lane {lane}"),
+                location: None,
+            },
+            provenance,
+        }
+    }
+
+    /// The decision as an alert: info when green, low when yellow (medium for a radiation
+    /// check), high when red.
+    fn decision_alert(&self, r: &DecisionRecord, now: DateTime<Utc>) -> Alert {
+        let d = &r.decision;
+        let severity = match d.corridor {
+            Corridor::Green => Severity::Info,
+            Corridor::Yellow if d.action == Action::SecondaryRadiation => Severity::Medium,
+            Corridor::Yellow => Severity::Low,
+            Corridor::Red => Severity::High,
+        };
+        let mut attributes = Map::new();
+        attributes.insert("decision_id".into(), r.id.clone().into());
+        attributes.insert("corridor".into(), d.corridor.as_str().into());
+        attributes.insert("action".into(), serde_json::to_value(d.action).unwrap_or_default());
+        attributes.insert("random".into(), d.random.into());
+        attributes.insert("reasons".into(), d.reasons.iter().map(|r| Value::from(r.text.clone())).collect());
+        attributes.insert("vehicle".into(), r.vehicle.clone().into());
+        if let Some(decl) = &r.inputs.declaration {
+            attributes.insert("declaration_id".into(), decl.id.clone().into());
+            attributes.insert("importer_tin".into(), decl.importer_tin.clone().into());
+        }
+        if let Some(rel) = &d.reliability {
+            attributes.insert("reliability".into(), json!(rel.score));
+        }
+        let episode = alert::new_id();
+        let mut a = self.context(&r.lane, r).alert(AlertParts {
+            episode,
+            kind: "lane_decision",
+            rule: crate::risk::selectivity::RULES_VERSION,
+            phase: Phase::Begin,
+            severity,
+            confidence: 1.0,
+            event_ts: r.decided_at,
+            ingest_ts: now,
+            clock: ClockState::Unsynced,
+            objects: vec![],
+            attributes,
+        });
+        a.correlation = Correlation {
+            plate: r.inputs.identity.plates.first().cloned(),
+            container: r.inputs.identity.containers.first().cloned(),
+            ..Default::default()
+        };
+        a
+    }
+
+    /// A `lane_rates_out_of_band` alert when a lane's corridor rate leaves its expected
+    /// band (once, until it is back).
+    fn watch_rates(&mut self, r: &DecisionRecord, now: DateTime<Utc>) -> Vec<Alert> {
+        let Some(lane) = self.policy.lanes.iter().find(|l| l.id == r.lane) else { return vec![] };
+        let rates = self.rates.entry(r.lane.clone()).or_insert_with(|| LaneRates::from_config(&self.policy));
+        rates.observe(&r.decision);
+        let out: Vec<String> = rates.out_of_band(lane);
+        let mut alerts = vec![];
+        let now_out: HashSet<String> = out.iter().map(|s| format!("{} {s}", r.lane)).collect();
+        for text in &out {
+            let key = format!("{} {text}", r.lane);
+            if self.out_of_band.insert(key) {
+                let mut attributes = Map::new();
+                attributes.insert("what".into(), text.clone().into());
+                let ctx = self.context(&r.lane, r);
+                alerts.push(ctx.alert(AlertParts {
+                    episode: alert::new_id(),
+                    kind: "lane_rates_out_of_band",
+                    rule: crate::risk::selectivity::RULES_VERSION,
+                    phase: Phase::Begin,
+                    severity: Severity::Medium,
+                    confidence: 1.0,
+                    event_ts: now,
+                    ingest_ts: now,
+                    clock: ClockState::Unsynced,
+                    objects: vec![],
+                    attributes,
+                }));
+            }
+        }
+        let lane_prefix = format!("{} ", r.lane);
+        self.out_of_band.retain(|k| !k.starts_with(&lane_prefix) || now_out.contains(k));
+        alerts
+    }
+}
+
+/// The selectivity's view of a scan's summary alert (`xray_scan`).
+fn xray_summary(a: &Alert, scan_id: String) -> XraySummary {
+    let findings = a
+        .attributes
+        .get("finding_list")
+        .and_then(Value::as_array)
+        .map(|l| {
+            l.iter()
+                .filter_map(|f| {
+                    Some(XrayFinding {
+                        kind: f.get("kind")?.as_str()?.to_string(),
+                        severity: f.get("severity").and_then(Value::as_str).unwrap_or("medium").to_string(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let threats = a
+        .attributes
+        .get("threat_classes")
+        .and_then(Value::as_array)
+        .map(|l| l.iter().filter_map(|c| c.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    let threats_error = a.attributes.get("threats_error").and_then(Value::as_str).map(String::from);
+    XraySummary { scan_id, findings, threats, threats_error }
+}
