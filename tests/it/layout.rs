@@ -3,7 +3,7 @@
 //! one file, threads started by libraries (the binary only in its demo), the binary small,
 //! long files saying why, and the desks free of threads and sockets.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
@@ -94,6 +94,79 @@ fn the_control_room_links_no_part_of_the_video_stack() {
         .filter(|l| ["ort", "opencv", "gstreamer", "glib", "tokenizers"].iter().any(|p| l.starts_with(p)))
         .collect();
     assert!(video.is_empty(), "the control room depends on {video:?}");
+}
+
+/// What `cargo build --bin qorovul` with these arguments compiles: each unit of cargo's plan
+/// (`--unit-graph`) with its package, as an id shared only by units compiled the same way from
+/// the same dependencies. The plan is an unstable cargo output, hence `RUSTC_BOOTSTRAP`; the
+/// test only reads it.
+fn compiled_units(args: &[&str], ids: &mut HashMap<String, usize>) -> Vec<(usize, String)> {
+    let out = std::process::Command::new(env!("CARGO"))
+        .current_dir(REPO)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .args(["build", "--offline", "--bin", "qorovul", "--unit-graph", "-Z", "unstable-options"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cargo build --unit-graph: {}", String::from_utf8_lossy(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let units = plan["units"].as_array().unwrap();
+    let mut known = vec![None; units.len()];
+    (0..units.len())
+        .map(|i| (unit_id(i, units, &mut known, ids), units[i]["pkg_id"].as_str().unwrap().into()))
+        .collect()
+}
+
+fn unit_id(
+    i: usize,
+    units: &[serde_json::Value],
+    known: &mut [Option<usize>],
+    ids: &mut HashMap<String, usize>,
+) -> usize {
+    if let Some(id) = known[i] {
+        return id;
+    }
+    let u = &units[i];
+    let mut deps = Vec::new();
+    for d in u["dependencies"].as_array().unwrap() {
+        deps.push(unit_id(d["index"].as_u64().unwrap() as usize, units, known, ids));
+    }
+    deps.sort();
+    let t = &u["target"];
+    let key = serde_json::json!([
+        u["pkg_id"],
+        t["name"],
+        t["kind"],
+        u["profile"],
+        u["platform"],
+        u["mode"],
+        u["features"],
+        deps
+    ]);
+    let next = ids.len();
+    let id = *ids.entry(key.to_string()).or_insert(next);
+    known[i] = Some(id);
+    id
+}
+
+#[test]
+fn the_control_room_alone_compiles_nothing_the_full_build_compiles_again() {
+    // `./run test` builds the control room alone, then everything; without the feature requests
+    // in the root Cargo.toml, ~75 crates (zenoh among them) are compiled twice
+    // (docs/ARCHITECTURE.md, "Build and test economy").
+    let mut ids = HashMap::new();
+    let room = compiled_units(&["--no-default-features", "--features", "control-room"], &mut ids);
+    let full: HashSet<usize> = compiled_units(&[], &mut ids).into_iter().map(|(id, _)| id).collect();
+    assert!(room.len() > 300, "the plan lists the control room's units: {}", room.len());
+    let again: BTreeSet<&str> = room
+        .iter()
+        .filter(|(id, pkg)| !full.contains(id) && !pkg.starts_with("path+"))
+        .map(|(_, pkg)| pkg.rsplit('#').next().unwrap())
+        .collect();
+    assert!(
+        again.is_empty(),
+        "compiled otherwise in the full build (ask for their features in the root Cargo.toml): {again:#?}"
+    );
 }
 
 #[test]
