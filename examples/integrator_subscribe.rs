@@ -2,7 +2,7 @@
 //! It depends on zenoh, serde_json, clap and chrono only, not on qorovul's crates.
 //!
 //! ```sh
-//! cargo run --example integrator_subscribe -- --connect tcp/ROUTER:7447 --site post-1
+//! cargo run --example integrator_subscribe -- --connect tcp/127.0.0.1:7447 --site demo
 //! ```
 //!
 //! Prints one line per message, `<key> <compact JSON>`, and refuses (on stderr, then goes
@@ -20,7 +20,8 @@ const SUPPORTED_MAJOR: u32 = 1;
 /// Prints qorovul's alerts and incidents as they are published (docs/integrators.md).
 #[derive(Parser)]
 struct Args {
-    /// A router (or control-room) endpoint, e.g. tcp/10.0.0.5:7447; repeatable.
+    /// A router (or control-room) endpoint on this machine, e.g. tcp/127.0.0.1:7447 (plain
+    /// tcp/ is loopback only; a post's router is tls/ with a certificate); repeatable.
     #[arg(long, required = true)]
     connect: Vec<String>,
     /// The site to follow; `*` for every site.

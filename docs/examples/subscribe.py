@@ -3,7 +3,7 @@
 
 Needs only `eclipse-zenoh==1.10.2` from PyPI (scripts/python-zenoh.sh installs it):
 
-    scripts/python-zenoh.sh docs/examples/subscribe.py --connect tcp/ROUTER:7447 --site post-1
+    scripts/python-zenoh.sh docs/examples/subscribe.py --connect tcp/127.0.0.1:7447 --site demo
 
 Prints one line per message, `<key> <compact JSON>`, and refuses (on stderr, then goes
 on) a message whose `schema_version` has a newer MAJOR than this code was written for.
@@ -55,7 +55,8 @@ def print_message(prefix, sample):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connect", action="append", required=True,
-                        help="a router (or control-room) endpoint, e.g. tcp/10.0.0.5:7447; repeatable")
+                        help="a router (or control-room) endpoint on this machine, e.g. tcp/127.0.0.1:7447 "
+                             "(plain tcp/ is loopback only); repeatable")
     parser.add_argument("--site", default="*", help="the site to follow; `*` for every site")
     parser.add_argument("--count", type=int, help="exit after this many live messages (refused ones do not count)")
     parser.add_argument("--history-since", type=rfc3339,

@@ -4,7 +4,8 @@
 //! traffic leaves the machine or post network by accident. Alerts are put with
 //! congestion control `Block`, because zenoh's default drops under load.
 //!
-//! Off loopback, links are `tls/` with mutual authentication ([`TlsConfig`]) and the
+//! Off loopback, links are `tls/` with mutual authentication ([`TlsConfig`]): a plain `tcp/`
+//! endpoint off loopback is refused at start, since it would let anyone speak as any node. The
 //! router enforces zenoh access control ([`AccessConfig`]): each node is known by its
 //! certificate's common name (CN), and what a CN may send or receive is allowed key
 //! expression by key expression; everything else is denied. Personal data lives only
@@ -23,7 +24,7 @@ use zenoh::qos::CongestionControl;
 pub struct BusConfig {
     /// `peer` (embedded default), `client` (through a router) or `router`.
     pub mode: String,
-    /// Endpoints to listen on, e.g. `tcp/127.0.0.1:7447` or `tls/0.0.0.0:7447`.
+    /// Endpoints to listen on, e.g. `tcp/127.0.0.1:7447` (loopback only) or `tls/0.0.0.0:7447`.
     pub listen: Vec<String>,
     /// Endpoints to connect to (routers or peers).
     pub connect: Vec<String>,
@@ -142,6 +143,13 @@ pub enum AclFlow {
     Egress,
 }
 
+/// `127.0.0.1:7447`, `[::1]:7447`, `localhost:7447`: an endpoint address on this machine.
+fn is_loopback(address: &str) -> bool {
+    let host = address.rsplit_once(':').map_or(address, |(host, _port)| host);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 fn both_flows() -> Vec<AclFlow> {
     vec![AclFlow::Ingress, AclFlow::Egress]
 }
@@ -183,8 +191,19 @@ impl BusConfig {
         for (field, list) in [("listen", &self.listen), ("connect", &self.connect)] {
             for ep in list.iter() {
                 let parsed = ep.parse::<zenoh::config::EndPoint>().map_err(|e| format!("{field}: {ep:?}: {e}"))?;
-                if parsed.protocol().as_str() != "tls" {
-                    continue;
+                match parsed.protocol().as_str() {
+                    "tls" => {}
+                    // Plain TCP carries no identity: anyone on the network could speak as any node.
+                    "tcp" if is_loopback(parsed.address().as_str()) => continue,
+                    "tcp" => {
+                        return Err(format!(
+                            "{field}: {ep:?}: plain tcp/ is for this machine only (127.0.0.1, ::1, localhost); \
+                             off it, use tls/ with [bus.tls]"
+                        ));
+                    }
+                    other => {
+                        return Err(format!("{field}: {ep:?}: protocol {other:?} is not one of tcp (loopback), tls"));
+                    }
                 }
                 let Some(tls) = &self.tls else {
                     return Err(format!("tls: endpoint {ep:?} in {field} needs a [bus.tls] section"));

@@ -13,6 +13,7 @@ mod dashboard_crash;
 mod dashboard_ui;
 mod detect_vtest;
 mod fabric;
+mod hostile;
 mod integrator_examples;
 mod layout;
 mod plates_gate;

@@ -93,3 +93,33 @@ fn bad_access_rules_name_the_field() {
     let err = BusConfig::parse_file(&text(&format!("{good}\nflow = [\"egress\"]")), "t").unwrap_err();
     assert!(err.contains("flow"), "{err}");
 }
+
+#[test]
+fn plain_tcp_is_refused_off_loopback_and_tls_or_loopback_is_taken() {
+    let with = |field: &str, ep: &str| {
+        let mut bus = BusConfig::default();
+        if field == "listen" { &mut bus.listen } else { &mut bus.connect }.push(ep.into());
+        bus.check_shape()
+    };
+    for field in ["listen", "connect"] {
+        for ep in [
+            "tcp/0.0.0.0:7447",
+            "tcp/10.0.0.5:7447",
+            "tcp/[::]:7447",
+            "tcp/router.post-1:7447",
+            "tcp/127.0.0.1.example.org:7447",
+        ] {
+            let err = with(field, ep).unwrap_err();
+            assert!(err.starts_with(&format!("{field}: {ep:?}: plain tcp/ is for this machine only")), "{err}");
+        }
+        for ep in ["tcp/127.0.0.1:7447", "tcp/127.1.2.3:7447", "tcp/[::1]:7447", "tcp/localhost:7447"] {
+            with(field, ep).unwrap_or_else(|e| panic!("{ep}: {e}"));
+        }
+        let err = with(field, "udp/127.0.0.1:7447").unwrap_err();
+        assert!(err.contains("protocol \"udp\" is not one of tcp (loopback), tls"), "{err}");
+    }
+    // Off loopback, tls/ is the way (its files are checked by `validate`).
+    let mut bus = tls_bus(Path::new("/nonexistent"));
+    bus.listen = vec!["tls/0.0.0.0:7447".into()];
+    bus.check_shape().unwrap();
+}
