@@ -137,6 +137,15 @@ portals = ["rpm-1"]
     assert_eq!((alert.severity, alert.source.kind, alert.phase), (Severity::High, SourceKind::Lane, Phase::Begin));
     assert_eq!(alert.attributes["decision_id"], record["id"]);
 
+    // Posted again, the decided declaration is refused: no second pass through the lane.
+    let (status, reply) = post(declaration("CD-1", declared_kg));
+    assert_eq!((status, reply["result"].as_str()), (400, Some("refused")), "{reply}");
+    let note = reply["notes"][0].as_str().unwrap();
+    assert!(
+        note.starts_with("id: \"CD-1\" was decided at") && note.contains(record["id"].as_str().unwrap()),
+        "{reply}"
+    );
+
     feeds.stop();
     lane.stop();
     drop(tx);

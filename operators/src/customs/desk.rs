@@ -134,13 +134,29 @@ impl CustomsDesk {
     }
 
     /// A declaration (JSON): checked, its plates and containers put in canonical form,
-    /// recorded in the importer's history and held open for its vehicle.
+    /// recorded in the importer's history and held open for its vehicle. One already decided
+    /// is refused.
     pub fn declaration(&mut self, bytes: &[u8], now: DateTime<Utc>, out: &mut DeskOutput) -> Outcome {
         let checked = match declaration::parse_declaration(bytes, &self.policy.hs) {
             Ok(c) => c,
             Err(e) => return refuse("declarations", e.code(), None, e.to_string()),
         };
         let id = checked.declaration.id.clone();
+        // Posted again, a decided declaration would be held open for its vehicle once more:
+        // a second pass through the lane, decided anew.
+        match self.history.decision_for(&id) {
+            Ok(None) => {}
+            Ok(Some(r)) => {
+                let note = format!(
+                    "id: {id:?} was decided at {} ({}, decision {}); a decided declaration is not re-opened",
+                    r.decided_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    r.decision.corridor.as_str(),
+                    r.id
+                );
+                return refuse("declarations", "decided", Some(id), note);
+            }
+            Err(e) => return refuse("declarations", "history", Some(id), format!("importer history: {e}")),
+        }
         let mut plates = vec![];
         for (i, p) in checked.declaration.plates.iter().enumerate() {
             match plate_key(p, None) {

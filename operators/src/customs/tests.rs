@@ -221,6 +221,40 @@ fn a_decided_vehicle_s_later_reads_are_it_leaving_and_old_declarations_are_histo
 }
 
 #[test]
+fn a_decided_declaration_posted_again_is_refused_and_not_held_open() {
+    let mut d = desk();
+    let mut out = DeskOutput::default();
+    let body = declaration("D-20", "01A129BC", None, "620342", 5000.0);
+    assert_eq!(d.declaration(&body, at(0), &mut out).result, "accepted");
+    // Before its decision the declaration may be amended.
+    let amended = declaration("D-20", "01A129BC", None, "620342", 5100.0);
+    assert_eq!(d.declaration(&amended, at(1), &mut out).result, "updated");
+    d.observe(&plate_read("01A129BC"), at(2), &mut out);
+    d.observe(&scan("S-20", Some("01A129BC"), None, &[]), at(5), &mut out);
+    d.observe(&reading("clean"), at(16), &mut out);
+    assert_eq!(out.decisions.len(), 1);
+    let decided = out.decisions[0].clone();
+
+    let before = rejected("decided");
+    for (again, t) in [(&body, 40), (&amended, 41)] {
+        let o = d.declaration(again, at(t), &mut out);
+        assert_eq!(o.result, "refused", "{o:?}");
+        let when = decided.decided_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        assert!(o.notes[0].starts_with(&format!("id: \"D-20\" was decided at {when}")), "{o:?}");
+        assert!(o.notes[0].contains(&decided.id), "{o:?}");
+    }
+    assert_eq!(rejected("decided"), before + 2);
+    assert!(!d.read_open().by_id.contains_key("D-20"), "not held open again");
+    // The truck coming back is a new arrival with no declaration: never decided on the old one.
+    d.tick(at(100), &mut out);
+    d.observe(&plate_read("01A129BC"), at(100), &mut out);
+    d.tick(at(200), &mut out);
+    assert_eq!(out.decisions.len(), 2);
+    assert!(out.decisions[1].inputs.declaration.is_none(), "{:?}", out.decisions[1].inputs.declaration);
+    assert_eq!(d.history().decision_for("D-20").unwrap().as_ref(), Some(&decided));
+}
+
+#[test]
 fn the_desk_runs_without_a_model_a_socket_or_a_thread() {
     crate::isolation::run_alone("customs::tests::every_desk_test_in_isolation");
 }
@@ -235,5 +269,6 @@ fn every_desk_test_in_isolation() {
         a_scan_with_no_declaration_is_manual_review_after_the_wait();
         bad_declarations_are_refused_naming_the_field_and_odd_ones_make_the_vehicle_yellow();
         a_decided_vehicle_s_later_reads_are_it_leaving_and_old_declarations_are_history();
+        a_decided_declaration_posted_again_is_refused_and_not_held_open();
     });
 }
