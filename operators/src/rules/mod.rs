@@ -1,6 +1,8 @@
 //! Rule operators: turn tracks and source states into alert *episodes* (begin … end),
 //! never one alert per frame.
 
+#[cfg(test)]
+mod expected;
 pub mod geometry;
 pub mod ground;
 pub mod object_detected;

@@ -10,6 +10,7 @@ use crate::plates::PlatesConfig;
 use crate::plates::ocr::PlateRead;
 use crate::plates::{WatchEntry, normalise};
 use crate::rules::AlertContext;
+use crate::rules::expected::{Ev, ev};
 use crate::rules::object_detected::FrameFacts;
 use crate::rules::ts_from_secs;
 use crate::track::Track;
@@ -67,19 +68,6 @@ fn config(watch: &[(&str, &str)]) -> PlatesConfig {
     }
 }
 
-/// What a test asserts of an alert.
-#[derive(Debug, Clone, PartialEq)]
-struct Ev {
-    t: f64,
-    kind: String,
-    phase: Phase,
-    track: Option<u64>,
-}
-
-fn ev(t: f64, kind: &str, phase: Phase, track: u64) -> Ev {
-    Ev { t, kind: kind.into(), phase, track: Some(track) }
-}
-
 use Phase::{Begin, End};
 
 struct Run {
@@ -132,8 +120,7 @@ impl Run {
                 }
                 Phase::Update => panic!("plate episodes have no updates: {json}"),
             }
-            let t = (a.event_ts.timestamp_micros() - (T0 * 1e6) as i64) as f64 / 1e6;
-            evs.push(Ev { t, kind: a.kind.clone(), phase: a.phase, track: a.objects.first().and_then(|o| o.track_id) });
+            evs.push(Ev::of(&a, T0));
             self.all.push(a);
         }
         evs

@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::detect::manifest::COCO80;
+use crate::rules::expected::{Ev, ev};
 use pipeline::alert::{AlertSource, ClockState, SourceKind};
 use std::cell::Cell;
 use std::collections::HashSet;
@@ -50,19 +51,7 @@ fn car(id: u64, x: f64, y: f64) -> O {
     O { id, class: "car", foot: [x, y], size: [0.1, 0.08], score: 0.85 }
 }
 
-/// What a test asserts of an alert: when (seconds after `T0`), what, which phase, and
-/// the track (for one-object kinds).
-#[derive(Debug, Clone, PartialEq)]
-struct Ev {
-    t: f64,
-    kind: String,
-    phase: Phase,
-    track: Option<u64>,
-}
-
-fn ev(t: f64, kind: &str, phase: Phase, track: u64) -> Ev {
-    Ev { t, kind: kind.into(), phase, track: Some(track) }
-}
+/// A zone-wide alert (no track) as a test expects it.
 fn ev_zone(t: f64, kind: &str, phase: Phase) -> Ev {
     Ev { t, kind: kind.into(), phase, track: None }
 }
@@ -147,12 +136,12 @@ impl Run {
             if a.phase != End {
                 assert!(!self.ended.contains(&a.episode), "a message after the end");
             }
-            let t = (a.event_ts.timestamp_micros() - (T0 * 1e6) as i64) as f64 / 1e6;
-            let track = match a.kind.as_str() {
-                "crowd" | "rate_capped" => None,
-                _ => a.objects.first().and_then(|o| o.track_id),
-            };
-            evs.push(Ev { t, kind: a.kind.clone(), phase: a.phase, track });
+            let mut e = Ev::of(&a, T0);
+            // Zone-wide kinds name no one track.
+            if matches!(a.kind.as_str(), "crowd" | "rate_capped") {
+                e.track = None;
+            }
+            evs.push(e);
             self.all.push(a);
         }
         evs
