@@ -2,9 +2,20 @@
 //!   (a) calls/s through the desk: validate → merge → triage with the e5 embedding →
 //!       place → units → alert, on the labelled narratives; the limit is the bare
 //!       embedding of the same narratives, one at a time (the desk's dominant cost);
-//!   (b) from a call record's arrival (put on the zenoh feed key) to its incident being
-//!       published by the control room (outbox → zenoh → store → fusion), at a fixed rate:
-//!       p50 / p99, against the desk's own time per call measured in (a).
+//!   (b) from a call record's arrival to its incident being published by the control room
+//!       (desk → outbox → zenoh → store → fusion), at a fixed rate: p50 / p99, against the
+//!       desk's own time per call measured in (a), with the feed door on and off, alternating
+//!       call by call in the same run:
+//!       - on: the record signed by the call-handling system's key and put on the zenoh feed
+//!         key from its own session, a client of a `qorovul router` with mutual TLS and
+//!         access rules (the production transport), to the post's session, another client;
+//!         the post checks the signature, the identity's scope and freshness;
+//!       - off: the same record handed to the feed thread in-process
+//!         (`Feeds::sender`, `Caller::local`), i.e. exactly the path behind the door. No
+//!         configuration lets a feed key take unsigned records, so this is the honest "off";
+//!       and on/off. The difference is the router hop plus the door, so the bare hop (a put of
+//!       the same size through the same router, one way) is printed too, to split transport
+//!       from authentication.
 //!
 //! `cargo bench --bench calls` runs the full sizes; `cargo test --bench calls` (CI) a smoke run.
 
@@ -19,9 +30,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use zenoh::Wait;
 
+#[path = "support/pki.rs"]
+mod pki;
+#[path = "support/signer.rs"]
+mod signer;
+use edge::feeds::Fed;
+
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let (n_desk, n_latency, rate) = if full { (263, 300, 5.0) } else { (40, 20, 5.0) };
+    let (n_desk, n_latency, rate) = if full { (263, 600, 5.0) } else { (40, 40, 5.0) };
     let texts: Vec<String> = include_str!("../operators/tests/data/calls/labelled.jsonl")
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -29,12 +46,13 @@ fn main() {
         .collect();
     let dir = std::env::temp_dir().join(format!("qorovul-bench-calls-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    std::fs::create_dir_all(&dir).unwrap();
+    let (creds, signer) = signer::feed_identity(&dir, "call-centre", &[pipeline::feed::FeedKind::Calls]);
     let cfg = PipelineConfig::parse(
         &format!(
             r#"site = "bench"
-[bus]
-listen = ["tcp/127.0.0.1:{port}"]
+[feeds]
+credentials = "{1}"
 [calls]
 enabled = true
 [[calls.place.cameras]]
@@ -53,7 +71,8 @@ name = "same_call"
 key = "call"
 window_secs = 3600
 "#,
-            dir.display()
+            dir.display(),
+            creds.display()
         ),
         "bench",
     )
@@ -90,18 +109,34 @@ window_secs = 3600
     );
     drop(desk);
 
-    // (b) arrival → incident published, through the whole node.
+    // (b) arrival → incident published, through the whole node: the post (edge and control
+    // room on one session) and the call-handling system are clients of a TLS + ACL router.
+    let pki = pki::Pki::new(&dir.join("pki"), &["edge-bench", "call-centre"]);
+    let router_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let key = pipeline::keys::calls_feed(&cfg.site);
+    let rules = [
+        pki::allow("call-centre", &["put"], "ingress", &[&key, "qvbench/hop"]),
+        pki::allow("call-centre", &["declare_subscriber"], "egress", &["qv/**", "qvbench/**"]),
+        // The post is edge and control room in one: it publishes its alerts, incidents and
+        // acknowledgements (to itself, and to the router, which has nobody else to give them to).
+        pki::allow("edge-bench", &["put", "declare_subscriber"], "ingress", &["qv/bench/**", "qvbench/**"]),
+        pki::allow("edge-bench", &["put"], "egress", &[&key, "qvbench/hop"]),
+    ]
+    .concat();
+    let _router = pki::Router::start(&pki, router_port, &rules);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let session = rt.block_on(pipeline::bus::open(&cfg.bus)).unwrap();
+    let session = rt.block_on(pipeline::bus::open(&pki.client("edge-bench", router_port))).unwrap();
+    let centre = rt.block_on(pipeline::bus::open(&pki.client("call-centre", router_port))).unwrap();
     let room =
         control_room::ControlRoom::start(session.clone(), &cfg.site, "room", &cfg.control_room, cfg.fusion.clone())
             .unwrap();
     let node = edge::node::EdgeNode::start(session.clone(), &cfg.site, "edge", &cfg.edge).unwrap();
     let feeds =
         edge::feeds::Feeds::start(&cfg.feed_thread(), &session, rt.handle(), node.alerts(), None).unwrap().unwrap();
-    let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let lat: Arc<Mutex<Vec<Duration>>> = Arc::default();
-    let (s2, l2) = (sent.clone(), lat.clone());
+    // Call id → (sent through the door?, when).
+    let sent: Arc<Mutex<HashMap<String, (bool, Instant)>>> = Arc::default();
+    let (ltx, lrx) = crossbeam_channel::unbounded::<(bool, Duration)>();
+    let s2 = sent.clone();
     let _sub = session
         .declare_subscriber("qv/bench/incident/**")
         .callback(move |s| {
@@ -109,44 +144,113 @@ window_secs = 3600
                 return;
             };
             for call in &u.incident.keys.call {
-                if let Some(t) = s2.lock().unwrap().remove(call) {
-                    l2.lock().unwrap().push(t.elapsed());
+                if let Some((door, t)) = s2.lock().unwrap().remove(call) {
+                    let _ = ltx.send((door, t.elapsed()));
                 }
             }
         })
         .wait()
         .unwrap();
-    let key = pipeline::keys::calls_feed(&cfg.site);
+    assert!(
+        pipeline::bus::wait_for_subscriber(&centre, &key, Duration::from_secs(30)).unwrap(),
+        "the post's feed subscriber reached the call-handling system through the router"
+    );
+    // On and off alternate, one call each at a time, so both see the same load and the same
+    // state of the desk; the offered rate is the same as before, shared by the two.
+    let feed = feeds.sender();
     let t0 = Instant::now();
     for i in 0..n_latency {
         let due = t0 + Duration::from_secs_f64(i as f64 / rate);
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait); // pacing the offered load, not synchronisation
         }
+        let door = i % 2 == 0;
         let id = format!("b-{i}");
         let rec = record(&id, &texts[i % texts.len()]);
-        sent.lock().unwrap().insert(id, Instant::now());
-        session.put(&key, rec).wait().unwrap();
+        sent.lock().unwrap().insert(id, (door, Instant::now()));
+        if door {
+            signer.put(&centre, &key, rec).unwrap();
+        } else {
+            let from = pipeline::credentials::Caller::local("bench");
+            let fed = Fed::Record { kind: pipeline::feed::FeedKind::Calls, bytes: rec.into_bytes(), from, reply: None };
+            feed.send(fed).unwrap();
+        }
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while lat.lock().unwrap().len() < n_latency && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for _ in 0..n_latency {
+        let (door, d) = lrx.recv_timeout(Duration::from_secs(60)).expect("every call's incident was published");
+        if door { on.push(d) } else { off.push(d) }
     }
-    let mut l = lat.lock().unwrap().clone();
-    assert_eq!(l.len(), n_latency, "every call's incident was published");
-    l.sort();
-    let p = |q: usize| l[(l.len() * q / 100).min(l.len() - 1)];
-    println!(
-        "(b) call arrival → incident published: p50 {:.1} ms, p99 {:.1} ms at {rate} calls/s ({n_latency} calls); the desk's own p99 is {:.1} ms of it ({:.0}%)",
-        ms(p(50)),
-        ms(p(99)),
-        ms(desk_p99),
-        100.0 * desk_p99.as_secs_f64() / p(99).as_secs_f64()
+    // The bare hop of the "on" side: a call-sized put from the call-handling system through
+    // the router to the post's session, at the same rate, nothing done on arrival.
+    let mut hop = bare_hop(&centre, &session, record("hop", &texts[0]).len(), n_latency / 2, rate);
+    let (on50, on99, off50, off99, hop50, hop99) = (
+        pct(&mut on, 50),
+        pct(&mut on, 99),
+        pct(&mut off, 50),
+        pct(&mut off, 99),
+        pct(&mut hop, 50),
+        pct(&mut hop, 99),
     );
+    println!(
+        "(b) call arrival → incident published at {rate} calls/s, {} calls each way, alternating; the desk's own p99 is {:.1} ms:",
+        n_latency / 2,
+        ms(desk_p99)
+    );
+    println!(
+        "    door on  (signed, via TLS + ACL router, signature checked): p50 {:.1} ms, p99 {:.1} ms (desk p99 {:.0}% of it)",
+        ms(on50),
+        ms(on99),
+        100.0 * desk_p99.as_secs_f64() / on99.as_secs_f64()
+    );
+    println!(
+        "    door off (in-process, after the door):                     p50 {:.1} ms, p99 {:.1} ms",
+        ms(off50),
+        ms(off99)
+    );
+    println!(
+        "    on/off: p50 {:.2}×, p99 {:.2}×; of the difference, the bare router hop (TLS + ACL, one way) p50 {:.2} ms, p99 {:.2} ms",
+        on50.as_secs_f64() / off50.as_secs_f64(),
+        on99.as_secs_f64() / off99.as_secs_f64(),
+        ms(hop50),
+        ms(hop99)
+    );
+    let _ = centre.close().wait();
     drop(feeds);
     let _ = node.stop(Duration::from_secs(2));
     let _ = room.stop();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One-way latencies of `n` puts of `size` bytes from `from` to a subscriber on `to`, at `rate`.
+fn bare_hop(from: &zenoh::Session, to: &zenoh::Session, size: usize, n: usize, rate: f64) -> Vec<Duration> {
+    let (tx, rx) = crossbeam_channel::unbounded::<Instant>();
+    let _sub = to
+        .declare_subscriber("qvbench/hop")
+        .callback(move |_| {
+            let _ = tx.send(Instant::now());
+        })
+        .wait()
+        .unwrap();
+    assert!(pipeline::bus::wait_for_subscriber(from, "qvbench/hop", Duration::from_secs(30)).unwrap());
+    let payload = vec![b'x'; size];
+    let t0 = Instant::now();
+    (0..n)
+        .map(|i| {
+            let due = t0 + Duration::from_secs_f64(i as f64 / rate);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait); // pacing, as for the calls
+            }
+            let at = Instant::now();
+            from.put("qvbench/hop", payload.clone()).wait().unwrap();
+            rx.recv_timeout(Duration::from_secs(10)).expect("the bare put arrives") - at
+        })
+        .collect()
+}
+
+fn pct(v: &mut [Duration], p: usize) -> Duration {
+    v.sort();
+    v[(v.len() * p / 100).min(v.len() - 1)]
 }
 
 fn ms(d: Duration) -> f64 {

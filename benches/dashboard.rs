@@ -8,11 +8,21 @@
 //!       each signed in with POST /api/v1/login) at 100 alerts/s for 30 s: p50/p99/max of the
 //!       `alert` and of the `incident` message, and every client must receive every alert
 //!       (target p99 ≤ 200 ms);
+//!   (a) on: (a) again in the same run, with the alerts coming over the production transport:
+//!       a second edge session, a client of a `qorovul router` with mutual TLS and access
+//!       rules, to the same control room (whose session, still a peer listening on
+//!       loopback, also connects to the router with its own certificate), next to the
+//!       floor over that router; printed with the plain-loopback figures (`off`) and
+//!       on/off. Alerts on the bus carry no signature of their own (the router's rules
+//!       are their door), so on/off is the cost of the transport: TLS, the hop through the
+//!       router and the access check of every message.
+//!       Authentication on the dashboard itself (login with argon2, the session cookie on
+//!       every request and on the WebSocket upgrade) is always on, in both.
 //!   (b) alert → row in the DOM of one real browser (Chromium headless, driven by
 //!       tests/browser/bench.mjs) with the whole queue loaded, and whether the queue stays
 //!       responsive meanwhile: long tasks, frame gaps, time to open an incident.
 //! Every streamed alert comes from a new source, so each adds an open alarm: the queue grows
-//! from 10,000 by the alerts of (a), then of (b) (the figures say by how many).
+//! from 10,000 by the alerts of (a), of (a) on, then of (b) (the figures say by how many).
 //!
 //! `cargo bench --bench dashboard` runs the full sizes; without `--bench` (as `cargo test
 //! --bench dashboard` runs it in CI) it is a smoke run on small ones, which still checks
@@ -20,6 +30,8 @@
 
 #[path = "support/mod.rs"]
 mod common;
+#[path = "support/pki.rs"]
+mod pki;
 use common::{free_port, wait_for};
 use control_room::auth::Role;
 use control_room::fusion::FusionConfig;
@@ -94,9 +106,19 @@ fn main() {
         .build()
         .unwrap();
 
-    // The control room and its dashboard on one session; the edge on another, over TCP.
+    // The control room and its dashboard on one session; the edge on another, over TCP. The
+    // control room's session is also a client of the router, where the `on` edge connects.
+    let pki = pki::Pki::new(&dir.join("pki"), &["control-room", "edge-bench"]);
+    let router_port = free_port();
+    let _router = pki::Router::start(&pki, router_port, &router_rules());
     let endpoint = format!("tcp/127.0.0.1:{}", free_port());
-    let session = rt.block_on(bus::open(&BusConfig { listen: vec![endpoint.clone()], ..Default::default() })).unwrap();
+    let room_bus = BusConfig {
+        listen: vec![endpoint.clone()],
+        connect: vec![format!("tls/127.0.0.1:{router_port}")],
+        tls: Some(pki.tls("control-room")),
+        ..Default::default()
+    };
+    let session = rt.block_on(bus::open(&room_bus)).unwrap();
     let room_cfg = ControlRoomConfig { data_dir: dir.join("control-room"), ..Default::default() };
     let room = ControlRoom::start(session.clone(), SITE, NODE, &room_cfg, FusionConfig::default()).unwrap();
     let web_cfg = WebConfig { listen: "127.0.0.1:0".into(), ..Default::default() };
@@ -138,9 +160,24 @@ fn main() {
     let t0 = Instant::now();
     let logins: Vec<(String, String)> =
         (0..sizes.clients).map(|i| users[i % users.len()].clone()).map(|(u, _, p)| (u, p)).collect();
-    let sockets = clients_rt.block_on(connect_clients(addr, logins));
+    let sockets = clients_rt.block_on(connect_clients(addr, logins.clone()));
     let login_secs = t0.elapsed().as_secs_f64();
     let a = stream_to_clients(&rt, &clients_rt, &edge, sockets, sizes.rate, sizes.secs);
+
+    // (a) on: the same over the router, with the same clients signed in again.
+    let edge_on = rt.block_on(bus::open(&pki.client("edge-bench", router_port))).unwrap();
+    assert!(
+        bus::wait_for_subscriber(
+            &edge_on,
+            &format!("qv/{SITE}/alert/camera/x/zone_intrusion"),
+            Duration::from_secs(30)
+        )
+        .unwrap(),
+        "the control room subscribes, through the router"
+    );
+    let floor_on = bare_zenoh(&rt, &edge_on, &session, sizes.rate, sizes.secs);
+    let sockets = clients_rt.block_on(connect_clients(addr, logins));
+    let a_on = stream_to_clients(&rt, &clients_rt, &edge_on, sockets, sizes.rate, sizes.secs);
     let queue_after_a = open_incidents(web.store.as_ref());
 
     // (b) one browser.
@@ -162,7 +199,7 @@ fn main() {
         if full { "" } else { " (smoke run)" }
     );
     println!(
-        "  queue: {} open alarms seeded in {:.1} s; {} after (a), {} after (b)",
+        "  queue: {} open alarms seeded in {:.1} s; {} after (a) and (a) on, {} after (b)",
         queue_start, seed_secs, queue_after_a, queue_end
     );
     println!(
@@ -212,6 +249,38 @@ fn main() {
         a.resyncs,
         a.clients_missing,
         a.closed_early
+    );
+    let (op50, op99, omax) = percentiles(&floor_on);
+    let (aop50, aop99, aomax) = percentiles(&a_on.alert_ms);
+    let (iop50, iop99, iomax) = percentiles(&a_on.incident_ms);
+    println!(
+        "  (a) on: the edge over the production transport (mutual TLS + access rules, through a router process), \
+         same clients, same rate; off = the figures above (plain TCP loopback)"
+    );
+    let row = |what: &str, on: (f64, f64, f64), off: (f64, f64, f64)| {
+        println!(
+            "      {what:<18} on p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms   off p50 {:>7.2} ms  p99 {:>7.2} ms   \
+             on/off p50 {:.2}×  p99 {:.2}×",
+            on.0,
+            on.1,
+            on.2,
+            off.0,
+            off.1,
+            on.0 / off.0,
+            on.1 / off.1
+        )
+    };
+    row("floor (bare zenoh)", (op50, op99, omax), (fp50, fp99, fmax));
+    row("`alert` message", (aop50, aop99, aomax), (ap50, ap99, amax));
+    row("`incident` message", (iop50, iop99, iomax), (ip50, ip99, imax));
+    println!(
+        "      on: received {} and {} of {}; resyncs {}, clients missing something {}, connections closed early {}",
+        a_on.alert_ms.len(),
+        a_on.incident_ms.len(),
+        sizes.clients * a_on.published,
+        a_on.resyncs,
+        a_on.clients_missing,
+        a_on.closed_early
     );
     let (dp50, dp99, dmax) = percentiles(&b.dom_ms);
     let (pp50, pp99, _) = percentiles(&b.frame_ms);
@@ -285,16 +354,39 @@ fn main() {
     assert_eq!(a.alert_ms.len(), expected, "every client received every `alert` message");
     assert_eq!(a.incident_ms.len(), expected, "every client received every `incident` message");
     assert_eq!(a.resyncs, 0, "no client was told to resynchronise");
+    assert_eq!(a_on.published, n_a, "every alert of (a) on was published");
+    assert_eq!(a_on.alert_ms.len(), expected, "(a) on: every client received every `alert` message");
+    assert_eq!(a_on.incident_ms.len(), expected, "(a) on: every client received every `incident` message");
+    assert_eq!(a_on.resyncs, 0, "(a) on: no client was told to resynchronise");
     assert_eq!(b.dom_ms.len(), b.sent, "every alert's row appeared in the browser");
     assert!(!b.opens_ms.is_empty(), "an incident was opened while the stream ran");
 
     rt.block_on(web.stop());
     room.stop().unwrap();
     rt.block_on(async {
+        let _ = edge_on.close().await;
         let _ = edge.close().await;
         let _ = session.close().await;
     });
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The router's rules: exactly what each certificate needs, as in configs/router.toml
+/// (everything else is denied). The edge puts its alerts and the floor's messages, and is
+/// delivered the incidents it watches for ingest's share.
+fn router_rules() -> String {
+    let room = pki::EVERY_MESSAGE;
+    let (alerts, incidents, floor) = ("qv/bench/alert/**", "qv/bench/incident/**", "qvbench/floor/**");
+    [
+        pki::allow("control-room", &room, "ingress", &["qv/**", floor]),
+        pki::allow("control-room", &room, "egress", &["qv/**", floor]),
+        pki::allow("edge-bench", &["put"], "ingress", &[alerts, floor]),
+        pki::allow("edge-bench", &["declare_subscriber"], "ingress", &[incidents]),
+        pki::allow("edge-bench", &["put"], "egress", &[incidents]),
+        // Who subscribes, so its publishers see matching subscribers (key expressions, no data).
+        pki::allow("edge-bench", &["declare_subscriber"], "egress", &["qv/**", floor]),
+    ]
+    .concat()
 }
 
 /// A camera alert from source `source`: each source is an open alarm of its own.

@@ -6,10 +6,21 @@
 //! policy (`configs/customs.toml`) gets its own camera, scanner and portal, and vehicles
 //! arrive round-robin across them at a fixed rate.
 //!
-//! The inputs come from a second zenoh session connected over TCP loopback (the lane's
-//! devices and the integrator are other processes); the decision goes back to it. The
-//! limit, measured in the same run over the same two sessions: a bare echo, put → the
-//! post's session puts it back → received (the same two hops, nothing done between).
+//! Door on and off, alternating vehicle by vehicle in the same run:
+//!   - on: the lane's devices and the customs system are a second zenoh session; both
+//!     sessions are clients of a `qorovul router` with mutual TLS and access rules (the
+//!     production transport); the declaration is signed with the customs system's key and
+//!     checked by the post (signature, scope, freshness); the decision goes back to that
+//!     session through the router;
+//!   - off: the same four inputs handed to the feed thread in-process (`Feeds::sender`, the
+//!     declaration as from `Caller::local`), i.e. exactly the path behind the door, and the
+//!     decision taken by a subscriber on the post's own session. No configuration lets a
+//!     feed key take unsigned records, so this is the honest "off".
+//!
+//! Both are printed, and on/off. The difference is two router hops plus the door; to split
+//! them, a bare echo over the same two sessions through the same router is measured in the
+//! same run: put → the post's session puts it back → received (the same two hops, nothing
+//! done between).
 //!
 //! `cargo bench --bench lane` runs the full size; `cargo test --bench lane` (CI) a smoke run.
 
@@ -20,6 +31,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use zenoh::Wait;
+
+#[path = "support/pki.rs"]
+mod pki;
+#[path = "support/signer.rs"]
+mod signer;
+use edge::feeds::Fed;
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
@@ -32,24 +49,42 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let pki = pki::Pki::new(&dir.join("pki"), &["edge-bench", "lane-devices"]);
+    // Exactly what each side needs. The devices: the declarations feed, their alerts and the
+    // probe; they are given the decisions and the echo. The post: subscribes to its feeds
+    // and alerts, puts decisions and the echo.
+    let (decisions, alerts) = ("qv/bench/lane/*/decision", "qv/bench/alert/**");
+    let rules = [
+        pki::allow("lane-devices", &["put"], "ingress", &["qv/bench/feed/declarations", alerts, "qv/bench/probe"]),
+        pki::allow("lane-devices", &["declare_subscriber"], "ingress", &[decisions, "qv/bench/probe-back"]),
+        pki::allow("lane-devices", &["put"], "egress", &[decisions, "qv/bench/probe-back"]),
+        pki::allow("lane-devices", &["declare_subscriber"], "egress", &["qv/**"]),
+        pki::allow("edge-bench", &["declare_subscriber"], "ingress", &["qv/bench/**"]),
+        pki::allow("edge-bench", &["put"], "egress", &["qv/bench/feed/declarations", alerts, "qv/bench/probe"]),
+        pki::allow("edge-bench", &["put"], "ingress", &[decisions, "qv/bench/probe-back"]),
+        pki::allow("edge-bench", &["declare_subscriber"], "egress", &["qv/**"]),
+    ]
+    .concat();
+    let _router = pki::Router::start(&pki, port, &rules);
     let lane_devices: String = lanes
         .iter()
         .map(|l| {
             format!("[[customs.lane]]\nid = {l:?}\ncameras = [\"cam-{l}\"]\nscanners = [\"scan-{l}\"]\nportals = [\"rpm-{l}\"]\n")
         })
         .collect();
+    let (creds, signer) = signer::feed_identity(&dir, "customs-system", &[pipeline::feed::FeedKind::Declarations]);
     let cfg = PipelineConfig::parse(
         &format!(
-            "site = \"bench\"\n[bus]\nlisten = [\"tcp/127.0.0.1:{port}\"]\n[customs]\nenabled = true\nhistory = \"{}\"\n{lane_devices}",
+            "site = \"bench\"\n[feeds]\ncredentials = \"{}\"\n[customs]\nenabled = true\nhistory = \"{}\"\n{lane_devices}",
+            creds.display(),
             dir.join("history.sqlite").display()
         ),
         "bench",
     )
     .unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let session = rt.block_on(pipeline::bus::open(&cfg.bus)).unwrap();
-    let devices = pipeline::bus::BusConfig { connect: vec![format!("tcp/127.0.0.1:{port}")], ..Default::default() };
-    let devices = rt.block_on(pipeline::bus::open(&devices)).unwrap();
+    let session = rt.block_on(pipeline::bus::open(&pki.client("edge-bench", port))).unwrap();
+    let devices = rt.block_on(pipeline::bus::open(&pki.client("lane-devices", port))).unwrap();
 
     // The limit: a bare echo through the post's session.
     let echo = session.clone();
@@ -91,21 +126,24 @@ fn main() {
     // The desk, and a subscriber for its decisions.
     let (alerts_tx, alerts_rx) = crossbeam_channel::unbounded::<Alert>();
     let feeds = edge::feeds::Feeds::start(&cfg.feed_thread(), &session, rt.handle(), alerts_tx, None).unwrap().unwrap();
-    let last_input: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let (dtx, drx) = crossbeam_channel::unbounded::<(Duration, String)>();
-    let inputs = last_input.clone();
-    let _decisions = devices
-        .declare_subscriber("qv/bench/lane/*/decision")
-        .callback(move |s| {
+    // Declaration id → (through the door?, when its last input was handed over).
+    let last_input: Arc<Mutex<HashMap<String, (bool, Instant)>>> = Arc::default();
+    let (dtx, drx) = crossbeam_channel::unbounded::<(bool, Duration, String)>();
+    // Each side's subscriber takes its own vehicles' decisions: "on" through the router.
+    let decided = |door: bool| {
+        let (inputs, dtx) = (last_input.clone(), dtx.clone());
+        move |s: zenoh::sample::Sample| {
             let r: serde_json::Value = serde_json::from_slice(&s.payload().to_bytes()).unwrap();
             let id = r["inputs"]["declaration"]["id"].as_str().unwrap_or_default().to_string();
             let corridor = r["decision"]["corridor"].as_str().unwrap_or_default().to_string();
-            if let Some(t) = inputs.lock().unwrap().remove(&id) {
-                let _ = dtx.send((t.elapsed(), corridor));
+            let mut inputs = inputs.lock().unwrap();
+            if inputs.get(&id).is_some_and(|(d, _)| *d == door) {
+                let (_, t) = inputs.remove(&id).unwrap();
+                let _ = dtx.send((door, t.elapsed(), corridor));
             }
-        })
-        .wait()
-        .unwrap();
+        }
+    };
+    let _decisions = devices.declare_subscriber("qv/bench/lane/*/decision").callback(decided(true)).wait().unwrap();
 
     met(&devices, "qv/bench/feed/declarations".into());
     for lane in &lanes {
@@ -114,23 +152,39 @@ fn main() {
         met(&devices, format!("qv/bench/alert/sensor/rpm-{lane}/radiation_reading"));
         met(&session, format!("qv/bench/lane/{lane}/decision"));
     }
+    // After the checks above, which it would satisfy itself.
+    let _decisions_here =
+        session.declare_subscriber("qv/bench/lane/*/decision").callback(decided(false)).wait().unwrap();
+    let feed = feeds.sender();
     let put = |key: String, body: String| devices.put(&key, body).wait().unwrap();
-    let alert_key = |a: &Alert| a.key_expr();
+    // One input of a vehicle: through the router (and the door, for a declaration) or in-process.
+    let send = |door: bool, a: Alert| {
+        if door {
+            put(a.key_expr(), serde_json::to_string(&a).unwrap())
+        } else {
+            feed.send(Fed::LaneAlert(Box::new(a))).unwrap()
+        }
+    };
     let every = Duration::from_secs_f64(1.0 / rate);
     let start = Instant::now();
     for i in 0..vehicles {
+        let door = i % 2 == 0;
         let lane = &lanes[i % lanes.len()];
         let (plate, container, id) = (format!("01A{:03}BC", i % 1000), container(i), format!("D-{i:06}"));
-        put(
-            "qv/bench/feed/declarations".into(),
-            json!({"id": id, "importer_tin": format!("{:09}", 200_000_000 + i % 40), "submitted": chrono::Utc::now(),
-                   "origin": "TR", "route": ["TR", "GE", "AZ", "KZ"], "plates": [plate], "containers": [container],
-                   "goods": [{"hs_code": "620342", "description": "cotton trousers", "net_kg": 8200.0, "value_usd": 65600.0}]})
-            .to_string(),
-        );
+        let declaration = json!({"id": id, "importer_tin": format!("{:09}", 200_000_000 + i % 40), "submitted": chrono::Utc::now(),
+               "origin": "TR", "route": ["TR", "GE", "AZ", "KZ"], "plates": [plate], "containers": [container],
+               "goods": [{"hs_code": "620342", "description": "cotton trousers", "net_kg": 8200.0, "value_usd": 65600.0}]})
+        .to_string();
+        if door {
+            signer.put(&devices, "qv/bench/feed/declarations", declaration).unwrap();
+        } else {
+            let from = pipeline::credentials::Caller::local("bench");
+            let kind = pipeline::feed::FeedKind::Declarations;
+            feed.send(Fed::Record { kind, bytes: declaration.into_bytes(), from, reply: None }).unwrap();
+        }
         let mut read = Alert::minimal("bench", SourceKind::Camera, &format!("cam-{lane}"), "plate_read");
         read.correlation.plate = Some(plate.clone());
-        put(alert_key(&read), serde_json::to_string(&read).unwrap());
+        send(door, read);
         let mut scan = Alert::minimal("bench", SourceKind::Xray, &format!("scan-{lane}"), "xray_scan");
         scan.correlation.plate = Some(plate);
         scan.correlation.container = Some(container);
@@ -139,34 +193,51 @@ fn main() {
         .as_object()
         .unwrap()
         .clone();
-        put(alert_key(&scan), serde_json::to_string(&scan).unwrap());
+        send(door, scan);
         let mut reading = Alert::minimal("bench", SourceKind::Sensor, &format!("rpm-{lane}"), "radiation_reading");
         reading.attributes = json!({"result": "clean", "gamma": {"max_nsigma": 1.2}}).as_object().unwrap().clone();
-        last_input.lock().unwrap().insert(id, Instant::now());
-        put(alert_key(&reading), serde_json::to_string(&reading).unwrap());
+        last_input.lock().unwrap().insert(id, (door, Instant::now()));
+        send(door, reading);
         let next = start + every * (i as u32 + 1);
-        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        std::thread::sleep(next.saturating_duration_since(Instant::now())); // pacing the arrivals
     }
-    let mut latencies = Vec::new();
+    let (mut on, mut off) = (Vec::new(), Vec::new());
     let mut corridors: HashMap<String, usize> = HashMap::new();
-    while latencies.len() < vehicles {
-        let (d, c) = drx.recv_timeout(Duration::from_secs(30)).expect("every vehicle gets a decision");
-        latencies.push(d);
+    while on.len() + off.len() < vehicles {
+        let (door, d, c) = drx.recv_timeout(Duration::from_secs(30)).expect("every vehicle gets a decision");
+        if door {
+            on.push(d)
+        } else {
+            off.push(d)
+        }
         *corridors.entry(c).or_default() += 1;
     }
     let decided_alerts = alerts_rx.try_iter().filter(|a| a.kind == "lane_decision").count();
     feeds.stop();
-    let (p50, p99) = (pct(&mut latencies, 50), pct(&mut latencies, 99));
+    let (on50, on99, off50, off99) = (pct(&mut on, 50), pct(&mut on, 99), pct(&mut off, 50), pct(&mut off, 99));
     let (b50, b99) = (pct(&mut bare, 50), pct(&mut bare, 99));
     println!(
-        "last input → decision published: p50 {:.2} ms, p99 {:.2} ms at {rate} vehicles/s over {} lanes ({vehicles} vehicles, 4 inputs each, history in SQLite on disk); bare zenoh echo over the same two sessions p50 {:.3} ms, p99 {:.3} ms: ratio p50 {:.1}, p99 {:.1}",
-        ms(p50),
-        ms(p99),
-        lanes.len(),
+        "last input → decision published at {rate} vehicles/s over {} lanes ({vehicles} vehicles alternating door on/off, 4 inputs each, history in SQLite on disk):",
+        lanes.len()
+    );
+    println!(
+        "  door on  (via TLS + ACL router, declaration signed and checked, decision back through the router): p50 {:.2} ms, p99 {:.2} ms",
+        ms(on50),
+        ms(on99)
+    );
+    println!(
+        "  door off (in-process, after the door, decision on the post's session): p50 {:.2} ms, p99 {:.2} ms",
+        ms(off50),
+        ms(off99)
+    );
+    println!(
+        "  on/off: p50 {:.2}×, p99 {:.2}×; bare zenoh echo over the same two sessions through the router p50 {:.3} ms, p99 {:.3} ms (on/echo: p50 {:.1}, p99 {:.1})",
+        on50.as_secs_f64() / off50.as_secs_f64(),
+        on99.as_secs_f64() / off99.as_secs_f64(),
         ms(b50),
         ms(b99),
-        p50.as_secs_f64() / b50.as_secs_f64(),
-        p99.as_secs_f64() / b99.as_secs_f64(),
+        on50.as_secs_f64() / b50.as_secs_f64(),
+        on99.as_secs_f64() / b99.as_secs_f64(),
     );
     println!("corridors: {corridors:?}; lane_decision alerts to the outbox: {decided_alerts}");
     let _ = std::fs::remove_dir_all(&dir);

@@ -3,6 +3,9 @@
 //!
 //! ```sh
 //! cargo run --example integrator_subscribe -- --connect tcp/127.0.0.1:7447 --site demo
+//! # at a post's router, with the integrator's own certificate:
+//! cargo run --example integrator_subscribe -- --connect tls/router.post1:7447 --site post1 \
+//!     --root-ca ca.pem --certificate integrator.pem --private-key integrator.key
 //! ```
 //!
 //! Prints one line per message, `<key> <compact JSON>`, and refuses (on stderr, then goes
@@ -33,6 +36,15 @@ struct Args {
     /// First ask the control room's store for the alerts since this time (RFC 3339).
     #[arg(long, value_parser = DateTime::parse_from_rfc3339)]
     history_since: Option<DateTime<chrono::FixedOffset>>,
+    /// For a `tls/` router: the CA that signed its certificate.
+    #[arg(long, requires_all = ["certificate", "private_key"])]
+    root_ca: Option<String>,
+    /// This integrator's identity: the certificate (PEM) whose CN the router's rules name.
+    #[arg(long, requires = "root_ca")]
+    certificate: Option<String>,
+    /// The private key (PEM) of `--certificate`.
+    #[arg(long, requires = "root_ca")]
+    private_key: Option<String>,
 }
 
 fn main() -> zenoh::Result<()> {
@@ -42,6 +54,14 @@ fn main() -> zenoh::Result<()> {
     config.insert_json5("mode", r#""client""#)?;
     config.insert_json5("connect/endpoints", &serde_json::to_string(&args.connect)?)?;
     config.insert_json5("scouting/multicast/enabled", "false")?;
+    // The integrator's identity, checked by the router (mutual TLS); its CN is what the
+    // router's access rules let read `alert/**` and `incident/**`, never `pii/**`.
+    if let (Some(ca), Some(cert), Some(key)) = (&args.root_ca, &args.certificate, &args.private_key) {
+        config.insert_json5("transport/link/tls/root_ca_certificate", &serde_json::to_string(ca)?)?;
+        config.insert_json5("transport/link/tls/connect_certificate", &serde_json::to_string(cert)?)?;
+        config.insert_json5("transport/link/tls/connect_private_key", &serde_json::to_string(key)?)?;
+        config.insert_json5("transport/link/tls/enable_mtls", "true")?;
+    }
     let session = zenoh::open(config).wait()?;
 
     // Both subscriptions feed one channel, read by one loop below.

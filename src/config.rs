@@ -222,7 +222,7 @@ impl PipelineConfig {
     /// The feeds, the desks, the X-ray lane and the cameras.
     #[cfg(feature = "node")]
     fn validate_inputs(&self) -> Result<(), String> {
-        edge::feeds::validate(&self.calls, &self.sensors)?;
+        edge::feeds::validate(&self.feeds, &self.calls, &self.sensors)?;
         if self.xray_lane.enabled {
             operators::xray::Analysis::from_config(&self.xray, Path::new("."))?;
         }

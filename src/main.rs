@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use qorovul::commands::{analyze, edge, models, replay_decision, serve_rtsp};
 #[cfg(feature = "control-room")]
 use qorovul::commands::{audit, control_room};
-use qorovul::commands::{check_config, listen, router};
+use qorovul::commands::{check_config, credentials, listen, router};
 #[cfg(all(feature = "node", feature = "control-room"))]
 use qorovul::demo;
 use std::path::PathBuf;
@@ -38,6 +38,9 @@ enum Command {
     #[cfg(feature = "node")]
     #[command(subcommand)]
     Models(models::ModelsCmd),
+    /// Issue, list, rotate and revoke who may write to a node's feeds; officer tokens.
+    #[command(subcommand)]
+    Credentials(credentials::CredentialsCmd),
     /// Subscribe to alerts on zenoh and print them as JSON lines.
     Listen(listen::ListenArgs),
     /// Run a zenoh router joining edge nodes and control rooms.
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "node")]
         Command::Models(cmd) => models::run(cmd),
         Command::Listen(a) => listen::run(a),
+        Command::Credentials(cmd) => credentials::run(cmd),
         #[cfg(feature = "node")]
         Command::ServeRtsp(a) => serve_rtsp::run(a),
         Command::Router(a) => router::run(a),

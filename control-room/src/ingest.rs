@@ -5,16 +5,23 @@
 //! The one idea: one ingest thread owns the store and the fusion engine and works in
 //! batches — decode, store (one transaction), acknowledge, fuse, publish — so throughput
 //! comes from batching and no alert is acknowledged before it is on disk.
+//!
+//! Nothing on the bus speaks for another: an alert whose payload is not what its key says
+//! (site, source kind, source id, kind) is dead-lettered as `key_mismatch`, and a heartbeat
+//! whose payload names another site or node is refused (`pipeline::health::decode`). Each
+//! batch is stamped with this control room's clock when it is received; the store keeps that
+//! time and fusion bounds every stated event time by it (`FusionConfig::bound`), live and on
+//! replay alike, so a node's clock cannot move a site's watermark.
 
 use crate::evidence_fetcher::{EvidenceFetcher, FetcherConfig};
-use crate::fusion::{Engine, FusionConfig, IncidentUpdate};
+use crate::fusion::{Engine, FusionConfig, IncidentUpdate, TimeMark};
 use crate::history;
 use crate::live::{Live, NodeView};
 use crate::store::{DEAD_LETTER_HEAD, DeadLetter, Incoming, Store};
 use crate::workflow::ResponseTargets;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use pipeline::alert::{self, Alert, Phase, Severity, SourceKind};
-use pipeline::health::{Heartbeat, HeartbeatSender};
+use pipeline::health::{self, Heartbeat, HeartbeatSender};
 use pipeline::{keys, metrics};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -174,6 +181,7 @@ impl ControlRoom {
             evidence,
             live: live.clone(),
             targets: cfg.response_targets_secs.clone(),
+            time_warned: HashMap::new(),
         };
         let ingest = std::thread::Builder::new()
             .name("control-room".into())
@@ -221,14 +229,18 @@ impl ControlRoom {
 }
 
 /// Rebuilds fusion's open incidents from the alerts still inside its retention, in the
-/// order they were stored, so a restarted control room carries on where it stopped.
+/// order they were stored and at the times they were received, so a restarted control room
+/// carries on where it stopped (and a future-dated alert stays bounded).
 fn replay(store: &Store, engine: &mut Engine) -> Result<(), String> {
-    let Some(newest) = store.newest_event_us()? else { return Ok(()) };
-    let cfg = engine.config();
+    let cfg = engine.config().clone();
+    let Some(newest) = store.newest_fused_us(|event, received| cfg.bound_us(event, received).0)? else {
+        return Ok(());
+    };
     let keep_us = (cfg.close_after_secs + cfg.allowed_lateness_secs) as i64 * 1_000_000;
-    let alerts = store.alerts_for_replay(newest - keep_us)?;
-    for a in &alerts {
-        engine.ingest(a);
+    // Fused times are never later than stated ones: every alert fused within the window is here.
+    let alerts = store.alerts_for_replay(newest.saturating_sub(keep_us))?;
+    for (a, received) in &alerts {
+        engine.ingest_at(a, *received);
     }
     tracing::info!("fusion state rebuilt from {} stored alerts", alerts.len());
     Ok(())
@@ -255,6 +267,9 @@ struct Ingest {
     evidence: EvidenceFetcher,
     live: Arc<Live>,
     targets: ResponseTargets,
+    /// When each source was last warned about for its stated event time, so a node with a
+    /// wrong clock is logged once a minute, not once per alert (it is counted every time).
+    time_warned: HashMap<String, Instant>,
 }
 
 impl Ingest {
@@ -313,7 +328,10 @@ impl Ingest {
         for a in own.drain(..) {
             incoming.push(Incoming { json: a.to_json(), key: a.key_expr(), alert: a, node: None });
         }
-        let fresh = self.store.store(&incoming, &dead)?;
+        // This control room's clock, once per batch: stored with each alert, so fusion bounds
+        // its event time by the same instant now and on replay.
+        let received = received_now();
+        let fresh = self.store.store_at(&incoming, &dead, received)?;
 
         // Stored: acknowledge every alert and dead letter that asked, resends included.
         let mut acks: BTreeMap<(String, String), Vec<Uuid>> = BTreeMap::new();
@@ -347,17 +365,17 @@ impl Ingest {
 
         let mut updates: Vec<IncidentUpdate> = Vec::new();
         let mut causes: Vec<Option<Uuid>> = Vec::new();
-        let now = chrono::Utc::now();
         for (i, fresh) in incoming.iter().zip(&fresh) {
             if !*fresh {
                 continue;
             }
+            self.mark_time(i, received);
             let src = &i.alert.source;
             // A source muted for maintenance: its alerts are stored (above) but raise no alarm.
-            if self.live.muted(&i.alert.site, src.kind.as_str(), &src.id, now).is_some() {
+            if self.live.muted(&i.alert.site, src.kind.as_str(), &src.id, received).is_some() {
                 m.metric("qv_alerts_muted_total", &[]).inc();
             } else {
-                updates.extend(self.engine.ingest(&i.alert));
+                updates.extend(self.engine.ingest_at(&i.alert, received));
                 causes.resize(updates.len(), Some(i.alert.id));
             }
             // Evidence follows its alert on the slower lane, from the node that holds it.
@@ -402,11 +420,39 @@ impl Ingest {
         Ok(())
     }
 
+    /// Counts (and logs, once a minute per source) an alert whose stated event time fusion
+    /// does not take as it came: beyond this control room's clock, or far behind it.
+    fn mark_time(&mut self, i: &Incoming, received: chrono::DateTime<chrono::Utc>) {
+        let cfg = self.engine.config();
+        let Some(mark) = cfg.bound(i.alert.event_ts, received).1 else { return };
+        let reason = match mark {
+            TimeMark::Future => "future",
+            TimeMark::Past => "past",
+        };
+        metrics::global().metric("qv_event_time_marked_total", &[("reason", reason)]).inc();
+        let last = self.time_warned.get(&i.key);
+        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+            let (limit, direction, taken) = match mark {
+                TimeMark::Future => (cfg.max_future_secs, "ahead of", "fused at the time received"),
+                TimeMark::Past => (cfg.max_past_secs, "behind", "kept at its time, marked"),
+            };
+            tracing::warn!(
+                "alert {} on {} from node {}: event_ts {} is more than {limit} s {direction} this control room's clock ({}); {taken}",
+                i.alert.id,
+                i.key,
+                i.node.as_deref().unwrap_or("-"),
+                i.alert.event_ts.to_rfc3339(),
+                received.to_rfc3339(),
+            );
+            self.time_warned.insert(i.key.clone(), Instant::now());
+        }
+    }
+
     fn heartbeat(&mut self, key: &str, payload: &[u8]) {
-        let hb: Heartbeat = match serde_json::from_slice(payload) {
+        let hb = match health::decode(key, payload) {
             Ok(hb) => hb,
             Err(e) => {
-                metrics::global().metric("qv_bad_heartbeats_total", &[]).inc();
+                metrics::global().metric("qv_bad_heartbeats_total", &[("reason", e.reason())]).inc();
                 tracing::warn!("heartbeat on {key} ({} bytes) refused: {e}", payload.len());
                 return;
             }
@@ -415,12 +461,9 @@ impl Ingest {
             return;
         }
         let interval = Duration::from_secs_f64(hb.interval_secs.clamp(0.05, 3600.0));
-        let state = self.nodes.entry(hb.node.clone()).or_insert_with(|| NodeState {
-            site: hb.site.clone(),
-            last: Instant::now(),
-            last_ts: hb.ts,
-            interval,
-            silent: None,
+        let state = self.nodes.entry(hb.node.clone()).or_insert_with(|| {
+            tracing::info!("node {} of site {} heard on {key}", hb.node, hb.site);
+            NodeState { site: hb.site.clone(), last: Instant::now(), last_ts: hb.ts, interval, silent: None }
         });
         state.last = Instant::now();
         state.last_ts = hb.ts;
@@ -474,6 +517,13 @@ impl Ingest {
     }
 }
 
+/// This control room's clock to the microsecond, as the store keeps it: a time fusion uses
+/// must read back from the store unchanged, or replay would differ from the live run.
+fn received_now() -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    chrono::DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
 /// The alert in `msg`, or the dead letter it becomes.
 fn check(msg: &Received) -> Result<Incoming, Box<DeadLetter>> {
     let dead = |reason: &str, detail: String| {
@@ -510,4 +560,43 @@ fn lenient_id(payload: &[u8]) -> Option<Uuid> {
         id: Uuid,
     }
     serde_json::from_slice::<IdOnly>(payload).ok().map(|x| x.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeDelta;
+
+    /// A restart rebuilds fusion from the store at the times the alerts were received: an
+    /// alert a node dated 2100 neither hides the open incidents from replay nor moves the
+    /// watermark, and is bounded exactly as it was live.
+    #[test]
+    fn replay_bounds_a_2100_alert_as_live_and_keeps_the_open_incidents() {
+        let dir = std::env::temp_dir().join(format!("qorovul-replay-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut store = Store::open(&dir.join("control-room.sqlite")).unwrap();
+        let now = received_now();
+        let mut camera = Alert::minimal("post1", SourceKind::Camera, "gate", "zone_intrusion");
+        camera.event_ts = now;
+        let mut odd = Alert::minimal("post1", SourceKind::Camera, "cam-9", "zone_intrusion");
+        odd.event_ts = chrono::DateTime::from_timestamp(4_102_444_800, 0).unwrap();
+        let incoming = |a: &Alert| Incoming { json: a.to_json(), key: a.key_expr(), alert: a.clone(), node: None };
+        store.store_at(&[incoming(&camera)], &[], now).unwrap();
+        let received = now + TimeDelta::seconds(1);
+        store.store_at(&[incoming(&odd)], &[], received).unwrap();
+
+        let mut live = Engine::new(FusionConfig::default()).unwrap();
+        live.ingest_at(&camera, now);
+        live.ingest_at(&odd, received);
+        let mut restarted = Engine::new(FusionConfig::default()).unwrap();
+        replay(&store, &mut restarted).unwrap();
+        let open = |e: &Engine| e.open_incidents().cloned().collect::<Vec<_>>();
+        assert_eq!(open(&restarted), open(&live));
+        assert_eq!(open(&restarted).len(), 2, "the camera's incident and the 2100 alert's");
+        let marked = open(&restarted).into_iter().flat_map(|i| i.members).find(|m| m.alert_id == odd.id).unwrap();
+        assert_eq!((marked.time_mark, marked.event_ts), (Some(TimeMark::Future), received));
+        assert_eq!(restarted.watermark("post1"), live.watermark("post1"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -3,6 +3,10 @@
 //! evidence was purged). Limits are in days per source kind (`camera`, `xray`, `call`,
 //! `sensor`); a kind without a limit is kept. Evidence of an alert in an incident under a
 //! legal hold is kept whatever its age.
+//!
+//! Age runs from when this control room received the alert (the store's `stored_us`), never
+//! from the event time a node states: a node whose clock says 1970 cannot have its evidence
+//! deleted on arrival, nor one that says 2100 keep it forever.
 
 use crossbeam_channel::Receiver;
 use rusqlite::{Connection, params};
@@ -38,7 +42,7 @@ pub fn purge(conn: &Connection, evidence_dir: &Path, days: &RetentionDays, now_u
         let due: Vec<(String, Option<String>, Vec<u8>)> = conn
             .prepare_cached(
                 "SELECT e.sha256, e.original, e.alert_id FROM evidence_index e JOIN alerts a ON a.id = e.alert_id
-                 WHERE e.purged_us IS NULL AND a.event_us < ?1 AND json_extract(a.json, '$.source.kind') = ?2
+                 WHERE e.purged_us IS NULL AND a.stored_us < ?1 AND json_extract(a.json, '$.source.kind') = ?2
                    AND lower(hex(e.alert_id)) NOT IN (
                        SELECT replace(json_extract(m.value, '$.alert_id'), '-', '')
                        FROM legal_holds h JOIN incidents i ON i.id = h.incident_id,
@@ -98,36 +102,42 @@ pub fn start(
 mod tests {
     use super::*;
     use crate::store::{Incoming, Store};
+    use chrono::TimeDelta;
     use pipeline::alert::{Alert, SourceKind};
 
     #[test]
-    fn evidence_past_its_kinds_limit_is_deleted_and_the_rest_kept() {
+    fn evidence_past_its_kinds_limit_since_it_was_received_is_deleted_and_the_rest_kept() {
         let dir = std::env::temp_dir().join(format!("qorovul-retention-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("evidence")).unwrap();
         let path = dir.join("control-room.sqlite");
         let mut store = Store::open(&path).unwrap();
         let now = chrono::Utc::now();
+        let epoch = chrono::DateTime::from_timestamp(0, 0).unwrap();
         let mut alerts = Vec::new();
-        for (kind, age_days, sha) in [
-            (SourceKind::Camera, 40, "a".repeat(64)),
-            (SourceKind::Camera, 10, "b".repeat(64)),
-            (SourceKind::Xray, 40, "c".repeat(64)),
+        // (kind, stated event time, days since received, evidence)
+        for (kind, stated, received_days_ago, sha) in [
+            (SourceKind::Camera, now - TimeDelta::days(40), 40, "a".repeat(64)),
+            (SourceKind::Camera, now - TimeDelta::days(10), 10, "b".repeat(64)),
+            (SourceKind::Xray, now - TimeDelta::days(40), 40, "c".repeat(64)),
+            // A node whose clock says 1970, received today.
+            (SourceKind::Camera, epoch, 0, "d".repeat(64)),
         ] {
             let mut a = Alert::minimal("s", kind, "src", "k");
-            a.event_ts = now - chrono::TimeDelta::days(age_days);
+            a.event_ts = stated;
             a.evidence = vec![sha.clone()];
             std::fs::write(dir.join("evidence").join(&sha), b"img").unwrap();
-            alerts.push(Incoming { json: a.to_json(), key: a.key_expr(), alert: a, node: None });
+            let i = Incoming { json: a.to_json(), key: a.key_expr(), alert: a, node: None };
+            store.store_at(std::slice::from_ref(&i), &[], now - TimeDelta::days(received_days_ago)).unwrap();
+            alerts.push(i);
         }
-        store.store(&alerts, &[]).unwrap();
         let conn = Connection::open(&path).unwrap();
         let n = purge(&conn, &dir.join("evidence"), &default_days(), now.timestamp_micros()).unwrap();
-        assert_eq!(n, 1, "only the 40-day-old camera snapshot (camera keeps 30 days, xray 365)");
+        assert_eq!(n, 1, "only the camera snapshot received 40 days ago (camera keeps 30 days, xray 365)");
         assert!(!dir.join("evidence").join("a".repeat(64)).exists());
-        assert!(
-            dir.join("evidence").join("b".repeat(64)).exists() && dir.join("evidence").join("c".repeat(64)).exists()
-        );
+        for kept in ["b", "c", "d"] {
+            assert!(dir.join("evidence").join(kept.repeat(64)).exists(), "{kept}: kept");
+        }
         assert_eq!(purge(&conn, &dir.join("evidence"), &default_days(), now.timestamp_micros()).unwrap(), 0, "once");
 
         // A legal hold on the X-ray alert's incident keeps its evidence past the limit.
@@ -142,11 +152,11 @@ mod tests {
             params![updates[0].incident.id.to_string()],
         )
         .unwrap();
-        let far_future = (now + chrono::TimeDelta::days(400)).timestamp_micros();
+        let far_future = (now + TimeDelta::days(400)).timestamp_micros();
         assert_eq!(
             purge(&conn, &dir.join("evidence"), &default_days(), far_future).unwrap(),
-            1,
-            "the 10-day camera one only"
+            2,
+            "the two camera ones received 10 days ago and today"
         );
         assert!(dir.join("evidence").join("c".repeat(64)).exists(), "held");
         let _ = std::fs::remove_dir_all(&dir);

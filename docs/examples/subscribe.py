@@ -4,6 +4,9 @@
 Needs only `eclipse-zenoh==1.10.2` from PyPI (scripts/python-zenoh.sh installs it):
 
     scripts/python-zenoh.sh docs/examples/subscribe.py --connect tcp/127.0.0.1:7447 --site demo
+    # at a post's router, with the integrator's own certificate:
+    scripts/python-zenoh.sh docs/examples/subscribe.py --connect tls/router.post1:7447 --site post1 \
+        --root-ca ca.pem --certificate integrator.pem --private-key integrator.key
 
 Prints one line per message, `<key> <compact JSON>`, and refuses (on stderr, then goes
 on) a message whose `schema_version` has a newer MAJOR than this code was written for.
@@ -61,13 +64,27 @@ def main():
     parser.add_argument("--count", type=int, help="exit after this many live messages (refused ones do not count)")
     parser.add_argument("--history-since", type=rfc3339,
                         help="first ask the control room's store for the alerts since this time (RFC 3339)")
+    parser.add_argument("--root-ca", help="for a tls/ router: the CA that signed its certificate")
+    parser.add_argument("--certificate", help="this integrator's identity: the certificate (PEM) "
+                                              "whose CN the router's access rules name")
+    parser.add_argument("--private-key", help="the private key (PEM) of --certificate")
     args = parser.parse_args()
+    tls = (args.root_ca, args.certificate, args.private_key)
+    if any(tls) and not all(tls):
+        parser.error("--root-ca, --certificate and --private-key go together")
 
     # Client of a router, at explicit endpoints; no multicast scouting on the network.
     config = zenoh.Config()
     config.insert_json5("mode", '"client"')
     config.insert_json5("connect/endpoints", json.dumps(args.connect))
     config.insert_json5("scouting/multicast/enabled", "false")
+    # The integrator's identity, checked by the router (mutual TLS); its CN is what the
+    # router's access rules let read alert/** and incident/**, never pii/**.
+    if all(tls):
+        config.insert_json5("transport/link/tls/root_ca_certificate", json.dumps(args.root_ca))
+        config.insert_json5("transport/link/tls/connect_certificate", json.dumps(args.certificate))
+        config.insert_json5("transport/link/tls/connect_private_key", json.dumps(args.private_key))
+        config.insert_json5("transport/link/tls/enable_mtls", "true")
     try:
         session = zenoh.open(config)
     except zenoh.ZError as e:

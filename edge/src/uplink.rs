@@ -9,6 +9,13 @@
 //!
 //! Live (high, critical) alerts have a window of their own and a higher zenoh priority, so
 //! they overtake a draining backlog both here and inside the transport.
+//!
+//! An acknowledgement can only remove what this node sent: it is taken only on this node's
+//! own site (`qv/{site}/ack/{node}`; another site's is refused and counted), and only ids
+//! this process has in flight are deleted; any other id is ignored. What stops another node
+//! from putting acknowledgements at all is the router's access rules (only the control
+//! room's certificate may put on `qv/*/ack/**`): without them, anyone on the bus who learns
+//! the ids this node has in flight can make it forget them.
 
 use crate::outbox::{self, Outbox};
 use crossbeam_channel::{Receiver, Sender, select};
@@ -76,21 +83,31 @@ impl Uplink {
         let (alerts_tx, alerts_rx) = crossbeam_channel::unbounded();
         let (acks_tx, acks_rx) = crossbeam_channel::unbounded();
         let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
+        // Every site, so one addressed to this node under another site is seen and counted.
         let ack_key = keys::acks_for(&cfg.node);
-        let malformed = metrics::global().metric("qv_uplink_bad_acks_total", &[]);
+        let own_key = keys::ack(&cfg.site, &cfg.node);
+        let bad = |reason| metrics::global().metric("qv_uplink_bad_acks_total", &[("reason", reason)]);
+        let (not_ids, other_site) = (bad("not_ids"), bad("other_site"));
         let subscriber = session
             .declare_subscriber(ack_key.clone())
-            .callback(move |sample| match keys::decode_ack(&sample.payload().to_bytes()) {
-                Some(ids) => {
-                    let _ = acks_tx.send(ids);
+            .callback(move |sample| {
+                let key = sample.key_expr().as_str();
+                if key != own_key {
+                    other_site.inc();
+                    tracing::warn!("acknowledgement on {key} refused: this node's acknowledgements come on {own_key}");
+                    return;
                 }
-                None => {
-                    malformed.inc();
-                    tracing::warn!(
-                        "acknowledgement on {} of {} bytes is not a list of ids",
-                        sample.key_expr(),
-                        sample.payload().len()
-                    );
+                match keys::decode_ack(&sample.payload().to_bytes()) {
+                    Some(ids) => {
+                        let _ = acks_tx.send(ids);
+                    }
+                    None => {
+                        not_ids.inc();
+                        tracing::warn!(
+                            "acknowledgement on {key} of {} bytes is not a list of ids",
+                            sample.payload().len()
+                        );
+                    }
                 }
             })
             .wait()
@@ -238,9 +255,10 @@ impl Sending {
         Ok(())
     }
 
-    /// Deletes what the control room acknowledged. An id this process never sent (an
-    /// acknowledgement meant for a previous run) is ignored: that alert is still in the
-    /// outbox, will be sent again and acknowledged again.
+    /// Deletes what the control room acknowledged, and nothing else: only ids this process
+    /// sent and has not yet seen acknowledged. An id it never sent (an acknowledgement meant
+    /// for a previous run, or a forged one) is ignored: that alert, if it is in the outbox at
+    /// all, will be sent again and acknowledged again.
     fn acknowledged(&mut self, ids: &[Uuid]) -> Result<(), String> {
         let mut seqs = Vec::with_capacity(ids.len());
         for id in ids {
@@ -344,5 +362,48 @@ impl Sending {
         m.metric("qv_outbox_depth", &[("lane", "live")]).set(live);
         m.metric("qv_outbox_depth", &[("lane", "backlog")]).set(backlog);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pipeline::alert::SourceKind;
+
+    /// An acknowledgement under another site, or of ids this node never sent, removes nothing;
+    /// the control room's, on this node's own key, removes exactly what it names.
+    #[test]
+    fn an_ack_removes_only_alerts_this_node_has_in_flight_on_its_own_site() {
+        let dir = std::env::temp_dir().join(format!("qorovul-uplink-acks-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("outbox.sqlite");
+        // A session alone: puts stay inside it, and only this test acknowledges.
+        let session = pipeline::bus::open_blocking(&pipeline::bus::BusConfig::default()).unwrap();
+        let sent = session.declare_subscriber(keys::alerts("post1")).wait().unwrap();
+        let cfg = UplinkConfig { ack_timeout: Duration::from_secs(600), ..UplinkConfig::new("post1", "edge-1") };
+        let uplink = Uplink::start(session.clone(), Outbox::open(&path).unwrap(), cfg).unwrap();
+        let alerts: Vec<Alert> =
+            (0..2).map(|_| Alert::minimal("post1", SourceKind::Sensor, "rpm-1", "radiation_alarm")).collect();
+        for a in &alerts {
+            uplink.sender().send(a.clone()).unwrap();
+        }
+        for _ in &alerts {
+            sent.recv_timeout(Duration::from_secs(30)).unwrap().expect("the uplink sends each alert");
+        }
+        let (a, b) = (alerts[0].id, alerts[1].id);
+        let ack =
+            |site: &str, ids: &[Uuid]| session.put(keys::ack(site, "edge-1"), keys::encode_ack(ids)).wait().unwrap();
+        ack("post2", &[a]); // another site's key
+        ack("post1", &[Uuid::now_v7()]); // an id this node never sent
+        ack("post1", &[b]); // the control room's, rightful
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Outbox::open(&path).unwrap().depth().map(|(l, b)| l + b).unwrap() > 1 {
+            assert!(Instant::now() < deadline, "the rightful acknowledgement was never taken");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Stopping takes every acknowledgement already received; the forged one came first.
+        assert_eq!(uplink.stop(Duration::ZERO).unwrap(), 1, "only the acknowledged alert left the outbox");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

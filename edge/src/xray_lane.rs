@@ -24,7 +24,7 @@ use operators::xray::threats::Threat;
 use operators::xray::{Analysis, Report, Scan, ScanError, ScannerType, XrayConfig};
 use pipeline::alert::{self, Alert, AlertObject, AlertSource, ClockState, Correlation, Phase, Severity, SourceKind};
 use pipeline::metrics;
-use pipeline::scans::{ScanFolder, ScanInput};
+use pipeline::scans::{DropOwner, ScanFolder, ScanInput};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::path::PathBuf;
@@ -39,7 +39,13 @@ use std::time::Duration;
 pub struct XrayLaneConfig {
     pub enabled: bool,
     /// The scanner's drop folder: `{id}.json` + its two images; `done/` and `rejected/` beside.
+    /// Made 0750 when missing; refused at start when owned by another than this node's user
+    /// or `drop_owner`, or writable by group or others.
     pub drop_folder: Option<PathBuf>,
+    /// The user the scanner's export runs as (a uid or a user name); scans whose files it
+    /// does not own, or that are links, are refused (`reason="owner"`). Default: this node's
+    /// own user.
+    pub drop_owner: Option<DropOwner>,
     /// How often the folder is looked at.
     pub poll_ms: u64,
     /// Run the threat detector (manifest `xray_threats`) on kV scans, on the node's
@@ -49,7 +55,7 @@ pub struct XrayLaneConfig {
 
 impl Default for XrayLaneConfig {
     fn default() -> Self {
-        Self { enabled: false, drop_folder: None, poll_ms: 500, threats: true }
+        Self { enabled: false, drop_folder: None, drop_owner: None, poll_ms: 500, threats: true }
     }
 }
 
@@ -116,7 +122,11 @@ impl XrayLane {
                 .map_err(|e| format!("starting the X-ray thread: {e}"))?,
         );
         if let Some(dir) = &lane.drop_folder {
-            let folder = ScanFolder::new(dir).map_err(|e| format!("xray_lane.drop_folder: {e}"))?;
+            let owner = match &lane.drop_owner {
+                Some(o) => o.uid().map_err(|e| format!("xray_lane.drop_owner: {e}"))?,
+                None => pipeline::scans::node_uid(),
+            };
+            let folder = ScanFolder::new(dir, owner).map_err(|e| format!("xray_lane.drop_folder: {e}"))?;
             let (tx, stop, every) = (tx.clone(), stop.clone(), Duration::from_millis(lane.poll_ms.max(50)));
             threads.push(
                 std::thread::Builder::new()

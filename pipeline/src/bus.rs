@@ -144,7 +144,8 @@ pub enum AclFlow {
 }
 
 /// `127.0.0.1:7447`, `[::1]:7447`, `localhost:7447`: an endpoint address on this machine.
-fn is_loopback(address: &str) -> bool {
+/// True when `address` (`host:port`, or a host) is on this machine: 127.0.0.0/8, ::1, localhost.
+pub fn is_loopback(address: &str) -> bool {
     let host = address.rsplit_once(':').map_or(address, |(host, _port)| host);
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())

@@ -19,8 +19,15 @@ pub const JSON_SCHEMA: &str = include_str!("../schemas/call.schema.json");
 pub const MAX_RECORD_BYTES: usize = 8 << 20;
 /// Narrative text kept per call; the rest is cut (and the cut is said), never the call.
 pub const MAX_NARRATIVE_BYTES: usize = 16 << 10;
-/// How far a record's times may run ahead of this node's clock (clock skew, not the future).
-pub const MAX_FUTURE_SECS: i64 = 300;
+/// How far a record's times may run ahead of this node's clock: call-handling servers keep
+/// NTP time, so more is a wrong clock or a forged record, not skew. (Within it, the desk
+/// dates the call's alert no later than its receipt.)
+pub const MAX_FUTURE_SECS: i64 = 30;
+/// A record whose own time (`update_ts`, else `start_ts`) is further back than this is
+/// marked ([`Notes::dated_past`]) and queued at its receipt: records reach the desk within
+/// seconds of the call-taker, and an old date would put the call ahead of every genuine
+/// call of its priority in the alarm queue (ordered by first event time).
+pub const MAX_PAST_SECS: i64 = 900;
 
 /// Where the caller is, as the call-handling system knows it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -94,6 +101,8 @@ pub enum RecordError {
     Schema { path: String, message: String },
     #[error("{field}: {message}")]
     Field { field: &'static str, message: String },
+    #[error("{field}: {ts} is {ahead_secs} s ahead of this node's clock (at most {MAX_FUTURE_SECS} s allowed)")]
+    Future { field: &'static str, ts: DateTime<Utc>, ahead_secs: i64 },
 }
 
 impl RecordError {
@@ -103,6 +112,7 @@ impl RecordError {
             RecordError::NotJson(_) => "not_json",
             RecordError::Schema { .. } => "schema",
             RecordError::Field { .. } => "field",
+            RecordError::Future { .. } => "future",
         }
     }
 }
@@ -120,10 +130,14 @@ fn validator() -> &'static jsonschema::Validator {
 pub struct Notes {
     /// The narrative was longer than [`MAX_NARRATIVE_BYTES`] and was cut to it.
     pub narrative_cut_from: Option<usize>,
+    /// The record's own time is more than [`MAX_PAST_SECS`] before the node's clock: what
+    /// to tell the sender, naming the field.
+    pub dated_past: Option<String>,
 }
 
 /// Parses and checks one record: size, JSON, the schema (the first error, with its JSON
-/// path), then what a schema cannot say (times not in the future, at `now`).
+/// path), then what a schema cannot say (times not in the future, at `now`; a record dated
+/// far back is noted).
 pub fn parse_record(bytes: &[u8], now: DateTime<Utc>) -> Result<(CallRecord, Notes), RecordError> {
     if bytes.len() > MAX_RECORD_BYTES {
         return Err(RecordError::TooLarge(bytes.len()));
@@ -136,16 +150,25 @@ pub fn parse_record(bytes: &[u8], now: DateTime<Utc>) -> Result<(CallRecord, Not
     }
     let mut record: CallRecord =
         serde_json::from_value(value).map_err(|e| RecordError::Field { field: "record", message: e.to_string() })?;
-    let limit = now + chrono::Duration::seconds(MAX_FUTURE_SECS);
     for (field, ts) in [("start_ts", Some(record.start_ts)), ("update_ts", record.update_ts)] {
-        if let Some(ts) = ts.filter(|ts| *ts > limit) {
-            return Err(RecordError::Field {
-                field,
-                message: format!("{ts} is {} s ahead of this node's clock", (ts - now).num_seconds()),
-            });
+        if let Some(ts) = ts.filter(|ts| (*ts - now).num_seconds() > MAX_FUTURE_SECS) {
+            return Err(RecordError::Future { field, ts, ahead_secs: (ts - now).num_seconds() });
         }
     }
     let mut notes = Notes::default();
+    // An update's `start_ts` is as old as its call; only the record's own time says when
+    // it was written.
+    let (field, ts) = match record.update_ts {
+        Some(ts) => ("update_ts", ts),
+        None => ("start_ts", record.start_ts),
+    };
+    let age = (now - ts).num_seconds();
+    if age > MAX_PAST_SECS {
+        let age = if age >= 86_400 { format!("{} days", age / 86_400) } else { format!("{age} s") };
+        notes.dated_past = Some(format!(
+            "{field}: {ts} is {age} before this node's clock (over {MAX_PAST_SECS} s); queued at its receipt"
+        ));
+    }
     if let Some(text) = record.narrative.as_mut().filter(|t| t.len() > MAX_NARRATIVE_BYTES) {
         notes.narrative_cut_from = Some(text.len());
         let mut cut = MAX_NARRATIVE_BYTES;
@@ -326,10 +349,48 @@ mod tests {
         assert!(e.to_string().contains("95"), "{e}");
         let e = parse(&GOOD.replace("2026-11-22T10:00:00Z", "2026-11-22T12:00:00Z")).unwrap_err();
         assert!(e.to_string().starts_with("start_ts:") && e.to_string().contains("ahead"), "{e}");
+        assert_eq!(e.reason(), "future");
         let e = parse(&GOOD.replace("2026-11-22T10:00:00Z", "yesterday")).unwrap_err();
         assert!(e.to_string().contains("start_ts") || e.to_string().contains("record"), "{e}");
         let e = parse(&GOOD.replace(r#""lat":41.31,"#, "")).unwrap_err();
         assert!(e.to_string().contains("location"), "{e}");
+    }
+
+    /// Times are bounded by the node's clock: a record more than [`MAX_FUTURE_SECS`] ahead
+    /// is refused naming the field; within it, or a little behind, it is taken as is; one
+    /// dated far back is taken and noted, naming the field its time came from.
+    #[test]
+    fn record_times_are_bounded_by_the_node_clock() {
+        let at = |ts: &str, update: Option<&str>| {
+            let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+            v["start_ts"] = ts.into();
+            if let Some(u) = update {
+                v["update_ts"] = u.into();
+            }
+            parse_record(v.to_string().as_bytes(), now())
+        };
+        // now() is 10:05:00.
+        let e = at("2026-11-22T10:05:31Z", None).unwrap_err();
+        assert_eq!(
+            (e.reason(), e.to_string().as_str()),
+            ("future", "start_ts: 2026-11-22 10:05:31 UTC is 31 s ahead of this node's clock (at most 30 s allowed)")
+        );
+        let e = at("2026-11-22T10:00:00Z", Some("2026-11-23T10:00:00Z")).unwrap_err();
+        assert!(e.to_string().starts_with("update_ts: ") && e.reason() == "future", "{e}");
+        for (start, update) in [("2026-11-22T10:05:30Z", None), ("2026-11-22T09:50:00Z", None)] {
+            let (_, notes) = at(start, update).unwrap();
+            assert_eq!(notes.dated_past, None, "{start}");
+        }
+        let (r, notes) = at("2019-01-01T00:00:00Z", None).unwrap();
+        assert_eq!(r.start_ts.to_rfc3339(), "2019-01-01T00:00:00+00:00", "the stated time is kept");
+        let note = notes.dated_past.unwrap();
+        assert!(note.starts_with("start_ts: 2019-01-01 00:00:00 UTC is 2882 days before this node's clock"), "{note}");
+        // A long call's update carries its old start; only its own time counts.
+        let (_, notes) = at("2026-11-22T08:00:00Z", Some("2026-11-22T10:04:00Z")).unwrap();
+        assert_eq!(notes.dated_past, None);
+        let (_, notes) = at("2026-11-22T08:00:00Z", Some("2026-11-22T08:30:00Z")).unwrap();
+        let note = notes.dated_past.unwrap();
+        assert!(note.starts_with("update_ts: 2026-11-22 08:30:00 UTC is 5700 s before"), "{note}");
     }
 
     #[test]

@@ -12,15 +12,39 @@ pub enum FeedKind {
     Calls,
     Units,
     Telemetry,
-    /// Customs declarations.
+    /// Customs declarations for vehicles at the lanes.
     Declarations,
+    /// Past declarations, loaded into the importers' history by a privileged, audited route.
+    DeclarationImports,
     /// Results of inspections, back into the importers' history.
     Inspections,
     /// An officer's entry of a vehicle's plates, containers or declaration at a lane.
     Identity,
+    /// X-ray scans: a multipart upload to the X-ray lane (`POST /v1/scans`), not a record
+    /// for the feed thread; here so that a credential can be scoped to it.
+    Scans,
 }
 
 impl FeedKind {
+    pub const ALL: [FeedKind; 8] = [
+        FeedKind::Calls,
+        FeedKind::Units,
+        FeedKind::Telemetry,
+        FeedKind::Declarations,
+        FeedKind::DeclarationImports,
+        FeedKind::Inspections,
+        FeedKind::Identity,
+        FeedKind::Scans,
+    ];
+
+    /// The feed named `name` (its [`FeedKind::as_str`]).
+    pub fn parse(name: &str) -> Result<FeedKind, String> {
+        FeedKind::ALL.into_iter().find(|k| k.as_str() == name).ok_or_else(|| {
+            let all: Vec<&str> = FeedKind::ALL.iter().map(|k| k.as_str()).collect();
+            format!("{name:?} is not a feed ({})", all.join(", "))
+        })
+    }
+
     /// The `feed` label of the feed metrics.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -28,8 +52,10 @@ impl FeedKind {
             FeedKind::Units => "units",
             FeedKind::Telemetry => "telemetry",
             FeedKind::Declarations => "declarations",
+            FeedKind::DeclarationImports => "declaration_imports",
             FeedKind::Inspections => "inspections",
             FeedKind::Identity => "identity",
+            FeedKind::Scans => "scans",
         }
     }
 }

@@ -1,6 +1,10 @@
 //! Heartbeats: every node says it is alive on `qv/{site}/health/{node}` at an interval,
 //! with what an operator needs to judge it (queue depths, dead letters, source states,
 //! versions). A node that falls silent is turned into an alert by the control room.
+//!
+//! A heartbeat speaks only for the node its key names: [`decode`] refuses one whose payload
+//! names another site or node. The router's access rules let each certificate put only on
+//! its own health key; together, no node can keep another "alive" or mark it as its own.
 
 use crate::keys;
 use chrono::{DateTime, Utc};
@@ -71,6 +75,61 @@ impl Heartbeat {
     }
 }
 
+/// Bytes a heartbeat may take; a larger one is refused unread.
+pub const MAX_HEARTBEAT_BYTES: usize = 64 * 1024;
+
+/// Why a received heartbeat was refused; [`Refused::reason`] is its metric label.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refused {
+    /// Over [`MAX_HEARTBEAT_BYTES`] (its size).
+    TooLarge(usize),
+    /// Not a heartbeat (serde's message).
+    NotJson(String),
+    /// The payload's site and node are not those of the key it came on.
+    KeyMismatch { site: String, node: String },
+}
+
+impl Refused {
+    /// Short label: `too_large`, `not_json`, `key_mismatch`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refused::TooLarge(_) => "too_large",
+            Refused::NotJson(_) => "not_json",
+            Refused::KeyMismatch { .. } => "key_mismatch",
+        }
+    }
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::TooLarge(n) => write!(f, "{n} bytes exceeds the {MAX_HEARTBEAT_BYTES}-byte limit"),
+            Refused::NotJson(e) => write!(f, "not a heartbeat: {e}"),
+            Refused::KeyMismatch { site, node } => {
+                write!(
+                    f,
+                    "the payload speaks for site {site:?} node {node:?}, whose key is {}",
+                    keys::health(site, node)
+                )
+            }
+        }
+    }
+}
+
+/// The heartbeat in `payload`, received on `key`, when it is one and speaks for the node the
+/// key names: its `site` and `node` must give back exactly `key` (`qv/{site}/health/{node}`).
+pub fn decode(key: &str, payload: &[u8]) -> Result<Heartbeat, Refused> {
+    if payload.len() > MAX_HEARTBEAT_BYTES {
+        return Err(Refused::TooLarge(payload.len()));
+    }
+    let hb: Heartbeat = serde_json::from_slice(payload).map_err(|e| Refused::NotJson(e.to_string()))?;
+    // Built from the payload and compared, so a site or node with a '/' or a wildcard cannot match.
+    if !(keys::is_segment(&hb.site) && keys::is_segment(&hb.node) && keys::health(&hb.site, &hb.node) == key) {
+        return Err(Refused::KeyMismatch { site: hb.site, node: hb.node });
+    }
+    Ok(hb)
+}
+
 /// A thread putting a heartbeat every `interval`; stops when dropped.
 pub struct HeartbeatSender {
     stop: Option<crossbeam_channel::Sender<()>>,
@@ -126,5 +185,30 @@ impl Drop for HeartbeatSender {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(hb: &Heartbeat) -> Vec<u8> {
+        serde_json::to_vec(hb).unwrap()
+    }
+
+    #[test]
+    fn a_heartbeat_speaks_only_for_the_node_its_key_names() {
+        let hb = Heartbeat::new("post1", "edge-1", "edge", Duration::from_secs(5));
+        assert_eq!(decode("qv/post1/health/edge-1", &json(&hb)), Ok(hb.clone()), "its own key");
+        for key in ["qv/post1/health/edge-2", "qv/post2/health/edge-1"] {
+            let e = decode(key, &json(&hb)).unwrap_err();
+            assert_eq!(e.reason(), "key_mismatch", "{key}");
+            assert!(e.to_string().contains("\"edge-1\""), "{e}");
+        }
+        let sneaky = Heartbeat { node: "*".into(), ..hb.clone() };
+        assert_eq!(decode("qv/post1/health/*", &json(&sneaky)).unwrap_err().reason(), "key_mismatch");
+        assert_eq!(decode("qv/post1/health/edge-1", b"{").unwrap_err().reason(), "not_json");
+        let big = vec![b' '; MAX_HEARTBEAT_BYTES + 1];
+        assert_eq!(decode("qv/post1/health/edge-1", &big).unwrap_err().reason(), "too_large");
     }
 }

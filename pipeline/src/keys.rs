@@ -9,6 +9,8 @@
 //! [`is_segment`]: the contract's `key_chunk` (`^[A-Za-z0-9_.-]+$`), checked wherever an id
 //! that will become a segment enters.
 
+use crate::feed::FeedKind;
+
 /// Everything qorovul publishes: `qv/**`.
 pub const EVERYTHING: &str = "qv/**";
 
@@ -114,7 +116,8 @@ pub fn decode_ack(bytes: &[u8]) -> Option<Vec<uuid::Uuid>> {
     Some(bytes.chunks_exact(16).map(|c| uuid::Uuid::from_slice(c).expect("16 bytes")).collect())
 }
 
-/// What a node subscribes to for its acknowledgements, whatever site its alerts name.
+/// What a node subscribes to for its acknowledgements (`qv/*/ack/{node}`); the uplink takes
+/// them only on its own site's key and refuses the others.
 pub fn acks_for(node: &str) -> String {
     ack("*", node)
 }
@@ -143,12 +146,20 @@ pub fn pii(site: &str) -> String {
 /// Where the call-handling system puts 102 call records (JSON, one per message): under
 /// `pii`, because records carry caller numbers.
 pub fn calls_feed(site: &str) -> String {
-    format!("qv/{site}/pii/feed/calls")
+    format!("qv/{site}/pii/feed/{}", feed_segment(FeedKind::Calls))
+}
+
+/// The segment after `feed/` in a feed's keys; scans have no zenoh feed (uploads only).
+pub fn feed_segment(kind: FeedKind) -> &'static str {
+    match kind {
+        FeedKind::DeclarationImports => "declaration-imports",
+        other => other.as_str(),
+    }
 }
 
 /// Where patrol unit `unit` puts its position reports.
 pub fn unit_feed(site: &str, unit: &str) -> String {
-    format!("qv/{site}/feed/units/{unit}")
+    format!("qv/{site}/feed/{}/{unit}", feed_segment(FeedKind::Units))
 }
 
 /// Every patrol unit's reports: `qv/{site}/feed/units/*`.
@@ -158,7 +169,7 @@ pub fn units_feed(site: &str) -> String {
 
 /// Where sensor `sensor` puts its telemetry readings.
 pub fn sensor_feed(site: &str, sensor: &str) -> String {
-    format!("qv/{site}/feed/telemetry/{sensor}")
+    format!("qv/{site}/feed/{}/{sensor}", feed_segment(FeedKind::Telemetry))
 }
 
 /// Every sensor's telemetry: `qv/{site}/feed/telemetry/*`.
@@ -168,12 +179,18 @@ pub fn telemetry_feed(site: &str) -> String {
 
 /// Where the customs declaration system puts declarations.
 pub fn declarations_feed(site: &str) -> String {
-    format!("qv/{site}/feed/declarations")
+    format!("qv/{site}/feed/{}", feed_segment(FeedKind::Declarations))
+}
+
+/// Where the customs system loads past declarations into the importers' history (a
+/// privileged route of its own: the lane feed refuses past declarations).
+pub fn declaration_imports_feed(site: &str) -> String {
+    format!("qv/{site}/feed/{}", feed_segment(FeedKind::DeclarationImports))
 }
 
 /// Where inspection results come back into the importers' history.
 pub fn inspections_feed(site: &str) -> String {
-    format!("qv/{site}/feed/inspections")
+    format!("qv/{site}/feed/{}", feed_segment(FeedKind::Inspections))
 }
 
 /// The attachment an edge node puts on each alert it sends: its node id, so the control

@@ -11,6 +11,7 @@ pub mod alert;
 pub mod bus;
 pub mod calls;
 pub mod clock;
+pub mod credentials;
 pub mod evidence;
 pub mod feed;
 #[cfg(feature = "video")]

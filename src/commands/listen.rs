@@ -5,7 +5,8 @@
 //! reason and counted, and the next message is processed as usual.
 
 use super::io_runtime;
-use pipeline::bus::BusConfig;
+use pipeline::bus::{BusConfig, TlsConfig};
+use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct ListenArgs {
@@ -21,10 +22,22 @@ pub struct ListenArgs {
     /// Exit after this many messages.
     #[arg(long)]
     pub count: Option<u64>,
+    /// The CA that signs the router's certificate (for `tls/` endpoints).
+    #[arg(long, requires_all = ["tls_certificate", "tls_private_key"])]
+    pub tls_root_ca: Option<PathBuf>,
+    /// This subscriber's identity: the certificate whose CN the router's access rules name.
+    #[arg(long, requires = "tls_root_ca")]
+    pub tls_certificate: Option<PathBuf>,
+    /// The private key of `--tls-certificate`.
+    #[arg(long, requires = "tls_root_ca")]
+    pub tls_private_key: Option<PathBuf>,
 }
 
 pub fn run(args: ListenArgs) -> Result<(), String> {
-    let bus = BusConfig { mode: args.mode.clone(), connect: args.connect.clone(), ..Default::default() };
+    // Off this machine a router takes only a certificate it knows: the subscriber's identity.
+    let (certificate, private_key) = (args.tls_certificate.clone(), args.tls_private_key.clone());
+    let tls = args.tls_root_ca.clone().map(|root_ca| TlsConfig { root_ca, certificate, private_key, mtls: true });
+    let bus = BusConfig { mode: args.mode.clone(), connect: args.connect.clone(), tls, ..Default::default() };
     let rt = io_runtime()?;
     rt.block_on(async {
         use std::io::Write;

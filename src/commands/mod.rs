@@ -8,6 +8,7 @@ pub mod audit;
 pub mod check_config;
 #[cfg(feature = "control-room")]
 pub mod control_room;
+pub mod credentials;
 #[cfg(feature = "node")]
 pub mod edge;
 pub mod listen;

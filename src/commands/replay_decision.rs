@@ -1,6 +1,8 @@
 //! `qorovul replay-decision`: a past lane decision made again from its record (the inputs
 //! as they were, the importer's history as it was then) under a policy file, and the
-//! difference said plainly: the versions that changed and what came out otherwise.
+//! difference said plainly: the versions that changed and what came out otherwise. The
+//! random draw is read from the record (it was keyed by the post's secret, which the
+//! replay does not need).
 
 use operators::risk::RiskConfig;
 use operators::risk::decision::{self, DecisionRecord};
@@ -43,6 +45,10 @@ pub fn run(a: ReplayDecisionArgs) -> Result<(), String> {
         "decision {} (lane {}, {}, decided {}): recorded {:?}, replayed {:?}",
         record.id, record.lane, record.vehicle, record.decided_at, record.decision.corridor, d.corridor
     );
+    // The draw was made with the post's secret; the record carries it, so no secret is needed.
+    if let Some(x) = record.inputs.random_draw {
+        println!("  random draw {x} (as recorded)");
+    }
     for (i, r) in d.reasons.iter().enumerate() {
         println!("  {}. [{:?}] {} ({})", i + 1, r.corridor, r.text, r.rule);
     }

@@ -8,6 +8,9 @@
 
 use chrono::{DateTime, Utc};
 use pipeline::alert::GeoPoint;
+
+use pipeline::credentials::{self, CredentialFile, Identity, Kind, Signer};
+use pipeline::feed::FeedKind;
 use pipeline::keys;
 use pipeline::rng::SplitMix64;
 use serde_json::json;
@@ -90,24 +93,62 @@ fn poisson(rng: &mut SplitMix64, mean: f64) -> f64 {
 /// Plays the demo feeds on `session` until `stop` is set; `portal` is the lane thread's.
 pub fn spawn(
     session: zenoh::Session,
+    senders: Senders,
     site: String,
     portal: Portal,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("demo-feeds".into())
-        .spawn(move || play(&session, &site, &portal, &stop))
+        .spawn(move || play(&session, &senders, &site, &portal, &stop))
         .expect("spawning the demo feed thread")
 }
 
-fn put(session: &zenoh::Session, key: String, value: serde_json::Value) {
-    use zenoh::Wait;
-    if let Err(e) = session.put(&key, value.to_string()).wait() {
-        tracing::warn!("demo feed: put on {key}: {e}");
+/// Puts a record on a feed key, signed by the demo identity that may post to that feed.
+fn put(session: &zenoh::Session, senders: &Senders, key: String, value: serde_json::Value) {
+    let feed = key.split('/').skip_while(|s| *s != "feed").nth(1).unwrap_or_default();
+    let signer = senders.0.iter().find(|(segment, _)| segment == feed).map(|(_, s)| s).ok_or("no identity posts");
+    if let Err(e) = signer.map_err(String::from).and_then(|s| s.put(session, &key, value.to_string())) {
+        tracing::warn!("demo feed: {e}");
     }
 }
 
-fn play(session: &zenoh::Session, site: &str, portal: &AtomicU8, stop: &AtomicBool) {
+/// The demo's devices and integrations, each with a signing key of its own, scoped in the
+/// node's credentials file to its feed (the portal gateway to its sensors), by key segment.
+#[derive(Clone)]
+pub struct Senders(Arc<Vec<(String, Signer)>>);
+
+impl Senders {
+    /// Writes a fresh credentials file for this run (the demo's node reads it) with one
+    /// identity per feed the demo plays, and a token for a person trying the HTTP routes;
+    /// returns the signers and that token.
+    pub fn make(file: &std::path::Path, sensors: Vec<String>) -> Result<(Senders, String), String> {
+        let now = Utc::now();
+        let mut f = CredentialFile::default();
+        let mut signers = vec![];
+        // (identity, routes, sources); its feeds' key segments are the routes' names.
+        let who: [(&str, Vec<FeedKind>, Vec<String>); 5] = [
+            ("call-centre", vec![FeedKind::Calls], vec!["*".into()]),
+            ("fleet", vec![FeedKind::Units], vec!["*".into()]),
+            ("portal-gateway", vec![FeedKind::Telemetry], sensors),
+            ("customs-system", vec![FeedKind::Declarations], vec!["*".into()]),
+            ("customs-archive", vec![FeedKind::DeclarationImports, FeedKind::Inspections], vec!["*".into()]),
+        ];
+        for (name, routes, sources) in who {
+            let kind = if name == "portal-gateway" { Kind::Device } else { Kind::Integration };
+            let segments: Vec<String> = routes.iter().map(|r| keys::feed_segment(*r).to_string()).collect();
+            let identity = Identity::new(name, kind, routes, sources);
+            let signer = Signer { name: name.into(), key: credentials::signing_key(&f.issue_key(identity, now)?)? };
+            signers.extend(segments.into_iter().map(|s| (s, signer.clone())));
+        }
+        let token =
+            f.issue(Identity::new("demo-operator", Kind::Person, FeedKind::ALL.to_vec(), vec!["*".into()]), now)?;
+        f.save(file)?;
+        Ok((Senders(Arc::new(signers)), token))
+    }
+}
+
+fn play(session: &zenoh::Session, senders: &Senders, site: &str, portal: &AtomicU8, stop: &AtomicBool) {
     let start = Instant::now();
     let mut rng = SplitMix64::new(2026);
     let calls_key = keys::calls_feed(site);
@@ -129,12 +170,14 @@ fn play(session: &zenoh::Session, site: &str, portal: &AtomicU8, stop: &AtomicBo
         let counts = poisson(&mut rng, gamma * 0.1) / 0.1;
         put(
             session,
+            senders,
             tel("rpm-lane1-gamma"),
             json!({"sensor": "rpm-lane1-gamma", "kind": "gamma_cps", "value": counts, "unit": "cps", "event_ts": now}),
         );
         if tick.is_multiple_of(5) {
             put(
                 session,
+                senders,
                 tel("rpm-lane1-occ"),
                 json!({"sensor": "rpm-lane1-occ", "kind": "occupancy", "value": if occupied {1} else {0}, "unit": "bool", "event_ts": now}),
             );
@@ -144,6 +187,7 @@ fn play(session: &zenoh::Session, site: &str, portal: &AtomicU8, stop: &AtomicBo
             let open = (t % 90.0) >= 25.0 && (t % 90.0) < 35.0;
             put(
                 session,
+                senders,
                 tel("evidence-door"),
                 json!({"sensor": "evidence-door", "kind": "contact", "value": if open {1} else {0}, "unit": "bool", "event_ts": now}),
             );
@@ -151,6 +195,7 @@ fn play(session: &zenoh::Session, site: &str, portal: &AtomicU8, stop: &AtomicBo
         if tick.is_multiple_of(50) && (t % 180.0) < 120.0 {
             put(
                 session,
+                senders,
                 tel("post-thermo"),
                 json!({"sensor": "post-thermo", "kind": "temperature", "value": 21.5, "unit": "C", "event_ts": now}),
             );
@@ -169,6 +214,7 @@ fn play(session: &zenoh::Session, site: &str, portal: &AtomicU8, stop: &AtomicBo
                 let unit = format!("P-{:02}", i + 1);
                 put(
                     session,
+                    senders,
                     keys::unit_feed(site, &unit),
                     json!({"unit": unit, "ts": now, "lat": lat, "lon": lon, "accuracy_m": 8.0, "speed_mps": 9.0, "status": status}),
                 );
@@ -188,6 +234,7 @@ fn play(session: &zenoh::Session, site: &str, portal: &AtomicU8, stop: &AtomicBo
             };
             put(
                 session,
+                senders,
                 calls_key.clone(),
                 json!({
                     "call_id": id, "start_ts": now, "caller": {"number": format!("+99890{:07}", 1_234_567 + n)},
@@ -204,6 +251,7 @@ fn play(session: &zenoh::Session, site: &str, portal: &AtomicU8, stop: &AtomicBo
             }
             put(
                 session,
+                senders,
                 calls_key.clone(),
                 json!({"call_id": id, "start_ts": started, "update_ts": Utc::now(), "narrative": text}),
             );
@@ -266,6 +314,7 @@ const TRUCKS: [Truck; 3] = [
 /// trucks' plate (`01 A 777 BC`).
 pub fn spawn_lane(
     session: zenoh::Session,
+    senders: Senders,
     site: String,
     drop_folder: Option<std::path::PathBuf>,
     portal: Portal,
@@ -275,7 +324,8 @@ pub fn spawn_lane(
         .name("demo-lane".into())
         .spawn(move || {
             let declarations = keys::declarations_feed(&site);
-            history(&session, &declarations, &keys::inspections_feed(&site));
+            let (imports, inspections) = (keys::declaration_imports_feed(&site), keys::inspections_feed(&site));
+            history(&session, &senders, &imports, &inspections);
             let samples = drop_folder.as_ref().and_then(|_| {
                 // Keyed by the generator and its table, so a changed generator makes new samples.
                 let generator =
@@ -312,6 +362,7 @@ pub fn spawn_lane(
                     .unwrap_or(kg);
                 put(
                     &session,
+                    &senders,
                     declarations.clone(),
                     json!({"id": id, "importer_tin": truck.importer.0, "importer_name": truck.importer.1,
                            "submitted": Utc::now(), "origin": if truck.source { "IR" } else { "TR" },
@@ -324,7 +375,7 @@ pub fn spawn_lane(
                 if let (Some(folder), Some((dir, scans))) = (&drop_folder, &samples)
                     && let Some((_, sample, truth)) = scans.iter().find(|s| s.0 == truck.scenario)
                 {
-                    let scan_id = format!("lane-{k:05}");
+                    let scan_id = format!("lane-{run}-{k:05}");
                     drop_scan(folder, dir, sample, truth, &scan_id, "lane1-mev", Some(truck.container), &id);
                 }
                 if !wait_until(t0 + 10.0) {
@@ -339,7 +390,7 @@ pub fn spawn_lane(
                 if let (Some(folder), Some((dir, scans))) = (&drop_folder, &samples)
                     && let Some((_, sample, truth)) = scans.iter().find(|s| s.0 == "baggage")
                 {
-                    drop_scan(folder, dir, sample, truth, &format!("hall-{k:05}"), "hall-kv", None, "");
+                    drop_scan(folder, dir, sample, truth, &format!("hall-{run}-{k:05}"), "hall-kv", None, "");
                 }
                 if !wait_until(t0 + LANE_CYCLE_SECS) {
                     return;
@@ -350,12 +401,13 @@ pub fn spawn_lane(
 }
 
 /// The demo importers' past: declarations over the last three years, some inspected and
-/// found clean. Submitted that long ago, they go into the history, not the open ones.
-fn history(session: &zenoh::Session, declarations: &str, inspections: &str) {
+/// found clean, loaded by the customs archive's identity on the import route (the lane
+/// feed refuses past declarations).
+fn history(session: &zenoh::Session, senders: &Senders, declarations: &str, inspections: &str) {
     for (n, (importer, years, inspected)) in [(TEXTILES, 3.0, 5), (TILES, 2.0, 2)].into_iter().enumerate() {
         for i in 0..12 {
             let id = format!("PAST-{n}-{i:03}");
-            // Fixed dates, so a second demo run sends the same declarations (not amendments).
+            // Fixed dates, so a second demo run sends the same declarations: duplicates, not new.
             let since =
                 chrono::NaiveDate::from_ymd_opt(2026, 11, 1).expect("a date").and_hms_opt(9, 0, 0).expect("a time");
             let days = (years * 365.0 * (12 - i) as f64 / 12.0) as i64;
@@ -363,6 +415,7 @@ fn history(session: &zenoh::Session, declarations: &str, inspections: &str) {
             let goods = &TRUCKS[if n == 0 { 0 } else { 2 }].goods;
             put(
                 session,
+                senders,
                 declarations.to_string(),
                 json!({"id": id, "importer_tin": importer.0, "importer_name": importer.1, "submitted": submitted,
                        "origin": "TR", "route": ["TR", "IR", "TM"], "plates": [format!("01B{:03}CD", 100 + i)],
@@ -371,6 +424,7 @@ fn history(session: &zenoh::Session, declarations: &str, inspections: &str) {
             if i < inspected {
                 put(
                     session,
+                    senders,
                     inspections.to_string(),
                     json!({"declaration_id": id, "ts": submitted + chrono::Duration::hours(3), "found": false}),
                 );

@@ -75,6 +75,11 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         }
         cam.uri = path.display().to_string();
     }
+    // The feeds take nothing from anyone unknown, loopback included: this run's devices and
+    // integrations get credentials of their own, and a newcomer a token to try the routes.
+    let creds_file = cfg.edge.data_dir.join("feed-credentials.toml");
+    let (senders, demo_token) = feeds::Senders::make(&creds_file, cfg.sensors.sensor_ids())?;
+    cfg.feeds.credentials = Some(creds_file.clone());
     let rt = io_runtime()?;
     let session = rt.block_on(pipeline::bus::open(&cfg.bus))?;
     let room = ControlRoom::start(session.clone(), &cfg.site, "control-room", &cfg.control_room, cfg.fusion.clone())?;
@@ -108,13 +113,12 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     let portal = feeds::Portal::default();
     let player = feed_thread
         .is_some()
-        .then(|| feeds::spawn(session.clone(), cfg.site.clone(), portal.clone(), stop_feeds.clone()));
+        .then(|| feeds::spawn(session.clone(), senders.clone(), cfg.site.clone(), portal.clone(), stop_feeds.clone()));
     // The customs lane: trucks with their declarations, scans and portal passes.
     let drop_folder = cfg.xray_lane.drop_folder.clone().filter(|_| xray.is_some());
-    let lane_player = cfg
-        .customs
-        .enabled
-        .then(|| feeds::spawn_lane(session.clone(), cfg.site.clone(), drop_folder, portal, stop_feeds.clone()));
+    let lane_player = cfg.customs.enabled.then(|| {
+        feeds::spawn_lane(session.clone(), senders, cfg.site.clone(), drop_folder, portal, stop_feeds.clone())
+    });
 
     let endpoint = cfg.bus.listen.first().cloned().unwrap_or_else(|| "(no listen endpoint)".into());
     println!();
@@ -132,6 +136,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     if let Some(addr) = feed_thread.as_ref().and_then(|f| f.http_addr) {
         println!("  102 calls, units,    POST http://{addr}/v1/calls, /v1/units, /v1/telemetry (the demo plays");
         println!("  sensors              calls, five patrol cars, a radiation portal and a door: src/demo/feeds.rs)");
+        println!("  post with            -H 'Authorization: Bearer {demo_token}' ({})", creds_file.display());
     }
     if let Some(dir) = cfg.xray_lane.drop_folder.as_ref().filter(|_| xray.is_some()) {
         println!("  X-ray lane           scans dropped in {} every 20 s; or POST /v1/scans", dir.display());

@@ -1,74 +1,50 @@
-//! Must show: a subscriber without the ACL right cannot read `qv/{site}/pii/**`.
+//! Must show: a subscriber without the ACL right cannot read `qv/{site}/pii/**`, and no
+//! edge certificate can speak for another node: it puts only its own heartbeat, and only
+//! the control room puts acknowledgements.
 //!
 //! A `qorovul router` runs the shipped `configs/router.toml` (mutual TLS + access
 //! control), pointed at certificates this test makes with the `openssl` CLI and at a
 //! loopback port. Clients in this process connect over `tls/127.0.0.1` with each
-//! identity: the CN in their certificate is what the router's rules go by.
+//! identity: the CN in their certificate is what the router's rules go by. The shipped
+//! rules bind edge-post-1 to site `post1` and edge-post-2 to `post2`.
 
 use crate::support::{Proc, free_port, test_alert};
 use pipeline::bus::{self, BusConfig, TlsConfig};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use pipeline::health::Heartbeat;
+use pipeline::keys;
 use std::time::Duration;
 use zenoh::Wait;
 use zenoh::qos::CongestionControl;
 
 const T: Duration = Duration::from_secs(20);
 
-/// A certificate authority in a temp dir, issuing `{dir}/{cn}.pem` + `{dir}/{cn}.key`.
-struct Pki {
-    dir: PathBuf,
-}
+// One certificate authority for the tests and the benchmarks that need the production transport.
+#[path = "../../benches/support/pki.rs"]
+#[allow(dead_code)]
+mod pki;
+use pki::Pki;
 
-impl Pki {
-    fn new(name: &str) -> Pki {
-        let dir = std::env::temp_dir().join(format!("qorovul-it-pki-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        openssl(
-            &dir,
-            &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"],
-            &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", &format!("/CN=qorovul-test-ca-{name}")],
-        );
-        Pki { dir }
-    }
+/// A CA for one test in a temp folder, with a leaf for each of `cns` (and the router),
+/// removed with its folder when dropped.
+struct Ca(Pki);
 
-    /// A leaf for `cn`, valid as server and client on 127.0.0.1 / localhost.
-    fn issue(&self, cn: &str) {
-        let ext = self.dir.join(format!("{cn}.ext"));
-        std::fs::write(
-            &ext,
-            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
-             extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
-        )
-        .unwrap();
-        let (key, csr, pem) = (format!("{cn}.key"), format!("{cn}.csr"), format!("{cn}.pem"));
-        openssl(
-            &self.dir,
-            &["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"],
-            &["-keyout", &key, "-out", &csr, "-subj", &format!("/CN={cn}")],
-        );
-        openssl(
-            &self.dir,
-            &["x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial"],
-            &["-out", &pem, "-days", "2", "-extfile", ext.to_str().unwrap()],
-        );
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.dir.join(file)
+impl std::ops::Deref for Ca {
+    type Target = Pki;
+    fn deref(&self) -> &Pki {
+        &self.0
     }
 }
 
-impl Drop for Pki {
+impl Drop for Ca {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir_all(&self.0.dir);
     }
 }
 
-fn openssl(dir: &Path, a: &[&str], b: &[&str]) {
-    let out = Command::new("openssl").args(a).args(b).current_dir(dir).output().expect("running openssl");
-    assert!(out.status.success(), "openssl {a:?} {b:?}: {}", String::from_utf8_lossy(&out.stderr));
+fn ca(name: &str, cns: &[&str]) -> Ca {
+    let dir = std::env::temp_dir().join(format!("qorovul-it-pki-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    Ca(Pki::new(&dir, cns))
 }
 
 /// `configs/router.toml` as shipped, with its certificates from `pki` and its listener on
@@ -79,45 +55,36 @@ fn start_router(pki: &Pki, port: u16) -> Proc {
     assert!(shipped.contains(certs) && shipped.contains(listen), "configs/router.toml changed shape");
     let text =
         shipped.replace(certs, &format!("{}/", pki.dir.display())).replace(listen, &format!("tls/127.0.0.1:{port}"));
-    let path = pki.path("router.toml");
+    let path = pki.dir.join("router.toml");
     std::fs::write(&path, text).unwrap();
     let router = Proc::qorovul(&["router", "--config", path.to_str().unwrap()]);
     router.wait_stderr("router listening on", T).unwrap();
     router
 }
 
-/// A client of the router at `port` presenting `cn`'s certificate (mutual TLS).
-fn client(pki: &Pki, cn: &str, port: u16) -> BusConfig {
-    BusConfig {
-        mode: "client".into(),
-        connect: vec![format!("tls/127.0.0.1:{port}")],
-        tls: Some(TlsConfig {
-            root_ca: pki.path("ca.pem"),
-            certificate: Some(pki.path(&format!("{cn}.pem"))),
-            private_key: Some(pki.path(&format!("{cn}.key"))),
-            mtls: true,
-        }),
-        ..Default::default()
-    }
-}
-
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap()
 }
 
-/// The keys `reader` receives on `qv/{site}/**` and on `qv/{site}/pii/**` when the edge
-/// puts a plate on `qv/{site}/pii/plate/x` and then, on the same session, a public
-/// alert. Returned once the alert has arrived: the two puts travel in order on one
+/// The keys `reader` receives on `qv/{site}/**` and on `qv/{site}/pii/**` when `edge` (the
+/// site's node) puts a plate on `qv/{site}/pii/plate/x` and then, on the same session, a
+/// public alert. Returned once the alert has arrived: the two puts travel in order on one
 /// link (congestion control `Block`, nothing dropped for lack of room), so a plate that
 /// was let through would be there already. No sleeps.
-fn seen_by(rt: &tokio::runtime::Runtime, pki: &Pki, reader: &str, site: &str, port: u16) -> (Vec<String>, Vec<String>) {
-    let reader = rt.block_on(bus::open(&client(pki, reader, port))).unwrap();
+fn seen_by(
+    rt: &tokio::runtime::Runtime,
+    pki: &Pki,
+    reader: &str,
+    (edge, site): (&str, &str),
+    port: u16,
+) -> (Vec<String>, Vec<String>) {
+    let reader = rt.block_on(bus::open(&pki.client(reader, port))).unwrap();
     // Declared first: the router handles one session's declarations in order, so once
     // the edge sees the `qv/{site}/**` subscriber, this one has been handled too.
     let pii = reader.declare_subscriber(format!("qv/{site}/pii/**")).wait().unwrap();
     let all = reader.declare_subscriber(format!("qv/{site}/**")).wait().unwrap();
 
-    let edge = rt.block_on(bus::open(&client(pki, "edge-post-1", port))).unwrap();
+    let edge = rt.block_on(bus::open(&pki.client(edge, port))).unwrap();
     let alert = test_alert(site, "gate");
     // Nobody else subscribes under this site: a match is the reader's subscriber.
     assert!(bus::wait_for_subscriber(&edge, &alert.key_expr(), T).unwrap(), "{site}: subscriber never matched");
@@ -138,10 +105,7 @@ fn seen_by(rt: &tokio::runtime::Runtime, pki: &Pki, reader: &str, site: &str, po
 
 #[test]
 fn only_the_control_room_reads_pii_and_the_integrator_gets_the_alerts() {
-    let pki = Pki::new("acl");
-    for cn in ["router", "control-room", "edge-post-1", "integrator"] {
-        pki.issue(cn);
-    }
+    let pki = ca("acl", &["control-room", "edge-post-1", "edge-post-2", "integrator"]);
     let port = free_port();
     let _router = start_router(&pki, port);
     let rt = runtime();
@@ -149,40 +113,112 @@ fn only_the_control_room_reads_pii_and_the_integrator_gets_the_alerts() {
     // The same procedure for both readers; only the certificate differs. The control
     // room shows the plate does get through when the ACL allows it (and that the edge
     // may publish it).
-    let (all, pii) = seen_by(&rt, &pki, "control-room", "s0", port);
-    let alert = test_alert("s0", "gate").key_expr();
-    assert_eq!(all, ["qv/s0/pii/plate/x".to_string(), alert], "control room on qv/s0/**");
-    assert_eq!(pii, ["qv/s0/pii/plate/x"], "control room on qv/s0/pii/**");
+    let (all, pii) = seen_by(&rt, &pki, "control-room", ("edge-post-1", "post1"), port);
+    let alert = test_alert("post1", "gate").key_expr();
+    assert_eq!(all, ["qv/post1/pii/plate/x".to_string(), alert], "control room on qv/post1/**");
+    assert_eq!(pii, ["qv/post1/pii/plate/x"], "control room on qv/post1/pii/**");
 
-    let (all, pii) = seen_by(&rt, &pki, "integrator", "s1", port);
-    assert_eq!(all, [test_alert("s1", "gate").key_expr()], "integrator on qv/s1/**: the alert, never the plate");
-    assert!(pii.is_empty(), "integrator on qv/s1/pii/** received {pii:?}");
+    let (all, pii) = seen_by(&rt, &pki, "integrator", ("edge-post-2", "post2"), port);
+    assert_eq!(all, [test_alert("post2", "gate").key_expr()], "integrator on qv/post2/**: the alert, never the plate");
+    assert!(pii.is_empty(), "integrator on qv/post2/pii/** received {pii:?}");
+}
+
+/// A put that only the router sees (never this session's own subscribers): what reaches a
+/// subscriber came through the router's rules.
+fn put(session: &zenoh::Session, key: &str, payload: Vec<u8>) {
+    let put = session.put(key, payload).congestion_control(CongestionControl::Block);
+    put.allowed_destination(zenoh::sample::Locality::Remote).wait().unwrap();
+}
+
+fn heartbeat(site: &str, node: &str) -> Vec<u8> {
+    serde_json::to_vec(&Heartbeat::new(site, node, "edge", Duration::from_secs(5))).unwrap()
+}
+
+/// The keys `sub` receives up to and including `last`. Puts from one session travel in order
+/// on its link, so a put made before `last` on the same session that the router let through
+/// is among them. No sleeps.
+fn keys_until(
+    sub: &zenoh::pubsub::Subscriber<zenoh::handlers::FifoChannelHandler<zenoh::sample::Sample>>,
+    last: &str,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    while seen.last().map(String::as_str) != Some(last) {
+        let sample = sub.recv_timeout(T).unwrap().unwrap_or_else(|| panic!("{last} never arrived; saw {seen:?}"));
+        seen.push(sample.key_expr().to_string());
+    }
+    seen
+}
+
+/// edge-post-2 puts a heartbeat and an acknowledgement as edge-post-1 (refused at the router),
+/// then its own heartbeat (taken); edge-post-1's own heartbeat is taken but an
+/// acknowledgement it puts for itself is not; the control room's acknowledgement reaches it.
+#[test]
+fn an_edge_puts_only_its_own_heartbeat_and_only_the_control_room_acknowledges() {
+    let pki = ca("speak", &["control-room", "edge-post-1", "edge-post-2"]);
+    let port = free_port();
+    let _router = start_router(&pki, port);
+    let rt = runtime();
+    let open = |cn: &str| rt.block_on(bus::open(&pki.client(cn, port))).unwrap();
+    let (room, edge1, edge2) = (open("control-room"), open("edge-post-1"), open("edge-post-2"));
+    // The control room sees everything put on the bus that the router lets through.
+    let seen = room.declare_subscriber("qv/**").wait().unwrap();
+    let acks = edge1.declare_subscriber(keys::acks_for("edge-post-1")).wait().unwrap();
+    let (beat1, ack1) = (keys::health("post1", "edge-post-1"), keys::ack("post1", "edge-post-1"));
+    let beat2 = keys::health("post2", "edge-post-2");
+
+    assert!(bus::wait_for_subscriber(&edge2, &beat2, T).unwrap(), "the control room's subscriber never matched");
+    put(&edge2, &beat1, heartbeat("post1", "edge-post-1"));
+    put(&edge2, &ack1, keys::encode_ack(&[uuid::Uuid::now_v7()]));
+    put(&edge2, &beat2, heartbeat("post2", "edge-post-2"));
+    assert_eq!(
+        keys_until(&seen, &beat2),
+        std::slice::from_ref(&beat2),
+        "edge-post-2's forged heartbeat or acknowledgement got through"
+    );
+
+    assert!(bus::wait_for_subscriber(&edge1, &beat1, T).unwrap());
+    put(&edge1, &ack1, keys::encode_ack(&[uuid::Uuid::now_v7()]));
+    put(&edge1, &beat1, heartbeat("post1", "edge-post-1"));
+    assert_eq!(
+        keys_until(&seen, &beat1),
+        std::slice::from_ref(&beat1),
+        "edge-post-1's own heartbeat, and no acknowledgement"
+    );
+
+    // The rightful acknowledgement: the first (and only) one edge-post-1 receives.
+    let ids = [uuid::Uuid::now_v7()];
+    put(&room, &ack1, keys::encode_ack(&ids));
+    let got = acks.recv_timeout(T).unwrap().expect("the control room's acknowledgement reaches edge-post-1");
+    assert_eq!(
+        (got.key_expr().as_str(), keys::decode_ack(&got.payload().to_bytes())),
+        (ack1.as_str(), Some(ids.to_vec()))
+    );
+    assert!(acks.try_recv().unwrap().is_none(), "no other acknowledgement reached edge-post-1");
+    for s in [edge2, edge1, room] {
+        let _ = s.close().wait();
+    }
 }
 
 #[test]
 fn untrusted_or_missing_client_certificates_and_plain_tcp_are_refused() {
-    let pki = Pki::new("mtls");
-    for cn in ["router", "control-room"] {
-        pki.issue(cn);
-    }
+    let pki = ca("mtls", &["control-room"]);
     // Same CN, other CA: the name alone gets nobody in.
-    let rogue = Pki::new("rogue");
-    rogue.issue("control-room");
+    let rogue = ca("rogue", &["control-room"]);
     let port = free_port();
     let _router = start_router(&pki, port);
     let rt = runtime();
 
     // The router is up and a trusted certificate connects.
-    let ok = rt.block_on(bus::open(&client(&pki, "control-room", port))).expect("trusted client connects");
+    let ok = rt.block_on(bus::open(&pki.client("control-room", port))).expect("trusted client connects");
     ok.close().wait().unwrap();
 
-    let mut untrusted = client(&pki, "control-room", port);
+    let mut untrusted = pki.client("control-room", port);
     let tls = untrusted.tls.as_mut().unwrap();
-    tls.certificate = Some(rogue.path("control-room.pem"));
-    tls.private_key = Some(rogue.path("control-room.key"));
+    tls.certificate = Some(rogue.dir.join("control-room.pem"));
+    tls.private_key = Some(rogue.dir.join("control-room.key"));
     let no_cert = BusConfig {
-        tls: Some(TlsConfig { root_ca: pki.path("ca.pem"), certificate: None, private_key: None, mtls: false }),
-        ..client(&pki, "control-room", port)
+        tls: Some(TlsConfig { root_ca: pki.dir.join("ca.pem"), certificate: None, private_key: None, mtls: false }),
+        ..pki.client("control-room", port)
     };
     let plain =
         BusConfig { mode: "client".into(), connect: vec![format!("tcp/127.0.0.1:{port}")], ..Default::default() };
@@ -200,4 +236,34 @@ fn untrusted_or_missing_client_certificates_and_plain_tcp_are_refused() {
             }
         );
     }
+}
+
+/// `qorovul listen` takes an identity: with the integrator's certificate it is given the
+/// site's alerts through the router and never its personal data; without one it cannot even
+/// connect to a `tls/` router.
+#[test]
+fn qorovul_listen_with_the_integrator_s_certificate_gets_alerts_and_without_one_nothing() {
+    let pki = ca("listen", &["edge-post-1", "integrator"]);
+    let port = free_port();
+    let _router = start_router(&pki, port);
+    let endpoint = format!("tls/127.0.0.1:{port}");
+    let (root, cert, key) = (pki.dir.join("ca.pem"), pki.dir.join("integrator.pem"), pki.dir.join("integrator.key"));
+    let base = ["listen", "--mode", "client", "--connect", &endpoint, "--key", "qv/post1/**", "--count", "1"];
+
+    let (status, _, err) = Proc::run(&base, T);
+    assert!(status.is_some_and(|s| !s.success()), "without an identity: {err}");
+    assert!(err.contains("needs a [bus.tls] section"), "{err}");
+
+    let identity = ["--tls-root-ca", root.to_str().unwrap(), "--tls-certificate", cert.to_str().unwrap()];
+    let listen = Proc::qorovul(&[&base[..], &identity[..], &["--tls-private-key", key.to_str().unwrap()]].concat());
+    listen.wait_stderr("listening on qv/post1/**", T).unwrap();
+    let rt = runtime();
+    let edge = rt.block_on(bus::open(&pki.client("edge-post-1", port))).unwrap();
+    let alert = test_alert("post1", "gate");
+    assert!(bus::wait_for_subscriber(&edge, &alert.key_expr(), T).unwrap(), "the listener's subscription is seen");
+    put(&edge, "qv/post1/pii/plate/x", b"01A123BC".to_vec());
+    rt.block_on(bus::publish_alert(&edge, &alert)).unwrap();
+    let line = listen.stdout.recv_timeout(T).expect("the alert is printed");
+    assert!(line.contains(&alert.id.to_string()) && !line.contains("01A123BC"), "{line}");
+    let _ = edge.close().wait();
 }

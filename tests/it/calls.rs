@@ -3,10 +3,11 @@
 //! placed (camera verification), given the nearest units; bad input is answered with its
 //! reason and counted while good records keep flowing.
 
-use super::support::{assert_valid_alert, free_port, model_lock, post_json_reply};
+use super::support::{assert_valid_alert, credentials, free_port, model_lock, post_json_reply};
 use crossbeam_channel::Receiver;
 use edge::feeds::{Fed, Feeds};
 use pipeline::alert::{Alert, Phase, SourceKind};
+use pipeline::feed::FeedKind;
 use qorovul::config::PipelineConfig;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -19,7 +20,7 @@ fn offset(east: f64, north: f64) -> (f64, f64) {
     (CAM.0 + north / m, CAM.1 + east / (m * CAM.0.to_radians().cos()))
 }
 
-fn config(port: u16, replay: Option<&std::path::Path>) -> PipelineConfig {
+fn config(port: u16, replay: Option<&std::path::Path>, creds: &std::path::Path) -> PipelineConfig {
     let replay = replay
         .map(|p| format!("[[feeds.replay]]\nfile = {:?}\nkind = \"calls\"\n", p.display().to_string()))
         .unwrap_or_default();
@@ -44,6 +45,7 @@ lat = 41.2856
 lon = 69.2044
 [feeds]
 http_listen = "127.0.0.1:0"
+credentials = {creds:?}
 {replay}
 [[sensors.radiation_portal]]
 id = "rpm1"
@@ -51,16 +53,18 @@ name = "Lane 1"
 gamma_sensor = "rpm1-gamma"
 occupancy_sensor = "rpm1-occ"
 "#,
-            CAM.0, CAM.1
+            CAM.0,
+            CAM.1,
+            creds = creds.display().to_string()
         ),
         "test",
     )
     .unwrap()
 }
 
-/// A JSON POST; the status and the JSON reply.
-fn post(addr: std::net::SocketAddr, path: &str, body: &[u8]) -> (u16, Value) {
-    post_json_reply(addr, path, "application/json", body)
+/// A JSON POST by the call-handling system; the status and the JSON reply.
+fn post(addr: std::net::SocketAddr, token: &str, path: &str, body: &[u8]) -> (u16, Value) {
+    post_json_reply(addr, path, "application/json", Some(token), body)
 }
 
 fn next_alert(rx: &Receiver<Alert>) -> Alert {
@@ -102,7 +106,10 @@ fn calls_are_triaged_placed_and_given_units_and_bad_input_is_refused_while_the_f
         ),
     )
     .unwrap();
-    let cfg = config(free_port(), Some(&replay));
+    let all = [FeedKind::Calls, FeedKind::Units, FeedKind::Telemetry];
+    let (creds, who) = credentials(&dir, &[("call-centre", &all, &["*"])]);
+    let token = who["call-centre"].token.as_str();
+    let cfg = config(free_port(), Some(&replay), &creds);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let session = rt.block_on(pipeline::bus::open(&cfg.bus)).unwrap();
     let (tx, rx) = crossbeam_channel::unbounded();
@@ -133,11 +140,12 @@ fn calls_are_triaged_placed_and_given_units_and_bad_input_is_refused_while_the_f
     ] {
         let (lat, lon) = offset(east, 0.0);
         let body = json!({"unit": unit, "ts": ts, "lat": lat, "lon": lon, "status": status}).to_string();
-        assert_eq!(post(addr, "/v1/units", body.as_bytes()).0, 202, "{unit}");
+        assert_eq!(post(addr, token, "/v1/units", body.as_bytes()).0, 202, "{unit}");
     }
 
     let (status, reply) = post(
         addr,
+        token,
         "/v1/calls",
         &call("c-near", point(200.0, 0.0), "Ikki kishi pichoq bilan urishyapti, biri yaralangan, qon ketyapti"),
     );
@@ -156,7 +164,7 @@ fn calls_are_triaged_placed_and_given_units_and_bad_input_is_refused_while_the_f
     assert_eq!(near.attributes["caller_number"], "+•••••••••567");
     assert!(near.attributes["triage"]["life_threatening"].as_bool().unwrap(), "{}", near.attributes["triage"]);
 
-    post(addr, "/v1/calls", &call("c-far", point(2000.0, 0.0), "Ikki kishi pichoq bilan urishyapti"));
+    post(addr, token, "/v1/calls", &call("c-far", point(2000.0, 0.0), "Ikki kishi pichoq bilan urishyapti"));
     let far = next_alert(&rx);
     assert_eq!(far.attributes["verification"], json!([]), "2 km away: no camera sees it");
 
@@ -164,35 +172,35 @@ fn calls_are_triaged_placed_and_given_units_and_bad_input_is_refused_while_the_f
     let update = json!({"call_id": "c-near", "start_ts": near.event_ts, "update_ts": chrono::Utc::now(),
                         "call_taker": {"incident_type": "assault_injury", "priority": 1}})
     .to_string();
-    assert_eq!(post(addr, "/v1/calls", update.as_bytes()).1["result"], "updated");
-    assert_eq!(post(addr, "/v1/calls", update.as_bytes()).1["result"], "duplicate");
+    assert_eq!(post(addr, token, "/v1/calls", update.as_bytes()).1["result"], "updated");
+    assert_eq!(post(addr, token, "/v1/calls", update.as_bytes()).1["result"], "duplicate");
     let upd = next_alert(&rx);
     assert_eq!((upd.phase, upd.episode), (Phase::Update, near.episode));
     assert_eq!(upd.attributes["triage"]["source"], "call_taker");
 
     // Bad input: each answered with what is wrong, counted, and nothing else lost.
-    let (s, r) = post(addr, "/v1/calls", b"{\"call_id\": ");
+    let (s, r) = post(addr, token, "/v1/calls", b"{\"call_id\": ");
     assert_eq!(s, 400);
     assert!(r["notes"][0].as_str().unwrap().starts_with("not JSON"), "{r}");
-    let (s, r) = post(addr, "/v1/calls", json!({"start_ts": chrono::Utc::now()}).to_string().as_bytes());
+    let (s, r) = post(addr, token, "/v1/calls", json!({"start_ts": chrono::Utc::now()}).to_string().as_bytes());
     assert_eq!(s, 400);
     assert!(r["notes"][0].as_str().unwrap().contains("call_id"), "{r}");
-    let (s, r) = post(addr, "/v1/calls", &call("c-lat", json!({"lat": 95.0, "lon": 69.0}), "help"));
+    let (s, r) = post(addr, token, "/v1/calls", &call("c-lat", json!({"lat": 95.0, "lon": 69.0}), "help"));
     assert_eq!(s, 400);
     assert!(r["notes"][0].as_str().unwrap().starts_with("location.lat:"), "{r}");
     let (lat, lon) = offset(0.0, 0.0);
     let future = json!({"unit": "P-near", "ts": chrono::Utc::now() + chrono::Duration::hours(1), "lat": lat, "lon": lon, "status": "available"});
-    let (s, r) = post(addr, "/v1/units", future.to_string().as_bytes());
+    let (s, r) = post(addr, token, "/v1/units", future.to_string().as_bytes());
     assert_eq!(s, 400);
     assert!(r["notes"][0].as_str().unwrap().contains("ahead of this node's clock"), "{r}");
     assert_eq!(rejected("units", "future"), 1);
 
     // Accepted but flagged: an empty narrative, another script, a 5 MB narrative.
-    post(addr, "/v1/calls", &call("c-empty", point(0.0, 0.0), ""));
+    post(addr, token, "/v1/calls", &call("c-empty", point(0.0, 0.0), ""));
     let empty = next_alert(&rx);
     assert_eq!(empty.attributes["incident_type"], "unknown");
     assert!(empty.attributes["triage"]["needs_review"].as_bool().unwrap());
-    post(addr, "/v1/calls", &call("c-han", point(0.0, 0.0), "有人在广场上打架"));
+    post(addr, token, "/v1/calls", &call("c-han", point(0.0, 0.0), "有人在广场上打架"));
     let han = next_alert(&rx);
     assert_eq!(han.attributes["incident_type"], "unknown");
     assert!(
@@ -201,7 +209,7 @@ fn calls_are_triaged_placed_and_given_units_and_bad_input_is_refused_while_the_f
         han.attributes["triage"]
     );
     let big = "Yordam bering, yong'in! ".repeat((5 << 20) / 24);
-    let (s, r) = post(addr, "/v1/calls", &call("c-big", point(0.0, 0.0), &big));
+    let (s, r) = post(addr, token, "/v1/calls", &call("c-big", point(0.0, 0.0), &big));
     assert_eq!(s, 202, "{r}");
     assert!(r["notes"][0].as_str().unwrap().starts_with("narrative:"), "{r}");
     let big_alert = next_alert(&rx);
@@ -209,13 +217,16 @@ fn calls_are_triaged_placed_and_given_units_and_bad_input_is_refused_while_the_f
 
     // Telemetry flows through the same thread; a bad reading is refused with its field.
     let reading = json!({"sensor": "rpm1-gamma", "kind": "gamma_cps", "value": 180.0, "unit": "cps", "event_ts": chrono::Utc::now()});
-    assert_eq!(post(addr, "/v1/telemetry", reading.to_string().as_bytes()).0, 202);
-    let (s, r) = post(addr, "/v1/telemetry", br#"{"sensor": "rpm1-gamma", "kind": "gamma_cps", "value": 1}"#);
+    assert_eq!(post(addr, token, "/v1/telemetry", reading.to_string().as_bytes()).0, 202);
+    let (s, r) = post(addr, token, "/v1/telemetry", br#"{"sensor": "rpm1-gamma", "kind": "gamma_cps", "value": 1}"#);
     assert_eq!(s, 400, "{r}");
 
     // The zenoh route: a record put on the feed key becomes a call like the others.
-    use zenoh::Wait;
-    session.put(pipeline::keys::calls_feed("t"), call("z-1", point(10.0, 0.0), "Fire in the kiosk")).wait().unwrap();
+    who["call-centre"].put(
+        &session,
+        &pipeline::keys::calls_feed("t"),
+        call("z-1", point(10.0, 0.0), "Fire in the kiosk"),
+    );
     let z = next_alert(&rx);
     assert_eq!(z.attributes["call_id"], "z-1");
     assert!(rx.try_recv().is_err(), "no alert for a refused or duplicate record");

@@ -6,7 +6,7 @@
 //! the published record, identical under the same policy, and names the difference under
 //! a changed rule. Bad declarations are refused over HTTP with the field named.
 
-use super::support::{Proc, assert_valid_alert, free_port, model_lock, post_json_reply};
+use super::support::{Proc, assert_valid_alert, credentials, free_port, model_lock, post_json_reply};
 use super::xray_lane::{generate, meta};
 use edge::feeds::Feeds;
 use edge::xray_lane::{XrayJob, XrayLane};
@@ -30,6 +30,7 @@ fn a_truck_s_declaration_scan_plate_and_portal_make_a_published_decision_that_re
         serde_json::from_slice(&std::fs::read(generated.join(format!("{scan_id}.json"))).unwrap()).unwrap();
     let declared_kg = truth["declared"]["declared_kg"].as_f64().unwrap();
     let history = dir.join("history.sqlite");
+    let (creds, who) = credentials(&dir, &[("customs-system", &[pipeline::feed::FeedKind::Declarations], &["*"])]);
     let cfg = PipelineConfig::parse(
         &format!(
             r#"site = "t"
@@ -45,6 +46,7 @@ enabled = true
 threats = false
 [feeds]
 http_listen = "127.0.0.1:0"
+credentials = {:?}
 [customs]
 enabled = true
 history = {:?}
@@ -56,6 +58,7 @@ scanners = ["lane1-mev"]
 portals = ["rpm-1"]
 "#,
             free_port(),
+            creds.display().to_string(),
             history.display().to_string()
         ),
         "test",
@@ -80,7 +83,10 @@ portals = ["rpm-1"]
     let lane = XrayLane::start(&cfg.xray_lane, &cfg.xray, &cfg.site, tx.clone(), None, None).unwrap().unwrap();
     let feeds = Feeds::start(&cfg.feed_thread(), &session, rt.handle(), tx.clone(), Some(&lane)).unwrap().unwrap();
     let addr = feeds.http_addr.unwrap();
-    let post = |body: Value| post_json_reply(addr, "/v1/declarations", "application/json", body.to_string().as_bytes());
+    let token = who["customs-system"].token.as_str();
+    let post = |body: Value| {
+        post_json_reply(addr, "/v1/declarations", "application/json", Some(token), body.to_string().as_bytes())
+    };
     let declaration = |id: &str, kg: f64| {
         json!({"id": id, "importer_tin": "301234567", "importer_name": "Toshkent To'qimachilik MChJ",
                "submitted": chrono::Utc::now(), "origin": "TR", "route": ["TR", "IR", "TM"],

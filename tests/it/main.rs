@@ -14,6 +14,7 @@ mod dashboard_ui;
 mod detect_vtest;
 mod fabric;
 mod hostile;
+mod hostile_bus;
 mod integrator_examples;
 mod layout;
 mod plates_gate;

@@ -132,19 +132,59 @@ pub fn test_alert(site: &str, source: &str) -> pipeline::alert::Alert {
     pipeline::alert::Alert { confidence: 0.9, ..a }
 }
 
-/// A plain HTTP/1.1 POST of `body` as `content_type`; returns the status and the JSON body
-/// (axum answers with a fixed length, so the body is the JSON itself).
+/// One identity of a test's credentials file, with both of its secrets.
+pub struct Sender {
+    pub token: String,
+    pub signer: pipeline::credentials::Signer,
+}
+
+impl Sender {
+    /// Puts `body` on zenoh `key`, signed as this identity's device would.
+    pub fn put(&self, session: &zenoh::Session, key: &str, body: impl Into<Vec<u8>>) {
+        self.signer.put(session, key, body).unwrap();
+    }
+}
+
+/// Writes `dir/credentials.toml` with one identity per `(name, routes, sources)`, each with
+/// a bearer token and a signing key, as `qorovul credentials issue` would.
+pub fn credentials(
+    dir: &std::path::Path,
+    who: &[(&str, &[pipeline::feed::FeedKind], &[&str])],
+) -> (std::path::PathBuf, std::collections::HashMap<String, Sender>) {
+    use pipeline::credentials as c;
+    std::fs::create_dir_all(dir).unwrap();
+    let now = chrono::Utc::now();
+    let mut file = c::CredentialFile::default();
+    let mut senders = std::collections::HashMap::new();
+    for (name, routes, sources) in who {
+        let sources = sources.iter().map(|s| s.to_string()).collect();
+        let token = file.issue(c::Identity::new(name, c::Kind::Device, routes.to_vec(), sources), now).unwrap();
+        // A second identity of the same name cannot be added: the key goes on this one.
+        let (seed, public) = c::new_signing_key().unwrap();
+        file.identities.last_mut().unwrap().keys.push(c::PublicKey { ed25519: public, issued: now, expires: None });
+        let signer = c::Signer { name: name.to_string(), key: c::signing_key(&seed).unwrap() };
+        senders.insert(name.to_string(), Sender { token, signer });
+    }
+    let path = dir.join("credentials.toml");
+    file.save(&path).unwrap();
+    (path, senders)
+}
+
+/// A plain HTTP/1.1 POST of `body` as `content_type` with `token` as its bearer; returns the
+/// status and the JSON body (axum answers with a fixed length, so the body is the JSON itself).
 pub fn post_json_reply(
     addr: std::net::SocketAddr,
     path: &str,
     content_type: &str,
+    token: Option<&str>,
     body: &[u8],
 ) -> (u16, serde_json::Value) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).unwrap();

@@ -4,7 +4,7 @@
 //! answered with its reason and the next scan still flows. kV scans go through the threat
 //! detector on the node's inference executor, and without one still publish their materials.
 
-use super::support::{assert_valid_alert, free_port, model_lock, post_json_reply, threads_named};
+use super::support::{assert_valid_alert, credentials, free_port, model_lock, post_json_reply, threads_named};
 use edge::analysers::Analysers;
 use edge::executor::{Executor, THREAD_NAME};
 use edge::feeds::Feeds;
@@ -68,8 +68,8 @@ fn multipart(meta: &Value, low: &[u8], high: &[u8]) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={b}"), body)
 }
 
-fn post(addr: std::net::SocketAddr, ctype: &str, body: &[u8]) -> (u16, Value) {
-    post_json_reply(addr, "/v1/scans", ctype, body)
+fn post(addr: std::net::SocketAddr, token: &str, ctype: &str, body: &[u8]) -> (u16, Value) {
+    post_json_reply(addr, "/v1/scans", ctype, Some(token), body)
 }
 
 /// The alerts of one scan, up to and including its `xray_scan` summary's end.
@@ -93,6 +93,9 @@ fn scans_by_upload_and_drop_folder_become_alerts_and_a_bad_upload_is_refused_wit
     let _ = std::fs::remove_dir_all(&dir);
     let (gen_cargo, drop_dir) = (dir.join("gen-cargo"), dir.join("drop"));
     let cargo_id = generate(&gen_cargo, "cargo", Some("textiles_dense_block"), 1600, 500).remove(0);
+    // The MeV scanner's own identity: scans of lane1-mev only.
+    let (creds, who) = credentials(&dir, &[("lane1-mev", &[pipeline::feed::FeedKind::Scans], &["lane1-mev"])]);
+    let token = who["lane1-mev"].token.as_str();
     let cfg = PipelineConfig::parse(
         &format!(
             r#"site = "t"
@@ -114,9 +117,11 @@ drop_folder = {:?}
 poll_ms = 100
 [feeds]
 http_listen = "127.0.0.1:0"
+credentials = {:?}
 "#,
             free_port(),
-            drop_dir.display().to_string()
+            drop_dir.display().to_string(),
+            creds.display().to_string()
         ),
         "test",
     )
@@ -135,18 +140,18 @@ http_listen = "127.0.0.1:0"
 
     // A truncated image: refused with the file and the reason; nothing is published.
     let (ctype, body) = multipart(&meta("bad-1", "lane1-mev", None), &low[..low.len() / 3], &high);
-    let (status, reply) = post(addr, &ctype, &body);
+    let (status, reply) = post(addr, token, &ctype, &body);
     assert_eq!(status, 400, "{reply}");
     assert!(reply["notes"][0].as_str().unwrap().contains("bad-1_low.png"), "{reply}");
-    // Metadata naming an unknown scanner.
+    // Metadata naming another scanner: not this identity's to speak for.
     let (ctype, body) = multipart(&meta("bad-2", "lane9", None), &low, &high);
-    let (status, reply) = post(addr, &ctype, &body);
-    assert_eq!(status, 400);
-    assert!(reply["notes"][0].as_str().unwrap().contains("lane9"), "{reply}");
+    let (status, reply) = post(addr, token, &ctype, &body);
+    assert_eq!(status, 403);
+    assert!(reply["notes"][0].as_str().unwrap().contains("may not speak for \"lane9\""), "{reply}");
 
     // The good cargo scan by upload: the dense block is a finding, with the render as evidence.
     let (ctype, body) = multipart(&meta("up-1", "lane1-mev", Some("MSCU1234565")), &low, &high);
-    let (status, reply) = post(addr, &ctype, &body);
+    let (status, reply) = post(addr, token, &ctype, &body);
     assert_eq!(status, 202, "{reply}");
     let alerts = scan_alerts(&rx);
     let kinds: Vec<&str> = alerts.iter().filter(|a| a.phase == Phase::Begin).map(|a| a.kind.as_str()).collect();

@@ -1,8 +1,11 @@
 //! `[fusion]` in a control-room config: how alerts are correlated into incidents.
 //!
 //! Every parameter is in seconds of *event* time or metres on the ground (docs/ARCHITECTURE.md, "Time
-//! and place"). A bad config is refused by [`FusionConfig::validate`] with the field's path.
+//! and place"), except `max_future_secs` and `max_past_secs`, which bound a stated event time
+//! against the control room's own clock ([`FusionConfig::bound`]). A bad config is refused by
+//! [`FusionConfig::validate`] with the field's path.
 
+use chrono::{DateTime, Utc};
 use pipeline::alert::{Alert, Severity};
 use serde::{Deserialize, Serialize};
 
@@ -30,8 +33,30 @@ pub struct FusionConfig {
     /// Alert kinds that are stored and published but make no incidents, e.g. the edge
     /// nodes' periodic `test_signal`.
     pub ignore_kinds: Vec<String>,
+    /// Seconds an alert's stated event time may run ahead of the control room's clock when it
+    /// arrives. Beyond that the node's clock is wrong (or lies): the alert is fused at the time
+    /// the control room received it and its member is marked `time_mark: "future"`, so no node
+    /// can move its site's watermark (one alert dated 2100 would otherwise close every open
+    /// incident of the site and make every later alert late). 5 s: synced nodes agree to
+    /// milliseconds and an unsynced one drifts seconds a day, while 5 s ahead moves a
+    /// watermark well within the default 60 s `allowed_lateness_secs`.
+    pub max_future_secs: u64,
+    /// An alert stated more than this many seconds before it arrived is marked `time_mark:
+    /// "past"`. Its time is kept (an outbox drained after a long outage is real), and evidence
+    /// retention runs from when it was received, never from its stated time.
+    pub max_past_secs: u64,
     /// `[[fusion.rules]]`, tried in order; the first that links an alert is recorded on its member.
     pub rules: Vec<RuleConfig>,
+}
+
+/// Why fusion did not take an alert's stated event time as it came (a member's `time_mark`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeMark {
+    /// Beyond the control room's clock plus `max_future_secs`: fused at the time received.
+    Future,
+    /// More than `max_past_secs` before it was received: fused at its stated time.
+    Past,
 }
 
 impl Default for FusionConfig {
@@ -41,6 +66,8 @@ impl Default for FusionConfig {
             close_after_secs: 3600,
             escalate_at_source_kinds: 2,
             ignore_kinds: vec!["test_signal".into()],
+            max_future_secs: 5,
+            max_past_secs: 86_400,
             rules: vec![],
         }
     }
@@ -211,10 +238,37 @@ impl RuleConfig {
 }
 
 impl FusionConfig {
+    /// The event time fusion uses for an alert stated at `stated` that the control room
+    /// received at `received` (its own clock), and the mark when that is not the stated time
+    /// taken as it came. Pure, so replay from the store (which keeps the received time) gives
+    /// the same time.
+    pub fn bound(&self, stated: DateTime<Utc>, received: DateTime<Utc>) -> (DateTime<Utc>, Option<TimeMark>) {
+        match self.bound_us(stated.timestamp_micros(), received.timestamp_micros()) {
+            (_, Some(TimeMark::Future)) => (received, Some(TimeMark::Future)),
+            (_, mark) => (stated, mark),
+        }
+    }
+
+    /// [`FusionConfig::bound`] in µs since the epoch, as the store keeps times. Saturating:
+    /// no config value or stated time can overflow.
+    pub fn bound_us(&self, stated: i64, received: i64) -> (i64, Option<TimeMark>) {
+        let us = |secs: u64| i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1_000_000);
+        if stated > received.saturating_add(us(self.max_future_secs)) {
+            (received, Some(TimeMark::Future))
+        } else if stated < received.saturating_sub(us(self.max_past_secs)) {
+            (stated, Some(TimeMark::Past))
+        } else {
+            (stated, None)
+        }
+    }
+
     /// Checks every field; `Err` names it, e.g. `rules[1].radius_m: must be a positive number of metres`.
     pub fn validate(&self) -> Result<(), String> {
         if self.close_after_secs == 0 {
             return Err("close_after_secs: must be > 0".into());
+        }
+        if self.max_past_secs == 0 {
+            return Err("max_past_secs: must be > 0 (0 would mark every alert)".into());
         }
         if self.rules.len() > MAX_RULES {
             return Err(format!("rules: at most {MAX_RULES} rules, got {}", self.rules.len()));

@@ -6,12 +6,17 @@
 //! `event_count` group. Everything is deterministic: no wall clock, no randomness, no
 //! iteration over hash maps, so replaying the same alerts gives the same updates byte for byte.
 //!
+//! The time an alert is fused at is its stated event time bounded by the time the control room
+//! received it ([`FusionConfig::bound`]): the caller passes that received time in
+//! ([`Engine::ingest_at`]) and the store keeps it, so a node with a wrong clock cannot move its
+//! site's watermark and replay still gives the same updates.
+//!
 //! An alert never looks at every open incident: [`Indexes`] (a spatial grid for `near`, key
 //! values for `same_key`, groups for `event_count`, a retention queue) name the few it may
 //! touch, and those are checked in creation order exactly as a scan over all of them would.
 //! An alert costs O(log n) in the open incidents, plus the few sharing its cells, keys or group.
 
-use super::config::{FusionConfig, RuleConfig};
+use super::config::{FusionConfig, RuleConfig, TimeMark};
 use super::index::{Entry, Indexed, Indexes};
 use chrono::{DateTime, Utc};
 use pipeline::alert::{Alert, GeoPoint, Phase, Severity, SourceKind};
@@ -22,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use uuid::Uuid;
 
 /// `MAJOR.MINOR` of the incident message (`pipeline/schemas/incident.schema.json`).
-pub const SCHEMA_VERSION: &str = "1.0";
+pub const SCHEMA_VERSION: &str = "1.1";
 
 /// Mixed into every incident id, so ids never collide with another use of the same hashing.
 const ID_NAMESPACE: &[u8] = b"qorovul/fusion/incident/1";
@@ -58,6 +63,8 @@ pub struct Member {
     pub kind: String,
     pub source_kind: SourceKind,
     pub source_id: String,
+    /// The event time fusion used: the alert's own, or the time the control room received it
+    /// when the stated one was in the future (`time_mark: "future"`).
     pub event_ts: DateTime<Utc>,
     pub severity: Severity,
     /// The alert's event time was below its site's watermark when it arrived (a backlog).
@@ -65,6 +72,13 @@ pub struct Member {
     /// The rule that joined it: a configured rule's name, `episode` (its episode was already a
     /// member), or `null` for the alert that opened a correlation incident.
     pub rule: Option<String>,
+    /// Set when the stated event time was implausible against the control room's clock on
+    /// arrival (see [`FusionConfig::bound`]); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_mark: Option<TimeMark>,
+    /// The event time the node stated, when fusion used another (`time_mark: "future"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stated_event_ts: Option<DateTime<Utc>>,
 }
 
 /// An incident: alerts that belong together. Fusion owns membership and severity; workflow
@@ -251,9 +265,18 @@ impl Engine {
         self.sites.values().flat_map(|s| s.open.values().map(|o| &o.incident))
     }
 
-    /// Takes one alert; returns the incidents it created, changed, merged away or let close,
-    /// in that order. An alert id already in an open incident (a redelivery) returns nothing.
+    /// [`Engine::ingest_at`] with the alert's stated event time taken as the time it was
+    /// received, i.e. trusted as it came: for recorded streams, tools and tests. The control
+    /// room passes its own clock instead.
     pub fn ingest(&mut self, alert: &Alert) -> Vec<IncidentUpdate> {
+        self.ingest_at(alert, alert.event_ts)
+    }
+
+    /// Takes one alert that the control room received at `received` (its own clock, as
+    /// stored); returns the incidents it created, changed, merged away or let close, in that
+    /// order. An alert id already in an open incident (a redelivery) returns nothing. The
+    /// alert is fused at its stated event time bounded by `received` ([`FusionConfig::bound`]).
+    pub fn ingest_at(&mut self, alert: &Alert, received: DateTime<Utc>) -> Vec<IncidentUpdate> {
         let mut out = Vec::new();
         if self.cfg.ignore_kinds.contains(&alert.kind) {
             return out;
@@ -275,7 +298,9 @@ impl Engine {
         if site.by_alert.contains_key(&alert.id) {
             return out;
         }
-        let ts = alert.event_ts.timestamp_micros();
+        let (event_ts, time_mark) = cfg.bound(alert.event_ts, received);
+        let stated_event_ts = (time_mark == Some(TimeMark::Future)).then_some(alert.event_ts);
+        let ts = event_ts.timestamp_micros();
         let late = site.max_us.is_some_and(|max| ts < max.saturating_sub(*lateness_us));
         site.max_us = Some(site.max_us.map_or(ts, |max| max.max(ts)));
         let place = alert_place(alert);
@@ -290,10 +315,12 @@ impl Engine {
             kind: alert.kind.clone(),
             source_kind: alert.source.kind,
             source_id: alert.source.id.clone(),
-            event_ts: alert.event_ts,
+            event_ts,
             severity: alert.severity,
             late,
             rule,
+            time_mark,
+            stated_event_ts,
         };
         let escalate_at = cfg.escalate_at_source_kinds;
 
@@ -573,8 +600,9 @@ impl Open {
                 kind,
                 rule,
                 severity: Severity::Info,
-                first_event_ts: alert.event_ts,
-                last_event_ts: alert.event_ts,
+                // Set from the first member by `add`.
+                first_event_ts: DateTime::from_timestamp_micros(ts).unwrap_or_default(),
+                last_event_ts: DateTime::from_timestamp_micros(ts).unwrap_or_default(),
                 place: None,
                 keys: IncidentKeys::default(),
                 source_kinds: Vec::new(),

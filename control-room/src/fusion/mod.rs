@@ -5,7 +5,11 @@
 //! The one idea to understand first: everything runs on **event time** with a per-site
 //! watermark, never on the wall clock. A backlog drained after an outage joins the incidents
 //! of its own time and is marked `late`, and replaying the same alerts gives the same
-//! incidents, ids included.
+//! incidents, ids included. Event time as a node states it is bounded once, against the time
+//! the control room received the alert ([`FusionConfig::bound`]): an alert stated beyond
+//! `max_future_secs` ahead is fused at the time received and marked `time_mark: "future"`,
+//! so a node with a wrong clock cannot move its site's watermark; one stated more than
+//! `max_past_secs` before is kept at its time and marked `time_mark: "past"`.
 //!
 //! - Every alert lands in exactly one *correlation* incident: the one its episode is already
 //!   in, or the ones a `near` / `same_key` rule links it to (several are merged into the
@@ -15,7 +19,8 @@
 //! - Incidents the watermark has left `close_after_secs` behind get a final `closed` update
 //!   and are forgotten, so memory is bounded by the alert rate times the retention.
 //!
-//! [`Engine::ingest`] is pure: no I/O, no clock, no randomness. The message schema is
+//! [`Engine::ingest_at`] is pure: no I/O, no clock (the received time is an argument), no
+//! randomness. The message schema is
 //! `pipeline/schemas/incident.schema.json`, published on `qv/{site}/incident/{id}`.
 
 pub mod cap;
@@ -25,7 +30,9 @@ mod index;
 #[cfg(test)]
 mod tests;
 
-pub use config::{CorrelationKey, EventCountRule, FusionConfig, GroupBy, MAX_RULES, NearRule, RuleConfig, SameKeyRule};
+pub use config::{
+    CorrelationKey, EventCountRule, FusionConfig, GroupBy, MAX_RULES, NearRule, RuleConfig, SameKeyRule, TimeMark,
+};
 pub use engine::{
     Change, Engine, Incident, IncidentKeys, IncidentUpdate, Member, SCHEMA_VERSION, alert_place, incident_key_expr,
 };

@@ -458,7 +458,7 @@ fn incident_messages_validate_against_the_schema() {
     assert!(updates.iter().any(|u| u.incident.place.is_none()));
     for u in &updates {
         let json: serde_json::Value = serde_json::from_str(&u.to_json()).unwrap();
-        assert_eq!(json["schema_version"], "1.0");
+        assert_eq!(json["schema_version"], "1.1");
         let errors: Vec<String> =
             validator.iter_errors(&json).map(|e| format!("{e} at {}", e.instance_path())).collect();
         assert!(errors.is_empty(), "incident does not validate: {errors:?}\n{json}");
@@ -631,6 +631,7 @@ fn mixed_config() -> FusionConfig {
             same("same_call", CorrelationKey::Call, 600, &["call_received", "zone_intrusion"]),
             count("plate_twice", "plate_watchlist", GroupBy::Plate, 2, 120),
         ],
+        ..Default::default()
     }
 }
 
@@ -730,7 +731,8 @@ fn sha256_hex(lines: &[String]) -> String {
 }
 
 /// The updates for a fixed mixed stream, as produced by the linear-scan engine before the
-/// indexes were added (recorded once; a change here is a change of observable behaviour).
+/// indexes were added (recorded once; a change here is a change of observable behaviour;
+/// re-recorded for incident schema 1.1, whose only difference here is the version string).
 #[test]
 fn mixed_stream_gives_the_recorded_updates() {
     let alerts = mixed_stream(1, 4000);
@@ -767,7 +769,7 @@ fn mixed_stream_gives_the_recorded_updates() {
     let json: Vec<String> = updates.iter().map(IncidentUpdate::to_json).collect();
     eprintln!("summary {summary:?} digest {}", sha256_hex(&json));
     assert_eq!(summary, (5077, 339, 77, 1323, true, true, [true; 7]));
-    assert_eq!(sha256_hex(&json), "667c3ffe59b2b7c03a8138c42819eca22a56595c36b9504f45e9685eadd9ae67");
+    assert_eq!(sha256_hex(&json), "4808875730d540b4bbda1c53f2db9e5ca39b75cd9aba6f6a730d5b876534a15e");
 }
 
 /// The indexes only narrow the search: on random streams with every kind of rule, the engine
@@ -876,4 +878,136 @@ fn throughput_with_many_open_incidents() {
     assert_eq!(updates, n, "each alert opens its own incident");
     assert_eq!(e.open_incidents().count(), n);
     println!("fusion: {n} alerts, {n} open incidents: {secs:.3} s, {:.0} alerts/s", n as f64 / secs);
+}
+
+// ---- Event time bounded by the control room's clock (issue 17).
+
+/// 2100-01-01T00:00:00Z: what a node whose clock is set to 2100 states.
+fn year_2100() -> DateTime<Utc> {
+    DateTime::from_timestamp(4_102_444_800, 0).unwrap()
+}
+
+fn bounded_engine() -> Engine {
+    let cfg = FusionConfig {
+        allowed_lateness_secs: 60,
+        close_after_secs: 600,
+        rules: vec![near_rule(300.0, 120)],
+        ..Default::default()
+    };
+    Engine::new(cfg).unwrap()
+}
+
+/// A camera alert at 0 s, then `odd` (received at 10 s), then a 102 call at 40 s, 150 m from
+/// the camera, each received when stated; returns the updates and the engine.
+fn camera_odd_call(odd: &Alert, trust_stated: bool) -> (Vec<IncidentUpdate>, Engine, Alert, Alert) {
+    let mut e = bounded_engine();
+    let cam = camera("cam-1", "zone_intrusion", 0, P);
+    let call = call("102-0900", 40, north(P, 150.0));
+    let mut updates = e.ingest_at(&cam, at(0));
+    updates.extend(if trust_stated { e.ingest(odd) } else { e.ingest_at(odd, at(10)) });
+    updates.extend(e.ingest_at(&call, at(40)));
+    (updates, e, cam, call)
+}
+
+#[test]
+fn a_node_with_its_clock_in_2100_cannot_close_incidents_or_stop_two_alerts_fusing() {
+    // Far from the camera, so it joins nothing: only its time could matter.
+    let mut from_2100 = camera("cam-9", "zone_intrusion", 0, north(P, 5000.0));
+    from_2100.event_ts = year_2100();
+    let (updates, e, cam, call) = camera_odd_call(&from_2100, false);
+
+    assert!(updates.iter().all(|u| u.change != Change::Closed), "nothing closes: {updates:#?}");
+    let incidents = open(&e);
+    assert_eq!(incidents.len(), 2);
+    let inc = holding(&incidents, &cam);
+    assert_eq!(holding(&incidents, &call).id, inc.id, "the camera and the call still fuse");
+    assert_eq!(member(inc, &call).rule.as_deref(), Some("near"));
+    assert!(!member(inc, &call).late);
+    assert_eq!(e.watermark(SITE), Some(at(40 - 60)), "the watermark follows the control room's clock");
+    let odd = member(holding(&incidents, &from_2100), &from_2100);
+    assert_eq!(odd.time_mark, Some(TimeMark::Future));
+    assert_eq!((odd.event_ts, odd.stated_event_ts), (at(10), Some(year_2100())), "fused at the time received");
+
+    // The marks are optional fields the incident schema allows, and round-trip.
+    let schema: serde_json::Value = serde_json::from_str(JSON_SCHEMA).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let marked = updates.iter().find(|u| u.incident.members.iter().any(|m| m.time_mark.is_some())).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&marked.to_json()).unwrap();
+    assert_eq!(json["incident"]["members"][0]["time_mark"], "future");
+    assert!(validator.is_valid(&json), "{json}");
+    assert_eq!(&serde_json::from_value::<IncidentUpdate>(json).unwrap(), marked);
+    // Unmarked members serialise as before: no new keys.
+    assert!(!inc.members.iter().any(|m| serde_json::to_string(m).unwrap().contains("time_mark")));
+
+    // Replay (the same alerts at the same received times, as the store keeps them) gives
+    // the same updates.
+    let mut replaying = bounded_engine();
+    let replayed: Vec<String> = [(&cam, at(0)), (&from_2100, at(10)), (&call, at(40))]
+        .iter()
+        .flat_map(|(a, received)| replaying.ingest_at(a, *received))
+        .map(|u| u.to_json())
+        .collect();
+    assert_eq!(replayed, updates.iter().map(IncidentUpdate::to_json).collect::<Vec<_>>());
+
+    // Taken at its word (as before the bound), the same alert closes the camera's incident
+    // and makes the call late, alone: what the bound prevents.
+    let (trusted, e, cam, call) = camera_odd_call(&from_2100, true);
+    let closes = |id: Uuid| {
+        trusted.iter().any(|u| u.change == Change::Closed && u.incident.members.iter().any(|m| m.alert_id == id))
+    };
+    assert!(closes(cam.id) && closes(call.id), "{trusted:#?}");
+    let call_member = trusted.iter().flat_map(|u| &u.incident.members).find(|m| m.alert_id == call.id).unwrap();
+    assert!(call_member.late && call_member.rule.is_none(), "the call fused with nothing");
+    assert_eq!(open(&e).len(), 1, "only the 2100 alert's own incident is left");
+}
+
+#[test]
+fn a_rightful_node_on_time_fuses_the_same_way_unmarked() {
+    let honest = camera("cam-9", "zone_intrusion", 10, north(P, 5000.0));
+    let (updates, e, cam, call) = camera_odd_call(&honest, false);
+    assert!(updates.iter().all(|u| u.change != Change::Closed));
+    let incidents = open(&e);
+    assert_eq!(holding(&incidents, &call).id, holding(&incidents, &cam).id);
+    let m = member(holding(&incidents, &honest), &honest);
+    assert_eq!((m.event_ts, m.time_mark, m.stated_event_ts), (at(10), None, None));
+}
+
+#[test]
+fn stated_time_is_taken_within_the_tolerance_and_marked_beyond_it() {
+    let cfg = FusionConfig::default();
+    assert_eq!((cfg.max_future_secs, cfg.max_past_secs), (5, 86_400));
+    let r = at(1000);
+    assert_eq!(cfg.bound(at(1005), r), (at(1005), None), "5 s ahead: a clock a little fast");
+    assert_eq!(cfg.bound(at(1006), r), (r, Some(TimeMark::Future)));
+    assert_eq!(cfg.bound(year_2100(), r), (r, Some(TimeMark::Future)));
+    assert_eq!(cfg.bound(at(1000 - 86_400), r), (at(1000 - 86_400), None), "a day-old backlog");
+    let old = at(1000 - 86_401);
+    assert_eq!(cfg.bound(old, r), (old, Some(TimeMark::Past)), "kept at its time, marked");
+    let epoch = DateTime::from_timestamp(0, 0).unwrap();
+    assert_eq!(cfg.bound(epoch, r), (epoch, Some(TimeMark::Past)));
+    // Extremes saturate rather than overflow.
+    let huge = FusionConfig { max_future_secs: u64::MAX, max_past_secs: u64::MAX, ..Default::default() };
+    assert_eq!(huge.bound(year_2100(), r), (year_2100(), None));
+    assert_eq!(huge.bound_us(i64::MAX, 0), (i64::MAX, None));
+    assert_eq!(cfg.bound_us(i64::MIN, i64::MAX), (i64::MIN, Some(TimeMark::Past)));
+    assert_eq!(cfg.bound_us(i64::MAX, i64::MAX - 1), (i64::MAX, None));
+
+    // A far-past alert is fused at its stated time and marked; it moves nothing forward.
+    let mut e = bounded_engine();
+    e.ingest_at(&camera("cam-1", "zone_intrusion", 0, P), at(0));
+    let mut ancient = camera("cam-2", "zone_intrusion", 0, north(P, 5000.0));
+    ancient.event_ts = epoch;
+    let updates = e.ingest_at(&ancient, at(5));
+    let m = member(&updates[0].incident, &ancient);
+    assert_eq!((m.event_ts, m.time_mark, m.late), (epoch, Some(TimeMark::Past), true));
+    assert_eq!(e.watermark(SITE), Some(at(-60)));
+    assert!(e.open_incidents().any(|i| i.members.iter().any(|m| m.event_ts == at(0))), "the camera's stays open");
+}
+
+#[test]
+fn time_bounds_parse_from_toml_and_zero_past_is_refused() {
+    let cfg: FusionConfig = toml::from_str("max_future_secs = 2\nmax_past_secs = 3600\n").unwrap();
+    assert_eq!((cfg.max_future_secs, cfg.max_past_secs), (2, 3600));
+    let zero = FusionConfig { max_past_secs: 0, ..Default::default() };
+    assert!(zero.validate().unwrap_err().starts_with("max_past_secs"), "{:?}", zero.validate());
 }

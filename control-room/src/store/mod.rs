@@ -119,10 +119,22 @@ impl Store {
         Ok(Self { conn, sources: HashMap::new() })
     }
 
-    /// Stores alerts and dead letters in one transaction. Returns, per alert, whether it was
-    /// new (false: already stored, a resend).
+    /// Stores alerts and dead letters in one transaction, received now. Returns, per alert,
+    /// whether it was new (false: already stored, a resend).
     pub fn store(&mut self, alerts: &[Incoming], dead: &[DeadLetter]) -> Result<Vec<bool>, String> {
-        let now = us(chrono::Utc::now());
+        self.store_at(alerts, dead, chrono::Utc::now())
+    }
+
+    /// [`Store::store`] for a batch the control room received at `received` (its own clock):
+    /// kept as each new alert's `stored_us`, from which fusion bounds the alert's event time
+    /// (again on replay) and evidence retention runs. A resend keeps its first time.
+    pub fn store_at(
+        &mut self,
+        alerts: &[Incoming],
+        dead: &[DeadLetter],
+        received: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<bool>, String> {
+        let now = us(received);
         let tx = self.conn.transaction().map_err(|e| format!("store: {e}"))?;
         let mut fresh = Vec::with_capacity(alerts.len());
         {
@@ -329,29 +341,49 @@ impl Store {
         Ok(out)
     }
 
-    /// Alerts whose event time is at or after `since_us`, in the order they were stored
-    /// (to rebuild fusion's state after a restart).
-    pub fn alerts_for_replay(&self, since_us: i64) -> Result<Vec<Alert>, String> {
+    /// Alerts whose stated event time is at or after `since_us`, in the order they were
+    /// stored, each with the time it was received (to rebuild fusion's state after a restart).
+    pub fn alerts_for_replay(&self, since_us: i64) -> Result<Vec<(Alert, chrono::DateTime<chrono::Utc>)>, String> {
         let mut q = self
             .conn
-            .prepare("SELECT json FROM alerts WHERE event_us >= ?1 ORDER BY rowid")
+            .prepare("SELECT json, stored_us FROM alerts WHERE event_us >= ?1 ORDER BY rowid")
             .map_err(|e| format!("replay: {e}"))?;
-        let rows = q.query_map(params![since_us], |r| r.get::<_, String>(0)).map_err(|e| format!("replay: {e}"))?;
+        let rows = q
+            .query_map(params![since_us], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(|e| format!("replay: {e}"))?;
         let mut out = Vec::new();
-        for json in rows {
-            let json = json.map_err(|e| format!("replay: {e}"))?;
+        for row in rows {
+            let (json, received) = row.map_err(|e| format!("replay: {e}"))?;
             // Stored alerts passed the contract once; one that no longer parses is skipped, loudly.
             match serde_json::from_str::<Alert>(&json) {
-                Ok(a) => out.push(a),
+                Ok(a) => out.push((a, chrono::DateTime::from_timestamp_micros(received).unwrap_or_default())),
                 Err(e) => tracing::error!("replay: a stored alert does not parse: {e}"),
             }
         }
         Ok(out)
     }
 
-    /// The newest event time stored, in microseconds.
-    pub fn newest_event_us(&self) -> Result<Option<i64>, String> {
-        self.conn.query_row("SELECT MAX(event_us) FROM alerts", [], |r| r.get(0)).map_err(|e| format!("store: {e}"))
+    /// The newest time fusion used for a stored alert, in µs, where `fused(event_us,
+    /// received_us)` is that time and never later than `event_us` (fusion only bounds a
+    /// stated time from above). Walks the event-time index down from the newest and stops at
+    /// the first event time at or below the best found, so future-dated alerts cost a row each.
+    pub fn newest_fused_us(&self, fused: impl Fn(i64, i64) -> i64) -> Result<Option<i64>, String> {
+        let mut q = self
+            .conn
+            .prepare("SELECT event_us, stored_us FROM alerts ORDER BY event_us DESC")
+            .map_err(|e| format!("store: {e}"))?;
+        let mut rows = q.query([]).map_err(|e| format!("store: {e}"))?;
+        let mut best: Option<i64> = None;
+        while let Some(row) = rows.next().map_err(|e| format!("store: {e}"))? {
+            let (event, received): (i64, i64) =
+                (row.get(0).map_err(|e| format!("store: {e}"))?, row.get(1).map_err(|e| format!("store: {e}"))?);
+            if best.is_some_and(|b| event <= b) {
+                break;
+            }
+            let t = fused(event, received);
+            best = Some(best.map_or(t, |b| b.max(t)));
+        }
+        Ok(best)
     }
 
     /// Ids of the alerts stored from `node`.

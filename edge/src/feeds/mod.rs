@@ -9,6 +9,12 @@
 //! it came, and a bad one is answered with its reason (HTTP 400, a log line, a counted
 //! metric) while the others keep flowing. Alerts go to the edge node's outbox like the
 //! cameras' do. The HTTP routes are in [`http`].
+//!
+//! No record is taken from anyone unknown: HTTP requests carry a bearer token, records on
+//! the zenoh feed keys a signature (`pipeline::credentials`), each checked against the
+//! node's credentials file, scoped to its routes and the source ids it may speak for, and
+//! the authenticated name goes with the record to the desks (an officer's entry is the
+//! officer's).
 
 mod http;
 
@@ -20,10 +26,12 @@ use operators::calls::{CallDesk, CallsConfig};
 use operators::customs::{CustomsConfig, CustomsDesk, DeskOutput, OpenDeclarations};
 use operators::sensors::{Sensors, SensorsConfig, SensorsOutput, Telemetry};
 use pipeline::alert::{Alert, ClockState};
+use pipeline::credentials::{Caller, Credentials};
 use pipeline::feed::{FeedKind, Outcome};
 use pipeline::{keys, metrics};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 use zenoh::Wait;
@@ -35,6 +43,9 @@ pub struct FeedsConfig {
     /// `host:port` for `POST /v1/calls`, `/v1/units`, `/v1/telemetry`, `/v1/scans`,
     /// `/v1/declarations`, `/v1/inspections`, `/v1/lanes/identity`; none when absent.
     pub http_listen: Option<String>,
+    /// Who may write to the feeds (`qorovul credentials`); required: no feed is open to
+    /// anyone without a credential, loopback included.
+    pub credentials: Option<PathBuf>,
     /// JSON-lines files replayed once at start, as fast as they are read.
     pub replay: Vec<ReplayFile>,
 }
@@ -69,6 +80,8 @@ pub enum Fed {
     Record {
         kind: FeedKind,
         bytes: Vec<u8>,
+        /// Who sent it, authenticated at the door.
+        from: Caller,
         reply: Option<tokio::sync::oneshot::Sender<Outcome>>,
     },
     CameraAlert(Box<Alert>),
@@ -117,6 +130,17 @@ impl Feeds {
         } else {
             None
         };
+        let creds = match &cfg.feeds.credentials {
+            Some(path) => Arc::new(Credentials::open(path, &cfg.site).map_err(|e| format!("feeds.credentials: {e}"))?),
+            None => {
+                return Err("feeds.credentials: required: every feed takes records only from identities in a \
+                            credentials file (`qorovul credentials issue --file F ...`)"
+                    .into());
+            }
+        };
+        if let Some(addr) = &cfg.feeds.http_listen {
+            check_http_listen(addr)?;
+        }
         let (tx, rx) = crossbeam_channel::unbounded::<Fed>();
         let site = cfg.site.clone();
         let thread = std::thread::Builder::new()
@@ -130,12 +154,19 @@ impl Feeds {
         // `kind` none: an alert, for the call desk (`lane` false) or the customs desk.
         let mut subscribe = |key: String, kind: Option<FeedKind>, lane: bool| -> Result<(), String> {
             let tx = tx.clone();
+            let creds = creds.clone();
             let sub = session
                 .declare_subscriber(&key)
                 .callback(move |s| {
                     let bytes = s.payload().to_bytes().to_vec();
                     let fed = match kind {
-                        Some(kind) => Fed::Record { kind, bytes, reply: None },
+                        Some(kind) => {
+                            let attachment = s.attachment().map(|a| a.to_bytes());
+                            match signed_sender(&creds, kind, s.key_expr().as_str(), &bytes, attachment.as_deref()) {
+                                Ok(from) => Fed::Record { kind, bytes, from, reply: None },
+                                Err(r) => return refuse_unauthorized("zenoh", kind.as_str(), r.reason, &r.note),
+                            }
+                        }
                         None => match serde_json::from_slice::<Alert>(&bytes) {
                             Ok(a) if lane => Fed::LaneAlert(Box::new(a)),
                             Ok(a) => Fed::CameraAlert(Box::new(a)),
@@ -157,6 +188,7 @@ impl Feeds {
         }
         if cfg.customs.enabled {
             subscribe(keys::declarations_feed(site), Some(FeedKind::Declarations), false)?;
+            subscribe(keys::declaration_imports_feed(site), Some(FeedKind::DeclarationImports), false)?;
             subscribe(keys::inspections_feed(site), Some(FeedKind::Inspections), false)?;
             for key in operators::customs::input_keys(site) {
                 subscribe(key, None, true)?;
@@ -165,7 +197,7 @@ impl Feeds {
 
         let http_addr = match &cfg.feeds.http_listen {
             None => None,
-            Some(addr) => Some(rt.block_on(http::serve(addr, tx.clone(), xray))?),
+            Some(addr) => Some(rt.block_on(http::serve(addr, tx.clone(), xray, creds.clone()))?),
         };
         for r in &cfg.feeds.replay {
             replay(&r.file, r.kind, &tx)?;
@@ -199,13 +231,74 @@ impl Drop for Feeds {
 }
 
 /// Reads a JSON-lines file into the feed; a bad line is answered like any bad record
-/// (its line number in the log), and the rest of the file goes on.
+/// (its line number in the log), and the rest of the file goes on. The file is named in
+/// the node's own config, so it speaks with the node's authority.
 fn replay(file: &std::path::Path, kind: FeedKind, tx: &Sender<Fed>) -> Result<(), String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("feeds.replay {}: {e}", file.display()))?;
+    let from = Caller::local(&format!("replay:{}", file.display()));
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let _ = tx.send(Fed::Record { kind, bytes: line.as_bytes().to_vec(), reply: None });
+        let _ = tx.send(Fed::Record { kind, bytes: line.as_bytes().to_vec(), from: from.clone(), reply: None });
     }
     Ok(())
+}
+
+/// Plain HTTP only on this machine: off it, a bearer token would cross the network in clear.
+fn check_http_listen(addr: &str) -> Result<(), String> {
+    if pipeline::bus::is_loopback(addr) {
+        return Ok(());
+    }
+    Err(format!(
+        "feeds.http_listen: {addr:?}: plain HTTP is for this machine only (127.0.0.1, ::1, localhost), \
+         or bearer tokens would cross the network in clear; devices elsewhere reach it through a TLS proxy at the post"
+    ))
+}
+
+/// A refusal at a door, counted and logged (the sender's note says the same).
+fn refuse_unauthorized(door: &str, feed: &str, reason: &str, note: &str) {
+    metrics::global().metric("qv_feed_unauthorized_total", &[("door", door), ("feed", feed), ("reason", reason)]).inc();
+    tracing::warn!(door, feed, reason, "feed record refused: {note}");
+}
+
+/// The source a record speaks for, where its feed has one: `(field, id)`. `None` when the
+/// record does not parse that far (the desk refuses it with the field named).
+fn source_of(kind: FeedKind, bytes: &[u8]) -> Option<(&'static str, String)> {
+    #[derive(Deserialize)]
+    struct Named {
+        sensor: Option<String>,
+        unit: Option<String>,
+        lane: Option<String>,
+    }
+    let n: Named = serde_json::from_slice(bytes).ok()?;
+    match kind {
+        FeedKind::Telemetry => Some(("sensor", n.sensor?)),
+        FeedKind::Units => Some(("unit", n.unit?)),
+        FeedKind::Identity => Some(("lane", n.lane?)),
+        _ => None,
+    }
+}
+
+/// The signer of a record on a zenoh feed key, allowed its route, speaking for the source
+/// its key names (`…/telemetry/{sensor}`, `…/units/{unit}`), which is the record's own.
+fn signed_sender(
+    creds: &Credentials,
+    kind: FeedKind,
+    key: &str,
+    bytes: &[u8],
+    attachment: Option<&[u8]>,
+) -> Result<Caller, pipeline::credentials::Refusal> {
+    let from = creds.signed(key, bytes, attachment, Utc::now())?;
+    from.may_post(kind)?;
+    if let Some((field, source)) = source_of(kind, bytes) {
+        if matches!(kind, FeedKind::Telemetry | FeedKind::Units) && key.rsplit('/').next() != Some(source.as_str()) {
+            return Err(pipeline::credentials::Refusal {
+                status: 403,
+                reason: "key",
+                note: format!("{field}: {source:?} is not the source of its key {key}"),
+            });
+        }
+        from.may_speak_for(field, &source)?;
+    }
+    Ok(from)
 }
 
 /// The feed thread: one input at a time; sensor time moves on every second even when
@@ -243,7 +336,7 @@ fn run(
                     c.observe(&a, now, &mut decided);
                 }
             }
-            Some(Fed::Record { kind, bytes, reply }) => {
+            Some(Fed::Record { kind, bytes, from, reply }) => {
                 m.metric("qv_feed_records_total", &[("feed", kind.as_str())]).inc();
                 let customs = customs.as_mut().map(|(c, _)| c);
                 let outcome = match kind {
@@ -253,12 +346,19 @@ fn run(
                         None => not_enabled("calls are"),
                     },
                     FeedKind::Telemetry => telemetry(&mut sensors, &bytes, now, &mut sensed),
-                    FeedKind::Declarations | FeedKind::Inspections | FeedKind::Identity => match customs {
+                    FeedKind::Declarations
+                    | FeedKind::DeclarationImports
+                    | FeedKind::Inspections
+                    | FeedKind::Identity => match customs {
                         Some(c) if kind == FeedKind::Declarations => c.declaration(&bytes, now, &mut decided),
-                        Some(c) if kind == FeedKind::Inspections => c.inspection(&bytes),
-                        Some(c) => c.identity(&bytes, now, &mut decided),
+                        Some(c) if kind == FeedKind::DeclarationImports => {
+                            c.import_declaration(&bytes, now, &from.name)
+                        }
+                        Some(c) if kind == FeedKind::Inspections => c.inspection(&bytes, now, &from.name),
+                        Some(c) => c.identity(&bytes, now, &mut decided, &from.name),
                         None => not_enabled("customs lanes are"),
                     },
+                    FeedKind::Scans => Outcome::refused("scans are uploaded to POST /v1/scans".into()),
                 };
                 if let Some(r) = reply {
                     let _ = r.send(outcome);
@@ -332,8 +432,11 @@ fn telemetry(sensors: &mut Sensors, bytes: &[u8], now: DateTime<Utc>, out: &mut 
     }
 }
 
-/// For configs: both sections are used by the feed thread.
-pub fn validate(calls: &CallsConfig, sensors: &SensorsConfig) -> Result<(), String> {
+/// For configs: the sections the feed thread is built from.
+pub fn validate(feeds: &FeedsConfig, calls: &CallsConfig, sensors: &SensorsConfig) -> Result<(), String> {
+    if let Some(addr) = &feeds.http_listen {
+        check_http_listen(addr)?;
+    }
     if calls.enabled {
         calls.validate().map_err(|e| format!("calls.{e}"))?;
     }

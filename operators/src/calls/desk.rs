@@ -75,10 +75,26 @@ impl CallDesk {
         self.places.observe(a);
     }
 
-    /// One patrol unit report (JSON) at node time `now`.
+    /// One patrol unit report (JSON) at node time `now`. A fix already older than
+    /// `stale_secs` is kept (it is the unit's latest) but said: it is never suggested.
     pub fn unit_report(&mut self, bytes: &[u8], now: DateTime<Utc>) -> Outcome {
-        match UnitReport::parse(bytes).and_then(|r| self.fleet.report(r, now)) {
-            Ok(()) => Outcome::accepted(),
+        let stale_secs = self.cfg.fleet.stale_secs as i64;
+        let report = UnitReport::parse(bytes).and_then(|r| {
+            let (unit, ts) = (r.unit.clone(), r.ts);
+            self.fleet.report(r, now).map(|()| (unit, ts))
+        });
+        match report {
+            Ok((unit, ts)) => {
+                let age = (now - ts).num_seconds();
+                let mut notes = vec![];
+                if age > stale_secs {
+                    metrics::global().metric("qv_feed_noted_total", &[("feed", "units"), ("note", "stale")]).inc();
+                    notes.push(format!(
+                        "ts: fix time {ts} is {age} s before this node's clock (over stale_secs {stale_secs}); kept, not suggested"
+                    ));
+                }
+                Outcome { result: "accepted", id: Some(unit), notes }
+            }
             Err(e) => {
                 metrics::global().metric("qv_feed_rejected_total", &[("feed", "units"), ("reason", e.reason())]).inc();
                 tracing::warn!("unit report refused: {e}");
@@ -102,6 +118,11 @@ impl CallDesk {
         if let Some(n) = notes.narrative_cut_from {
             m.metric("qv_feed_noted_total", &[("feed", "calls"), ("note", "narrative_cut")]).inc();
             said.push(format!("narrative: {n} bytes, cut to the first {}", pipeline::calls::MAX_NARRATIVE_BYTES));
+        }
+        if let Some(note) = &notes.dated_past {
+            m.metric("qv_feed_noted_total", &[("feed", "calls"), ("note", "dated_past")]).inc();
+            tracing::warn!("call record dated far back: {note}");
+            said.push(note.clone());
         }
         self.book.expire(now);
         // A call forgotten without a closing record ends its episode silently here: the
@@ -203,6 +224,10 @@ impl CallDesk {
         };
         // The context puts the source's location (the call's place) in `correlation.place`.
         let ctx = AlertContext { site: self.site.clone(), source, provenance: self.provenance.clone() };
+        // Dated by the call's time, bounded by the node's clock: never after its receipt (a
+        // sender's clock ahead moves no watermark), and a record dated far back is dated at
+        // its receipt, so it cannot jump ahead of genuine calls in the alarm queue.
+        let event_ts = if notes.dated_past.is_some() { now } else { call.last_ts.min(now) };
         let mut alert = ctx.alert(AlertParts {
             episode,
             kind: "call_received",
@@ -210,7 +235,7 @@ impl CallDesk {
             phase,
             severity: severity_of(triage.priority),
             confidence: triage.confidence,
-            event_ts: call.last_ts,
+            event_ts,
             ingest_ts: now,
             clock: ClockState::Unsynced,
             objects: vec![],

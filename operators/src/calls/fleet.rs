@@ -130,8 +130,9 @@ impl Fleet {
         self.units.get(unit)
     }
 
-    /// Takes one report at node time `now`.
-    pub fn report(&mut self, r: UnitReport, now: DateTime<Utc>) -> Result<(), UnitError> {
+    /// Takes one report at node time `now`. A fix stamped ahead of `now` (within
+    /// `max_future_secs`) is kept at `now`.
+    pub fn report(&mut self, mut r: UnitReport, now: DateTime<Utc>) -> Result<(), UnitError> {
         if r.unit.trim().is_empty() {
             return Err(UnitError::NoUnit);
         }
@@ -153,6 +154,9 @@ impl Fleet {
         if let Some(latest) = self.units.get(&r.unit).filter(|l| l.ts > r.ts) {
             return Err(UnitError::OutOfOrder { unit: r.unit.clone(), ts: r.ts, latest: latest.ts });
         }
+        // Kept at its stated time, a fix from the future would refuse the unit's genuine
+        // fixes as out of order until then; at `now` it holds back only older ones.
+        r.ts = r.ts.min(now);
         self.units.insert(r.unit.clone(), r);
         Ok(())
     }
@@ -247,5 +251,18 @@ mod tests {
         let e = UnitReport::parse(br#"{"unit":"P1","lat":41}"#).unwrap_err();
         assert!(e.to_string().contains("missing field"), "{e}");
         assert_eq!(fleet.len(), 1);
+    }
+
+    /// A fix stamped ahead of the node (within the tolerance) cannot hold back the unit's
+    /// genuine fixes: it is kept at the node's clock, and the next genuine fix is taken.
+    #[test]
+    fn a_fix_from_the_future_does_not_make_the_next_genuine_fix_out_of_order() {
+        let mut fleet = Fleet::new(FleetConfig::default());
+        fleet.report(unit("P1", "10:00:25", 41.0, 69.0, UnitStatus::OffDuty), ts("10:00:00")).unwrap();
+        assert_eq!(fleet.get("P1").unwrap().ts, ts("10:00:00"), "kept at the node's clock");
+        fleet.report(unit("P1", "10:00:05", 41.3, 69.2, UnitStatus::Available), ts("10:00:05")).unwrap();
+        assert_eq!(fleet.get("P1").unwrap().status, UnitStatus::Available, "the genuine fix is the latest");
+        let e = fleet.report(unit("P1", "10:00:01", 41.3, 69.2, UnitStatus::Busy), ts("10:00:06")).unwrap_err();
+        assert_eq!(e.reason(), "out_of_order", "order still holds among genuine fixes");
     }
 }

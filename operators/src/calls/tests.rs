@@ -149,6 +149,58 @@ fn bad_records_are_refused_naming_the_field_counted_and_raise_nothing() {
     assert!(out[0].correlation.place.is_none() && out[0].attributes["units"] == json!([]));
 }
 
+fn noted(feed: &str, note: &str) -> u64 {
+    pipeline::metrics::global().value("qv_feed_noted_total", &[("feed", feed), ("note", note)])
+}
+
+/// Issue 17: a call's time is bounded by the node's clock. The alarm queue orders calls of
+/// one severity by their first event time, so a call dated 2019 would be first in it; it is
+/// taken (the call may be real) but said, and dated at its receipt, after the genuine call
+/// received before it. A call from an hour ahead is refused naming the field; one a few
+/// seconds ahead (clock skew) is taken, dated no later than its receipt.
+#[test]
+fn a_call_dated_far_back_is_said_and_queued_at_receipt_and_one_from_the_future_is_refused() {
+    let (mut d, mut out) = (desk(), Vec::new());
+    let fire = "Uy yonyapti, ichida bolalar bor";
+    let o = d.call_record(&record("genuine", at(-20), point(200.0, 0.0), fire), at(0), &mut out);
+    assert_eq!((o.result, o.notes.len()), ("accepted", 0), "{o:?}");
+    assert_eq!(out[0].event_ts, at(-20), "a genuine call is dated by its own time");
+
+    let before = noted("calls", "dated_past");
+    let old: DateTime<Utc> = "2019-01-01T00:00:00Z".parse().unwrap();
+    let o = d.call_record(&record("old", old, point(200.0, 0.0), fire), at(5), &mut out);
+    assert_eq!(o.result, "accepted", "{o:?}");
+    assert!(o.notes.iter().any(|n| n.starts_with("start_ts: 2019-01-01 00:00:00 UTC is ")), "{o:?}");
+    assert_eq!(noted("calls", "dated_past"), before + 1);
+    assert_eq!(out[1].event_ts, at(5), "dated at its receipt, not 2019");
+    assert!(out[1].event_ts > out[0].event_ts, "the genuine call stays ahead of it in the queue");
+    assert_eq!(out[1].attributes["notes"][0], o.notes[0].as_str(), "the alert says it too");
+
+    let before = rejected("future");
+    let o = d.call_record(&record("ahead", at(3600), point(200.0, 0.0), fire), at(10), &mut out);
+    assert_eq!(o.result, "refused");
+    assert!(o.notes[0].starts_with("start_ts: ") && o.notes[0].contains("3590 s ahead"), "{o:?}");
+    assert_eq!(rejected("future"), before + 1);
+    assert_eq!(out.len(), 2, "a refused call raises nothing");
+    let o = d.call_record(&record("skewed", at(15), point(200.0, 0.0), fire), at(10), &mut out);
+    assert_eq!((o.result, o.notes.len()), ("accepted", 0), "{o:?}");
+    assert_eq!(out[2].event_ts, at(10), "5 s of skew: dated at its receipt, never after");
+}
+
+/// A unit's fix older than `stale_secs` is kept but said; a fresh one says nothing.
+#[test]
+fn a_stale_unit_fix_is_said() {
+    let mut d = desk();
+    let body = |ts: DateTime<Utc>| json!({"unit": "P1", "ts": ts, "lat": 41.3, "lon": 69.2, "status": "available"});
+    let before = noted("units", "stale");
+    let o = d.unit_report(body(at(-3600)).to_string().as_bytes(), at(0));
+    assert_eq!((o.result, o.id.as_deref()), ("accepted", Some("P1")));
+    assert!(o.notes[0].starts_with("ts: fix time ") && o.notes[0].contains("3600 s before"), "{o:?}");
+    assert_eq!(noted("units", "stale"), before + 1);
+    let o = d.unit_report(body(at(-1)).to_string().as_bytes(), at(0));
+    assert_eq!((o.result, o.notes.len()), ("accepted", 0), "{o:?}");
+}
+
 #[test]
 fn the_desk_runs_without_a_model_a_socket_or_a_thread() {
     crate::isolation::run_alone("calls::tests::every_desk_test_in_isolation");
@@ -161,5 +213,7 @@ fn every_desk_test_in_isolation() {
         a_call_is_one_episode_begun_updated_and_ended_with_its_triage_and_masked_number();
         a_call_is_verified_by_the_camera_that_sees_it_and_given_the_nearest_free_units();
         bad_records_are_refused_naming_the_field_counted_and_raise_nothing();
+        a_call_dated_far_back_is_said_and_queued_at_receipt_and_one_from_the_future_is_refused();
+        a_stale_unit_fix_is_said();
     });
 }

@@ -23,8 +23,9 @@ pub struct CustomsConfig {
     pub wait_secs: f64,
     /// Seconds a decided vehicle's plate and container reads are taken as it leaving.
     pub linger_secs: f64,
-    /// A declaration submitted longer ago than this is history (loaded from the customs
-    /// system): recorded for its importer, not waited for at a lane.
+    /// A declaration submitted longer ago than this is history: refused on the lane feed
+    /// (a lane must not write an importer's past), taken only by the audited import route
+    /// ([`super::CustomsDesk::import_declaration`]).
     pub open_for_days: f64,
 }
 

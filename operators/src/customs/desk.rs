@@ -16,7 +16,7 @@ use pipeline::feed::Outcome;
 use pipeline::metrics;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// One vehicle at a lane, as far as it is known.
 #[derive(Debug, Clone)]
@@ -31,6 +31,8 @@ struct Passage {
     ambiguous: Vec<String>,
     issues: Vec<String>,
     xray: Option<XraySummary>,
+    /// The authenticated officer who entered the vehicle's identity, if one did.
+    officer: Option<String>,
     /// The versions behind the scan's findings (config, calibration, HS table, model).
     models: BTreeMap<String, String>,
     radiation: Option<RadiationSummary>,
@@ -48,6 +50,7 @@ impl Passage {
             ambiguous: vec![],
             issues: vec![],
             xray: None,
+            officer: None,
             models: BTreeMap::new(),
             radiation: None,
         }
@@ -77,6 +80,8 @@ pub struct ManualIdentity {
     pub containers: Vec<String>,
     #[serde(default)]
     pub declaration_id: Option<String>,
+    /// If given, it must be the authenticated officer sending the entry: nobody writes in
+    /// another's name. The record names the authenticated officer either way.
     #[serde(default)]
     pub officer: Option<String>,
 }
@@ -94,6 +99,27 @@ pub struct CustomsDesk {
     rates: BTreeMap<String, LaneRates>,
     /// `lane corridor` rates out of band, raised once until back in band.
     out_of_band: HashSet<String>,
+    /// Lane alerts taken, by id, with their event time: the same alert again is a replay.
+    /// Kept while an input of that event time could still join a passage.
+    seen: HashMap<uuid::Uuid, DateTime<Utc>>,
+}
+
+mod records;
+
+/// How far ahead of the post's clock a declaration's `submitted` may be: the customs
+/// system's clock and the post's differ a little, never by more.
+pub const SUBMITTED_AHEAD_SECS: i64 = 300;
+
+/// A lane device's alert not taken: counted and logged.
+fn refused_input(lane: &str, input: &str, reason: &'static str, note: String) {
+    metrics::global()
+        .metric("qv_lane_inputs_refused_total", &[("lane", lane), ("input", input), ("reason", reason)])
+        .inc();
+    tracing::warn!(lane, input, reason, "lane input refused: {note}");
+}
+
+fn secs(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 fn refuse(feed: &'static str, reason: &'static str, id: Option<String>, note: String) -> Outcome {
@@ -120,6 +146,7 @@ impl CustomsDesk {
             lingering: vec![],
             rates: BTreeMap::new(),
             out_of_band: HashSet::new(),
+            seen: HashMap::new(),
         })
     }
 
@@ -133,149 +160,15 @@ impl CustomsDesk {
         self.passages.len()
     }
 
-    /// A declaration (JSON): checked, its plates and containers put in canonical form,
-    /// recorded in the importer's history and held open for its vehicle. One already decided
-    /// is refused.
-    pub fn declaration(&mut self, bytes: &[u8], now: DateTime<Utc>, out: &mut DeskOutput) -> Outcome {
-        let checked = match declaration::parse_declaration(bytes, &self.policy.hs) {
-            Ok(c) => c,
-            Err(e) => return refuse("declarations", e.code(), None, e.to_string()),
-        };
-        let id = checked.declaration.id.clone();
-        // Posted again, a decided declaration would be held open for its vehicle once more:
-        // a second pass through the lane, decided anew.
-        match self.history.decision_for(&id) {
-            Ok(None) => {}
-            Ok(Some(r)) => {
-                let note = format!(
-                    "id: {id:?} was decided at {} ({}, decision {}); a decided declaration is not re-opened",
-                    r.decided_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    r.decision.corridor.as_str(),
-                    r.id
-                );
-                return refuse("declarations", "decided", Some(id), note);
-            }
-            Err(e) => return refuse("declarations", "history", Some(id), format!("importer history: {e}")),
-        }
-        let mut plates = vec![];
-        for (i, p) in checked.declaration.plates.iter().enumerate() {
-            match plate_key(p, None) {
-                Ok(k) => plates.push(k),
-                Err(e) => return refuse("declarations", "plate", Some(id), format!("plates[{i}]: {p:?}: {e}")),
-            }
-        }
-        let mut containers = vec![];
-        for (i, c) in checked.declaration.containers.iter().enumerate() {
-            match container_key(c) {
-                Ok(k) => containers.push(k),
-                Err(e) => return refuse("declarations", "container", Some(id), format!("containers[{i}]: {c:?}: {e}")),
-            }
-        }
-        if let Err(e) = self.history.record_declaration(&checked.declaration) {
-            return refuse("declarations", "history", Some(id), format!("importer history: {e}"));
-        }
-        let notes: Vec<String> = checked.notes.iter().map(|n| format!("{}: {}", n.field, n.text)).collect();
-        let age_days = (now - checked.declaration.submitted).num_seconds() as f64 / 86_400.0;
-        if age_days > self.cfg.open_for_days {
-            return Outcome {
-                result: "recorded",
-                id: Some(id),
-                notes: vec![format!("submitted {age_days:.0} days ago: history only")],
-            };
-        }
-        let replaced = self.write_open().by_id.insert(id.clone(), Open { checked, plates, containers }).is_some();
-        // A vehicle already at the lane may have been waiting for this declaration.
-        let keys = {
-            let open = self.read_open();
-            let o = &open.by_id[&id];
-            (o.plates.iter().cloned().collect::<BTreeSet<_>>(), o.containers.iter().cloned().collect::<BTreeSet<_>>())
-        };
-        for i in 0..self.passages.len() {
-            let p = &self.passages[i];
-            if p.declaration.is_none()
-                && (p.plates.iter().any(|k| keys.0.contains(k)) || p.containers.iter().any(|k| keys.1.contains(k)))
-            {
-                let (plates, containers) = (p.plates.clone(), p.containers.clone());
-                self.resolve(i, &plates, &containers, None);
-            }
-        }
-        self.decide_ready(now, out);
-        Outcome { result: if replaced { "updated" } else { "accepted" }, id: Some(id), notes }
-    }
-
-    /// An inspection's result, fed back into the importer's history.
-    pub fn inspection(&mut self, bytes: &[u8]) -> Outcome {
-        let r = match InspectionResult::from_json(bytes) {
-            Ok(r) => r,
-            Err(e) => return refuse("inspections", "malformed", None, e),
-        };
-        let id = r.declaration_id.clone();
-        match self.history.record_inspection(&r) {
-            Ok(()) => Outcome { result: "accepted", id: Some(id), notes: vec![] },
-            Err(e) => refuse("inspections", "unknown", Some(id), e),
-        }
-    }
-
-    /// An officer's manual entry of a vehicle's identity at a lane.
-    pub fn identity(&mut self, bytes: &[u8], now: DateTime<Utc>, out: &mut DeskOutput) -> Outcome {
-        let m: ManualIdentity = match serde_json::from_slice(bytes) {
-            Ok(m) => m,
-            Err(e) => return refuse("identity", "malformed", None, format!("not a lane identity: {e}")),
-        };
-        let Some(lane) = self.cfg.lanes.iter().find(|l| l.id == m.lane) else {
-            return refuse("identity", "lane", None, format!("lane: {:?} is not a lane of this post", m.lane));
-        };
-        let hint = lane.plate_country.clone();
-        let mut plates = BTreeSet::new();
-        for (i, p) in m.plates.iter().enumerate() {
-            match plate_key(p, hint.as_deref()) {
-                Ok(k) => {
-                    plates.insert(k);
-                }
-                Err(e) => return refuse("identity", "plate", None, format!("plates[{i}]: {p:?}: {e}")),
-            }
-        }
-        let mut containers = BTreeSet::new();
-        for (i, c) in m.containers.iter().enumerate() {
-            match container_key(c) {
-                Ok(k) => {
-                    containers.insert(k);
-                }
-                Err(e) => return refuse("identity", "container", None, format!("containers[{i}]: {c:?}: {e}")),
-            }
-        }
-        if let Some(d) = &m.declaration_id
-            && !self.read_open().by_id.contains_key(d)
-        {
-            return refuse(
-                "identity",
-                "declaration",
-                Some(d.clone()),
-                format!("declaration_id: {d:?} is not an open declaration"),
-            );
-        }
-        if plates.is_empty() && containers.is_empty() && m.declaration_id.is_none() {
-            return refuse(
-                "identity",
-                "empty",
-                None,
-                "an identity needs a plate, a container or a declaration_id".into(),
-            );
-        }
-        let i = self.passage_for(&m.lane, &plates, &containers, m.declaration_id.as_deref(), now);
-        let p = &mut self.passages[i];
-        p.manual = true;
-        // The officer's word settles a read that matched several declarations.
-        p.ambiguous.clear();
-        tracing::info!(lane = %m.lane, officer = m.officer.as_deref().unwrap_or("?"), "manual lane identity");
-        self.resolve(i, &plates, &containers, m.declaration_id.as_deref());
-        let id = self.passages[i].declaration.clone();
-        self.decide_ready(now, out);
-        Outcome { result: "accepted", id, notes: vec![] }
-    }
-
     /// A lane device's alert: a settled plate read, a scan's summary, a portal reading.
     /// Alerts of devices at no lane, and other kinds, are not the desk's.
+    ///
+    /// An input counts only for a vehicle at the lane when it happened: refused (counted in
+    /// `qv_lane_inputs_refused_total`) are an alert taken before (same id), a scan whose
+    /// scan id a vehicle already used (kept in the history, so across restarts), and an
+    /// input whose event time is before the passage it would join opened, less `wait_secs`
+    /// of slack (inputs of one vehicle arrive in any order within the wait). A clean scan
+    /// replayed for a later truck is refused both ways.
     pub fn observe(&mut self, a: &Alert, now: DateTime<Utc>, out: &mut DeskOutput) {
         if a.phase != Phase::Begin {
             return;
@@ -283,6 +176,16 @@ impl CustomsDesk {
         let Some(lane) = self.cfg.lane_of(&a.source.id).cloned() else {
             return;
         };
+        let input = match a.kind.as_str() {
+            "plate_read" => "plate",
+            "xray_scan" => "xray",
+            "radiation_reading" => "radiation",
+            _ => return,
+        };
+        if let Some(t) = self.seen.get(&a.id) {
+            let note = format!("alert {} (event {}) was taken already", a.id, secs(*t));
+            return refused_input(&lane.id, input, "replayed", note);
+        }
         let counted = |input: &str, outcome: &str| {
             metrics::global()
                 .metric("qv_lane_inputs_total", &[("lane", &lane.id), ("input", input), ("outcome", outcome)])
@@ -303,8 +206,12 @@ impl CustomsDesk {
                     counted("plate", "leaving");
                     return;
                 }
+                let plates = BTreeSet::from([key]);
+                if self.before_its_passage(a, &lane.id, input, &plates, &BTreeSet::new(), None, now) {
+                    return;
+                }
                 counted("plate", "taken");
-                self.take(&lane.id, BTreeSet::from([key]), BTreeSet::new(), None, now);
+                self.take(&lane.id, plates, BTreeSet::new(), None, now);
             }
             "xray_scan" => {
                 let attr = |k: &str| a.attributes.get(k);
@@ -344,6 +251,21 @@ impl CustomsDesk {
                     .filter_map(|(k, v)| Some((format!("xray.{k}"), v.as_str()?.to_string())))
                     .filter(|(k, _)| k != "xray.rule")
                     .collect();
+                if self.before_its_passage(a, &lane.id, input, &plates, &containers, declaration_id.as_deref(), now) {
+                    return;
+                }
+                if summary.scan_id.is_empty() {
+                    return refused_input(&lane.id, input, "no_scan_id", format!("alert {}: scan_id: missing", a.id));
+                }
+                match self.history.take_scan(&summary.scan_id, &lane.id, now) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        let note = format!("scan_id: {:?} was already used for a vehicle", summary.scan_id);
+                        return refused_input(&lane.id, input, "replayed", note);
+                    }
+                    // The lane does not stop for its history: the alert id still guards.
+                    Err(e) => tracing::error!("scan {} not marked as used: {e}", summary.scan_id),
+                }
                 counted("xray", "taken");
                 let i = self.take(&lane.id, plates, containers, declaration_id.as_deref(), now);
                 let p = &mut self.passages[i];
@@ -363,10 +285,15 @@ impl CustomsDesk {
                 };
                 let peak_sigma = a.attributes.get("gamma").and_then(|g| g.get("max_nsigma")).and_then(Value::as_f64);
                 let reading = RadiationSummary { portal: a.source.id.clone(), result, peak_sigma };
-                counted("radiation", "taken");
                 // A portal cannot read plates: the reading is the lane's vehicle that has
                 // none yet, the one that came first.
-                let i = match self.passages.iter().position(|p| p.lane == lane.id && p.radiation.is_none()) {
+                let target = self.passages.iter().position(|p| p.lane == lane.id && p.radiation.is_none());
+                let opened = target.map_or(now, |i| self.passages[i].opened);
+                if self.older_than(a, &lane.id, input, opened) {
+                    return;
+                }
+                counted("radiation", "taken");
+                let i = match target {
                     Some(i) => i,
                     None => {
                         self.passages.push(Passage::new(&lane.id, now));
@@ -377,13 +304,57 @@ impl CustomsDesk {
             }
             _ => return,
         }
+        self.seen.insert(a.id, a.event_ts);
         self.decide_ready(now, out);
+    }
+
+    /// The slack an input's event time has before its passage opened.
+    fn slack(&self) -> chrono::Duration {
+        chrono::Duration::milliseconds((self.cfg.wait_secs * 1000.0) as i64)
+    }
+
+    /// Whether the input is older than the passage its keys would join (refused if so).
+    #[allow(clippy::too_many_arguments)]
+    fn before_its_passage(
+        &self,
+        a: &Alert,
+        lane: &str,
+        input: &str,
+        plates: &BTreeSet<String>,
+        containers: &BTreeSet<String>,
+        declaration_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let declared = self.declared(plates, containers, declaration_id);
+        let opened =
+            self.find_passage(lane, plates, containers, declared.as_deref()).map_or(now, |i| self.passages[i].opened);
+        self.older_than(a, lane, input, opened)
+    }
+
+    /// Refuses (and says so) an input whose event time is before `opened` less the slack.
+    fn older_than(&self, a: &Alert, lane: &str, input: &str, opened: DateTime<Utc>) -> bool {
+        let slack = self.slack();
+        if a.event_ts >= opened - slack {
+            return false;
+        }
+        let note = format!(
+            "event_ts: {} is before the vehicle's passage opened at {} (less {} s): not this vehicle's",
+            secs(a.event_ts),
+            secs(opened),
+            slack.num_seconds()
+        );
+        refused_input(lane, input, "stale", note);
+        true
     }
 
     /// Decides the vehicles that waited `wait_secs`, and lets decided plates go.
     pub fn tick(&mut self, now: DateTime<Utc>, out: &mut DeskOutput) {
         self.lingering.retain(|(_, _, until)| *until > now);
         let wait = chrono::Duration::milliseconds((self.cfg.wait_secs * 1000.0) as i64);
+        // An input older than this joins no passage (pending ones opened within `wait`, and
+        // the slack is `wait` again): its id need not be kept.
+        let horizon = now - (wait + self.slack()) * 2;
+        self.seen.retain(|_, t| *t >= horizon);
         while let Some(i) = self.passages.iter().position(|p| now - p.opened >= wait) {
             self.decide(i, now, out);
         }
@@ -406,22 +377,51 @@ impl CustomsDesk {
         declaration_id: Option<&str>,
         now: DateTime<Utc>,
     ) -> usize {
-        // A scan naming only the container is the vehicle whose plate named its declaration.
-        let declared = match declaration_id {
-            Some(id) => vec![id.to_string()],
-            None => self.read_open().matching(&plates, &containers),
-        };
-        let declared = match declared.as_slice() {
-            [one] => Some(one.clone()),
-            _ => None,
-        };
+        let declared = self.declared(&plates, &containers, declaration_id);
         let i = self.passage_for(lane, &plates, &containers, declared.as_deref(), now);
         self.resolve(i, &plates, &containers, declaration_id);
         i
     }
 
+    /// The declaration these keys name: the id given, else the one open declaration they
+    /// match. (A scan naming only the container is the vehicle whose plate named its
+    /// declaration.)
+    fn declared(
+        &self,
+        plates: &BTreeSet<String>,
+        containers: &BTreeSet<String>,
+        declaration_id: Option<&str>,
+    ) -> Option<String> {
+        let declared = match declaration_id {
+            Some(id) => vec![id.to_string()],
+            None => self.read_open().matching(plates, containers),
+        };
+        match declared.as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        }
+    }
+
     /// The lane's passage sharing a plate, container or declaration; else the lane's first
-    /// one with no identity yet (a portal reading came first); else a new one.
+    /// one with no identity yet (a portal reading came first).
+    fn find_passage(
+        &self,
+        lane: &str,
+        plates: &BTreeSet<String>,
+        containers: &BTreeSet<String>,
+        declaration_id: Option<&str>,
+    ) -> Option<usize> {
+        let at_lane = |p: &&Passage| p.lane == lane;
+        let same = self.passages.iter().position(|p| {
+            at_lane(&p)
+                && (p.plates.iter().any(|k| plates.contains(k))
+                    || p.containers.iter().any(|k| containers.contains(k))
+                    || (declaration_id.is_some() && p.declaration.as_deref() == declaration_id))
+        });
+        same.or_else(|| self.passages.iter().position(|p| at_lane(&p) && p.anonymous()))
+    }
+
+    /// [`Self::find_passage`], else a new one; the keys merged in.
     fn passage_for(
         &mut self,
         lane: &str,
@@ -430,14 +430,7 @@ impl CustomsDesk {
         declaration_id: Option<&str>,
         now: DateTime<Utc>,
     ) -> usize {
-        let at_lane = |p: &&Passage| p.lane == lane;
-        let same = self.passages.iter().position(|p| {
-            at_lane(&p)
-                && (p.plates.iter().any(|k| plates.contains(k))
-                    || p.containers.iter().any(|k| containers.contains(k))
-                    || (declaration_id.is_some() && p.declaration.as_deref() == declaration_id))
-        });
-        let i = same.or_else(|| self.passages.iter().position(|p| at_lane(&p) && p.anonymous())).unwrap_or_else(|| {
+        let i = self.find_passage(lane, plates, containers, declaration_id).unwrap_or_else(|| {
             self.passages.push(Passage::new(lane, now));
             self.passages.len() - 1
         });
@@ -519,9 +512,12 @@ impl CustomsDesk {
                 containers: p.containers.iter().cloned().collect(),
                 manual: p.manual,
                 issues,
+                officer: p.officer.clone(),
             },
             xray: p.xray.clone(),
             radiation: p.radiation.clone(),
+            // Keyed by the post's secret; recorded, so the replay needs no secret.
+            random_draw: open.as_ref().map(|o| self.history.random_draw(&o.checked.declaration.id)),
         };
         let record = decision::make_record(&self.site, inputs, &self.policy, p.models.clone());
         let m = metrics::global();

@@ -18,6 +18,21 @@
 //! `linger_secs`. The selectivity itself is [`crate::risk`]. [`CustomsDesk`] is plain
 //! state driven by its caller (the edge's feed thread, or a test) on the time passed in:
 //! nothing here sleeps, spawns or opens a socket.
+//!
+//! Nobody at a lane rewrites an importer's past or steers a decision (issue 17):
+//! - the lane feed takes only declarations submitted within `open_for_days` (and not in
+//!   the future beyond [`SUBMITTED_AHEAD_SECS`]): a 2019 declaration posted at a lane
+//!   would make a new importer look established. Past declarations come in by
+//!   [`CustomsDesk::import_declaration`], a separate, privileged route, each import
+//!   audited with its sender;
+//! - a declaration id belongs to its first importer; a decided one is not re-opened;
+//! - inspection results and officers' entries are made in the authenticated sender's own
+//!   name (`by`), never in a name the body claims; results are append-only amendments;
+//! - the random draw is keyed by the post's secret (in its history) and recorded in the
+//!   decision, so it replays without the secret;
+//! - a lane device's input counts only for the vehicle at the lane when it happened: an
+//!   alert or scan id taken before, or an event time before the passage opened (less
+//!   `wait_secs`), is refused as a replay.
 
 mod config;
 pub mod container;
@@ -28,7 +43,7 @@ mod tests;
 
 pub use config::{CustomsConfig, LaneDevices};
 pub use container::{ContainerError, ContainerNumber, check_digit, parse_container};
-pub use desk::{CustomsDesk, DeskOutput, ManualIdentity};
+pub use desk::{CustomsDesk, DeskOutput, ManualIdentity, SUBMITTED_AHEAD_SECS};
 pub use open::{OpenDeclarations, SharedDeclarations};
 
 /// The alerts the desk takes from the fabric: lane cameras' plate reads, scans' summaries,

@@ -63,6 +63,16 @@ impl RiskConfig {
     /// Parses and checks the TOML text; `Err` names the section and field, e.g.
     /// `lanes[1] "post1-light1".random_rate: 0.01 is below selectivity.random_rate 0.02`.
     pub fn from_toml(text: &str) -> Result<RiskConfig, String> {
+        // A file from before the draw was keyed by the post's secret: say why, not just
+        // "unknown field".
+        if let Ok(t) = text.parse::<toml::Table>()
+            && t.get("selectivity").and_then(|s| s.get("random_seed")).is_some()
+        {
+            return Err("selectivity.random_seed: no longer read; the random draw is keyed by the post's own \
+                        secret, kept in its history database ([customs] history), not by a seed in a shared \
+                        file: remove the line"
+                .into());
+        }
         let f: RiskFile = toml::from_str(text).map_err(|e| format!("customs config: {e}"))?;
         let hs = HsTable::new(f.hs.code).map_err(|e| format!("hs.{e}"))?;
         f.reliability.validate().map_err(|e| format!("reliability.{e}"))?;
@@ -294,9 +304,6 @@ pub struct SelectivityConfig {
     /// Fraction of declared vehicles drawn for random inspection: the default and the
     /// minimum of every lane (it keeps the hit-rate measure unbiased, so no lane goes below).
     pub random_rate: f64,
-    /// Keys the random draw. Kept secret: whoever knows it knows which declaration ids are
-    /// drawn.
-    pub random_seed: String,
     /// X-ray finding kinds that send a vehicle red.
     pub red_findings: Vec<String>,
     /// X-ray finding kinds that send it yellow (a kind in neither list is yellow too).
@@ -318,10 +325,6 @@ impl SelectivityConfig {
     pub fn validate(&self) -> Result<(), String> {
         if !(self.random_rate > 0.0 && self.random_rate <= 1.0) {
             return Err(format!("random_rate: {} must be a fraction in (0, 1]", self.random_rate));
-        }
-        // A short seed can be found by trying seeds against known draws.
-        if self.random_seed.chars().count() < 16 {
-            return Err("random_seed: must be at least 16 characters".into());
         }
         for (field, list) in [("red_findings", &self.red_findings), ("yellow_findings", &self.yellow_findings)] {
             for (i, k) in list.iter().enumerate() {

@@ -11,15 +11,17 @@
 //! - [`config`]: `configs/customs.toml` — HS reference table, reliability factors,
 //!   selectivity rules, lanes.
 //! - [`declaration`]: the declaration JSON, checked field by field.
-//! - [`history`]: importers, declarations, inspection results, decision records (SQLite).
+//! - [`history`]: importers, declarations, inspection results (append-only), imports
+//!   (audited), decision records and the post's draw secret (SQLite).
 //! - [`reliability`]: the importer's 0–100 score from transparent factors.
 //! - [`selectivity`]: the rules, the corridor, and per-lane rate monitoring.
 //! - [`decision`]: the record and its replay.
 //! - [`simulate`]: seeded synthetic traffic.
 //!
 //! A lane's flow: [`parse_declaration`] → [`History::record_declaration`] →
-//! [`History::importer`] → [`Inputs`] → [`make_record`] (calls [`decide`]) →
-//! [`History::save_decision`]; later [`History::record_inspection`] feeds the result back.
+//! [`History::importer`] and [`History::random_draw`] → [`Inputs`] → [`make_record`]
+//! (calls [`decide`]) → [`History::save_decision`]; later [`History::record_inspection`]
+//! feeds the result back. Past declarations come in by [`History::import_declaration`].
 
 pub mod config;
 pub mod decision;
@@ -34,11 +36,11 @@ mod tests;
 pub use config::{HsEntry, HsTable, LaneConfig, ReliabilityConfig, RiskConfig, SelectivityConfig};
 pub use decision::{DecisionRecord, Replay, SCHEMA_VERSION, Versions, make_record, replay};
 pub use declaration::{Checked, Declaration, DeclarationError, GoodsLine, Note, check_declaration, parse_declaration};
-pub use history::{History, HitRate, HitRates, ImporterRecord, InspectionResult};
+pub use history::{History, HitRate, HitRates, Imported, ImporterRecord, InspectionResult, RecordedInspection};
 pub use reliability::{Band, Factor, Reliability, score};
 pub use selectivity::{
-    Action, Corridor, Decision, Identity, Inputs, LaneRates, RULES_VERSION, RadiationResult, RadiationSummary, Rates,
-    Reason, XrayFinding, XraySummary, decide, random_draw,
+    Action, Corridor, Decision, DrawSecret, Identity, Inputs, LaneRates, RULES_VERSION, RadiationResult,
+    RadiationSummary, Rates, Reason, XrayFinding, XraySummary, decide, random_draw,
 };
 pub use simulate::{Population, Profile};
 

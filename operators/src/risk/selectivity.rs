@@ -15,8 +15,14 @@
 //!    scanner or portal the lane has but whose result is missing → yellow;
 //! 5. declaration notes (an unknown HS code, …) → yellow;
 //! 6. reliability band — Low red, Medium yellow, High green;
-//! 7. random selection — red for a deterministic draw below the lane's rate, whatever
-//!    else was found, so random inspections measure the unbiased hit rate.
+//! 7. random selection — red for a draw below the lane's rate, whatever else was found, so
+//!    random inspections measure the unbiased hit rate.
+//!
+//! The random draw is keyed by a secret only the post holds ([`DrawSecret`], kept in its
+//! history database), never by anything in the repository: with a public key anyone could
+//! compute which declaration ids are never drawn and file under those. The draw made is
+//! stored in [`Inputs::random_draw`], so a decision replays from its record without the
+//! secret; a declaration without a recorded draw is never released unseen (yellow).
 
 use super::config::{LaneConfig, RiskConfig, XRAY_FINDING_KINDS};
 use super::declaration::{Declaration, Note};
@@ -28,8 +34,9 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, VecDeque};
 
 /// The version of the rule code: bump it when a rule's logic changes (it is part of
-/// [`RiskConfig::rules_sha256`]).
-pub const RULES_VERSION: &str = "selectivity/1";
+/// [`RiskConfig::rules_sha256`]). 2: the random draw comes from the inputs, keyed by the
+/// post's secret.
+pub const RULES_VERSION: &str = "selectivity/2";
 
 /// The corridor a vehicle is sent to. Ordered by severity: Green < Yellow < Red.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -140,6 +147,10 @@ pub struct Identity {
     /// What did not match cleanly, e.g. "plate 01A123BC matches declarations D1 and D2".
     #[serde(default)]
     pub issues: Vec<String>,
+    /// The authenticated officer who entered the identity at the lane (never a name the
+    /// entry itself claims).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub officer: Option<String>,
 }
 
 /// Everything a decision is made from; stored in the record, so a replay sees the same.
@@ -160,6 +171,11 @@ pub struct Inputs {
     pub identity: Identity,
     pub xray: Option<XraySummary>,
     pub radiation: Option<RadiationSummary>,
+    /// The declaration's random draw in [0, 1), made with the post's secret
+    /// ([`random_draw`]); recorded so a replay needs no secret. `None` with a declaration:
+    /// no draw was made, and the vehicle is not released unseen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub random_draw: Option<f64>,
 }
 
 /// One reason for the corridor, for the officer's screen.
@@ -424,23 +440,73 @@ fn reliability_band(inputs: &Inputs, cfg: &RiskConfig, acc: &mut Acc) {
 fn random_selection(inputs: &Inputs, cfg: &RiskConfig, lane: Option<&LaneConfig>, acc: &mut Acc) {
     let Some(d) = &inputs.declaration else { return };
     let rate = lane.map_or(cfg.selectivity.random_rate, |l| cfg.random_rate(l));
-    if random_draw(&cfg.selectivity.random_seed, &d.id) < rate {
-        acc.random = true;
-        acc.add("random", Corridor::Red, format!("random selection ({:.1} %)", 100.0 * rate));
+    match inputs.random_draw {
+        Some(x) if (0.0..1.0).contains(&x) => {
+            if x < rate {
+                acc.random = true;
+                acc.add("random", Corridor::Red, format!("random selection ({:.1} %)", 100.0 * rate));
+            }
+        }
+        // Missing information is never green: a draw not made could have been a selection.
+        _ => acc.add(
+            "random",
+            Corridor::Yellow,
+            format!("no random draw was made for declaration {}: it is not released unseen", d.id),
+        ),
     }
 }
 
-/// The draw for a declaration: the first 8 bytes (big-endian) of
-/// sha256(seed ‖ declaration id), divided by 2^64 — uniform in [0, 1), the same for the
-/// same id (an amended declaration keeps its draw), unpredictable without the seed.
-pub fn random_draw(seed: &str, declaration_id: &str) -> f64 {
-    let mut h = Sha256::new();
-    h.update(seed.as_bytes());
-    h.update(declaration_id.as_bytes());
-    let digest = h.finalize();
+/// The post's secret that keys the random draw: 32 random bytes, held by the post alone
+/// (in its history database). Its `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DrawSecret([u8; 32]);
+
+impl DrawSecret {
+    /// A fresh secret from the operating system's randomness.
+    pub fn generate() -> Result<Self, String> {
+        let mut b = [0u8; 32];
+        getrandom::fill(&mut b).map_err(|e| format!("no randomness for the draw secret: {e}"))?;
+        Ok(DrawSecret(b))
+    }
+
+    /// A stored secret.
+    pub fn from_bytes(b: [u8; 32]) -> Self {
+        DrawSecret(b)
+    }
+
+    /// The bytes, to store (only the history does).
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DrawSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DrawSecret(…)")
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104) with a 32-byte key: a pseudo-random function of the message for
+/// whoever lacks the key, unlike sha256(key ‖ message), which extends.
+fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
+    let mut block = [0u8; 64];
+    block[..32].copy_from_slice(key);
+    let pad = |b: u8| block.map(|k| k ^ b);
+    let inner = Sha256::new().chain_update(pad(0x36)).chain_update(message).finalize();
+    Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize().into()
+}
+
+/// The draw for a declaration: HMAC-SHA256(secret, declaration id), its first 8 bytes
+/// (big-endian) as a fraction of 2^64, rounded down to 6 decimals — uniform in [0, 1), the
+/// same for the same id (an amended declaration keeps its draw), unpredictable without the
+/// secret. Six decimals survive JSON exactly, and a rate of up to 6 decimals selects
+/// exactly its fraction.
+pub fn random_draw(secret: &DrawSecret, declaration_id: &str) -> f64 {
+    let mac = hmac_sha256(&secret.0, declaration_id.as_bytes());
     let mut b = [0u8; 8];
-    b.copy_from_slice(&digest[..8]);
-    u64::from_be_bytes(b) as f64 / 18_446_744_073_709_551_616.0
+    b.copy_from_slice(&mac[..8]);
+    let micro = (u128::from(u64::from_be_bytes(b)) * 1_000_000) >> 64;
+    micro as f64 / 1_000_000.0
 }
 
 /// "plate 01A123BC, container MSCU1234565", or "an unidentified vehicle".

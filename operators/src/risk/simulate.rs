@@ -16,14 +16,19 @@
 //! - Radiation (lanes with a portal): alarms on 4 % of NORM loads and 0.25 % of the others
 //!   (≈ 0.5 % overall, half on NORM goods); incomplete 0.3 %; no reading 0.2 %.
 //! - Identity: 0.3 % of vehicles without a declaration, 0.3 % with an identity issue.
+//! - The random draw: keyed by a secret derived from the seed (a stand-in for the post's
+//!   own, which only a real post's history holds).
 
 use super::config::{HsEntry, LaneConfig, RiskConfig};
 use super::declaration::{Declaration, GoodsLine, check_declaration};
 use super::history::ImporterRecord;
-use super::selectivity::{Identity, Inputs, RadiationResult, RadiationSummary, XrayFinding, XraySummary};
+use super::selectivity::{
+    DrawSecret, Identity, Inputs, RadiationResult, RadiationSummary, XrayFinding, XraySummary, random_draw,
+};
 use crate::plates::render::random_plate;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use pipeline::rng::SplitMix64;
+use sha2::{Digest, Sha256};
 
 /// The kinds of importer the population mixes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +86,7 @@ pub struct Population {
     prefix: String,
     seq: u64,
     at: DateTime<Utc>,
+    secret: DrawSecret,
 }
 
 impl Population {
@@ -103,6 +109,13 @@ impl Population {
             prefix: format!("S{:03}L{lane_index}", seed % 1000),
             seq: 0,
             at: Utc.with_ymd_and_hms(2025, 3, 3, 6, 0, 0).single().expect("fixed start time"),
+            secret: DrawSecret::from_bytes(
+                Sha256::new()
+                    .chain_update(b"qorovul simulated draw secret")
+                    .chain_update(seed.to_le_bytes())
+                    .finalize()
+                    .into(),
+            ),
         };
         for i in 0..500 {
             let imp = p.importer(i);
@@ -248,8 +261,13 @@ impl Population {
         let plates: Vec<String> =
             (0..if cargo { 1 + self.rng.below(2) } else { 1 }).map(|_| random_plate(&mut self.rng).text).collect();
         let containers: Vec<String> = if cargo && self.chance(0.8) { vec![self.container()] } else { vec![] };
-        let mut identity =
-            Identity { plates: plates.clone(), containers: containers.clone(), manual: false, issues: vec![] };
+        let mut identity = Identity {
+            plates: plates.clone(),
+            containers: containers.clone(),
+            manual: false,
+            issues: vec![],
+            officer: None,
+        };
 
         if self.chance(0.003) {
             // A vehicle nobody declared.
@@ -273,6 +291,7 @@ impl Population {
                 identity,
                 xray,
                 radiation,
+                random_draw: None,
             };
         }
 
@@ -383,9 +402,11 @@ impl Population {
         record.declarations += 1;
         record.first_seen.get_or_insert(submitted);
         self.importers[k].record = record.clone();
+        let random_draw = Some(random_draw(&self.secret, &checked.declaration.id));
         Inputs {
             lane: self.lane.id.clone(),
             at: self.at,
+            random_draw,
             declaration: Some(checked.declaration),
             declaration_notes: checked.notes,
             importer: Some(record),

@@ -22,20 +22,22 @@ fn t0() -> DateTime<Utc> {
 
 const CARGO: &str = "post1-cargo1";
 
+/// The test post's draw secret (a real post's is random, in its history).
+fn secret() -> DrawSecret {
+    DrawSecret::from_bytes([7; 32])
+}
+
 /// `base`, or `base-N`, whichever first is not drawn for random inspection on any lane.
-fn undrawn(cfg: &RiskConfig, base: &str) -> String {
+fn undrawn(_cfg: &RiskConfig, base: &str) -> String {
     (0..)
         .map(|i| if i == 0 { base.to_string() } else { format!("{base}-{i}") })
-        .find(|id| random_draw(&cfg.selectivity.random_seed, id) >= 0.10)
+        .find(|id| random_draw(&secret(), id) >= 0.10)
         .unwrap()
 }
 
 /// An id drawn for random inspection at the global rate.
 fn drawn(cfg: &RiskConfig, base: &str) -> String {
-    (0..)
-        .map(|i| format!("{base}-{i}"))
-        .find(|id| random_draw(&cfg.selectivity.random_seed, id) < cfg.selectivity.random_rate)
-        .unwrap()
+    (0..).map(|i| format!("{base}-{i}")).find(|id| random_draw(&secret(), id) < cfg.selectivity.random_rate).unwrap()
 }
 
 fn line(hs: &str, description: &str, net_kg: f64, value_usd: f64) -> GoodsLine {
@@ -93,7 +95,9 @@ fn inputs(d: Declaration, importer: ImporterRecord) -> Inputs {
             containers: d.containers.clone(),
             manual: false,
             issues: vec![],
+            officer: None,
         },
+        random_draw: Some(random_draw(&secret(), &d.id)),
         declaration: Some(d),
         declaration_notes: vec![],
         importer: Some(importer),
@@ -534,9 +538,69 @@ fn random_selection_is_deterministic_and_independent() {
     let mut light = inputs(d, reliable("301234567"));
     light.lane = "post1-light1".into();
     assert!(decide(&light, &cfg).random);
-    // The draw is uniform: about 2 % of 20 000 ids.
-    let n = (0..20_000).filter(|i| random_draw(&cfg.selectivity.random_seed, &format!("ID{i}")) < 0.02).count();
-    assert!((300..500).contains(&n), "{n}");
+    // Without a draw, a declaration is never released unseen.
+    let mut none = inputs(textiles(&cfg, "N1"), reliable("301234567"));
+    assert_eq!(decide(&none, &cfg).corridor, Corridor::Green);
+    none.random_draw = None;
+    let dec = decide(&none, &cfg);
+    assert_eq!(dec.corridor, Corridor::Yellow, "{}", show(&dec));
+    assert!(dec.reasons.iter().any(|r| r.rule == "random" && r.text.starts_with("no random draw")), "{}", show(&dec));
+}
+
+/// `k` of `n` within 4 binomial standard deviations of rate `p`.
+fn within_4_sigma(k: usize, n: usize, p: f64) -> bool {
+    let sigma = (n as f64 * p * (1.0 - p)).sqrt();
+    (k as f64 - n as f64 * p).abs() <= 4.0 * sigma
+}
+
+/// Must show 2 (issue 17): the draw holds each lane's rate, and no declaration id a
+/// declarant chooses predicts it without the post's secret.
+#[test]
+fn the_random_draw_holds_each_lane_s_rate_and_no_chosen_id_predicts_it_without_the_post_s_secret() {
+    let cfg = cfg();
+    let (post, other) = (History::in_memory(), History::in_memory());
+    const N: usize = 20_000;
+    // Per lane, through the rules: the fraction drawn is the lane's own rate.
+    for lane in [CARGO, "post1-light1"] {
+        let rate = cfg.random_rate(cfg.lane(lane).unwrap());
+        let d = declaration("X", "301234567", vec![line("6204420000", "dresses", 4200.0, 67_200.0)]);
+        let mut i = inputs(d, reliable("301234567"));
+        i.lane = lane.into();
+        let drawn = (0..N)
+            .filter(|k| {
+                let id = format!("{lane}/{k}");
+                i.random_draw = Some(post.random_draw(&id));
+                i.declaration.as_mut().unwrap().id = id;
+                decide(&i, &cfg).random
+            })
+            .count();
+        println!("{lane}: {drawn} of {N} drawn at rate {rate}");
+        assert!(within_4_sigma(drawn, N, rate), "{lane}: {drawn} of {N} at rate {rate}");
+    }
+    let rate = cfg.selectivity.random_rate;
+    let ids: Vec<String> = (0..N).map(|k| format!("26001/20261122/{k:07}")).collect();
+    // The ids one post never draws are drawn at the full rate by another post (or after a
+    // new secret): knowing which ids escaped once tells nothing about the next draw.
+    let escaped: Vec<&String> = ids.iter().filter(|id| post.random_draw(id) >= rate).collect();
+    let caught = escaped.iter().filter(|id| other.random_draw(id) < rate).count();
+    assert!(within_4_sigma(caught, escaped.len(), rate), "{caught} of {}", escaped.len());
+    // The keyless prediction (sha256 of the public seed the repository used to ship, and
+    // the id) agrees with the post's draw no better than chance.
+    let keyless = |id: &str| {
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(format!("demo-seed-change-me-2025{id}"));
+        u64::from_be_bytes(h[..8].try_into().unwrap()) as f64 / 2f64.powi(64)
+    };
+    let chosen: Vec<&String> = ids.iter().filter(|id| keyless(id) >= rate).collect();
+    let drawn = chosen.iter().filter(|id| post.random_draw(id) < rate).count();
+    assert!(within_4_sigma(drawn, chosen.len(), rate), "{drawn} of {} ids chosen as 'never drawn'", chosen.len());
+    // Two posts' draws are independent, and every draw survives JSON exactly.
+    let same = ids.iter().filter(|id| (post.random_draw(id) < rate) == (other.random_draw(id) < rate)).count();
+    assert!(within_4_sigma(same, N, rate * rate + (1.0 - rate) * (1.0 - rate)), "{same}");
+    for id in &ids[..200] {
+        let x = post.random_draw(id);
+        assert_eq!(serde_json::from_str::<f64>(&serde_json::to_string(&x).unwrap()).unwrap(), x);
+    }
 }
 
 // 7 -------------------------------------------------------------------------------------
@@ -560,7 +624,7 @@ fn history_inspections_flow_back_into_reliability() {
     // Ten clean inspections.
     for d in &declarations[..10] {
         let r = InspectionResult { declaration_id: d.id.clone(), ts: t0(), found: false, what: None, officer: None };
-        h.record_inspection(&r).unwrap();
+        h.record_inspection(&r, "A-17", t0()).unwrap();
     }
     let before = h.importer(tin).unwrap();
     assert_eq!((before.declarations, before.inspections, before.hits), (12, 10, 0));
@@ -577,7 +641,7 @@ fn history_inspections_flow_back_into_reliability() {
         .as_bytes(),
     )
     .unwrap();
-    h.record_inspection(&hit).unwrap();
+    h.record_inspection(&hit, "A-17", t0()).unwrap();
     let after = h.importer(tin).unwrap();
     assert_eq!((after.inspections, after.hits), (11, 1));
     let s_after = decide(&inputs(next, after), &cfg).reliability.unwrap();
@@ -586,7 +650,7 @@ fn history_inspections_flow_back_into_reliability() {
 
     // Refusals.
     let unknown = InspectionResult { declaration_id: "NOPE".into(), ts: t0(), found: true, what: None, officer: None };
-    let e = h.record_inspection(&unknown).unwrap_err();
+    let e = h.record_inspection(&unknown, "A-17", t0()).unwrap_err();
     assert!(e.contains("declaration_id") && e.contains("NOPE"), "{e}");
     let e = InspectionResult::from_json(br#"{"declaration_id": "H1", "ts": "2025-03-03T12:00:00Z", "found": "yes"}"#)
         .unwrap_err();
@@ -625,11 +689,18 @@ fn history_hit_rates_separate_random_and_targeted() {
         what: None,
         officer: None,
     };
-    h.record_inspection(&result(&random_a, false)).unwrap();
-    h.record_inspection(&result(&random_b, true)).unwrap();
-    h.record_inspection(&result(&targeted, true)).unwrap();
-    // A corrected result replaces, never double counts.
-    h.record_inspection(&result(&random_a, false)).unwrap();
+    assert_eq!(h.record_inspection(&result(&random_a, true), "A-17", t0()), Ok(Some(0)));
+    // The same result from the same officer again is a redelivery, not an amendment.
+    assert_eq!(h.record_inspection(&result(&random_a, true), "A-17", t0()), Ok(None));
+    h.record_inspection(&result(&random_b, true), "A-17", t0()).unwrap();
+    h.record_inspection(&result(&targeted, true), "A-17", t0()).unwrap();
+    // A corrected result is an amendment: both kept, the latest counted, never twice.
+    assert_eq!(h.record_inspection(&result(&random_a, false), "B-02", t0()), Ok(Some(1)));
+    let kept = h.inspections(&random_a.inputs.declaration.as_ref().unwrap().id).unwrap();
+    assert_eq!(
+        kept.iter().map(|k| (k.result.found, k.recorded_by.as_deref())).collect::<Vec<_>>(),
+        [(true, Some("A-17")), (false, Some("B-02"))]
+    );
     let rates = h.hit_rates().unwrap();
     println!("{rates:?}");
     assert_eq!((rates.random.inspected, rates.random.found, rates.random.rate), (2, 1, Some(0.5)));
@@ -666,9 +737,14 @@ fn history_amendments_and_persistence() {
         h.record_declaration(&d).unwrap();
         let mut other = d.clone();
         other.importer_tin = "309990001".into();
-        assert!(h.record_declaration(&other).unwrap_err().contains("308880001"));
+        let e = h.record_declaration(&other).unwrap_err();
+        assert_eq!(e, "id: \"AM1\" belongs to another importer", "the owner is not named");
     }
+    let draw = |h: &History| (0..50).map(|k| h.random_draw(&format!("AM{k}"))).collect::<Vec<_>>();
+    let first = draw(&History::open(&path).unwrap());
     let h = History::open(&path).unwrap();
+    assert_eq!(draw(&h), first, "the post's secret is kept in its history");
+    assert_ne!(draw(&History::in_memory()), first, "another post's secret is its own");
     let r = h.importer("308880001").unwrap();
     assert_eq!((r.declarations, r.amendments), (1, 1));
     let nobody = h.importer("300000000").unwrap();
@@ -782,7 +858,11 @@ fn config_refuses_naming_the_field() {
             "yellow_findings = [\"xray_void\"]",
             "selectivity.yellow_findings: \"xray_void\" is also in red_findings",
         ),
-        ("random_seed = \"demo-seed-change-me-2025\"", "random_seed = \"short\"", "selectivity.random_seed"),
+        (
+            "random_rate = 0.02\n",
+            "random_rate = 0.02\nrandom_seed = \"demo-seed-change-me-2025\"\n",
+            "selectivity.random_seed: no longer read; the random draw is keyed by the post's own secret",
+        ),
         ("risk_countries = [\"AF\"]", "risk_countries = [\"Afghanistan\"]", "reliability.risk_countries[0]"),
         (
             "red = [0.06, 0.18]",
@@ -834,4 +914,42 @@ fn simulated_declarations_pass_the_parser() {
     let b: Vec<Inputs> = Population::new(&cfg, CARGO, 9).unwrap().take(50).collect();
     assert_eq!(a, b);
     assert!(Population::new(&cfg, "nope", 1).is_err());
+}
+
+#[test]
+fn a_history_from_before_amendments_is_migrated_and_keeps_counting() {
+    let dir = std::env::temp_dir().join(format!("qorovul-risk-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("history.sqlite");
+    {
+        // The old layout: one overwritten row per declaration, a free-text officer.
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE importers (tin TEXT PRIMARY KEY, first_seen TEXT NOT NULL);
+             CREATE TABLE declarations (id TEXT PRIMARY KEY, tin TEXT NOT NULL, submitted TEXT NOT NULL,
+                 content_sha256 TEXT NOT NULL, amended INTEGER NOT NULL DEFAULT 0);
+             CREATE TABLE inspections (declaration_id TEXT PRIMARY KEY, tin TEXT NOT NULL, ts TEXT NOT NULL,
+                 random INTEGER NOT NULL, found INTEGER NOT NULL, what TEXT, officer TEXT);
+             INSERT INTO importers VALUES ('308880002', '2024-01-01T00:00:00.000000Z');
+             INSERT INTO declarations VALUES ('OLD1', '308880002', '2024-01-01T00:00:00.000000Z', 'x', 0);
+             INSERT INTO inspections VALUES ('OLD1', '308880002', '2024-01-02T00:00:00.000000Z', 0, 1, 'cigarettes', 'A-17');",
+        )
+        .unwrap();
+    }
+    let mut h = History::open(&path).unwrap();
+    let imp = h.importer("308880002").unwrap();
+    assert_eq!((imp.declarations, imp.inspections, imp.hits), (1, 1, 1));
+    let kept = h.inspections("OLD1").unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!((kept[0].result.officer.as_deref(), kept[0].recorded_by.as_deref()), (Some("A-17"), None));
+    // New results append to it.
+    let r = InspectionResult { declaration_id: "OLD1".into(), ts: t0(), found: false, what: None, officer: None };
+    assert_eq!(h.record_inspection(&r, "B-02", t0()), Ok(Some(1)));
+    assert_eq!(h.importer("308880002").unwrap().hits, 0, "the latest result counts");
+    drop(h);
+    // Opened again: nothing migrated twice.
+    let h = History::open(&path).unwrap();
+    assert_eq!(h.inspections("OLD1").unwrap().len(), 2);
+    drop(h);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -50,7 +50,8 @@ use std::collections::{BTreeMap, HashMap};
 pub struct SensorsConfig {
     /// The post's local time as hours east of UTC (Tashkent: 5); contact schedules use it.
     pub utc_offset_hours: f64,
-    /// A reading stamped further than this ahead of the node's clock is refused.
+    /// A reading stamped further than this ahead of the node's clock is refused; one ahead
+    /// by less is ordered at its receipt (see [`Sensors::observe`]).
     pub max_future_secs: f64,
     /// `[[sensors.sensor]]`: the registry of known sensors.
     pub sensor: Vec<SensorEntry>,
@@ -66,12 +67,27 @@ impl Default for SensorsConfig {
     fn default() -> Self {
         SensorsConfig {
             utc_offset_hours: 0.0,
-            max_future_secs: 5.0,
+            // A post's sensors keep NTP/PTP time, well within 100 ms of the node's; 1 s
+            // leaves room for a drifting sensor clock. More is a broken or forged clock.
+            // (5 s used to let one forged sample blind a portal for 5 s.)
+            max_future_secs: 1.0,
             sensor: vec![],
             radiation_portal: vec![],
             alarm_contact: vec![],
             silence: SilenceConfig::default(),
         }
+    }
+}
+
+impl SensorsConfig {
+    /// Every sensor id the section names (registry, portals' sensors, contacts): what a
+    /// gateway posting for all of this node's sensors may speak for.
+    pub fn sensor_ids(&self) -> Vec<String> {
+        let portals = self.radiation_portal.iter().flat_map(|p| {
+            [Some(&p.gamma_sensor), Some(&p.occupancy_sensor), p.neutron_sensor.as_ref()].into_iter().flatten()
+        });
+        let ids = self.sensor.iter().map(|s| &s.id).chain(portals).chain(self.alarm_contact.iter().map(|c| &c.sensor));
+        ids.cloned().collect()
     }
 }
 
@@ -115,6 +131,7 @@ pub struct Sensors {
     /// The `kind` each routed or registered sensor must send.
     kinds: HashMap<String, String>,
     rejected: BTreeMap<&'static str, u64>,
+    clamped: u64,
 }
 
 impl Sensors {
@@ -197,11 +214,15 @@ impl Sensors {
             routes,
             kinds,
             rejected: BTreeMap::new(),
+            clamped: 0,
         })
     }
 
     /// Validates one reading against its `ingest_ts` and routes it to its rules. A refused
-    /// reading is counted under its [`TelemetryError::reason`] and changes nothing.
+    /// reading is counted under its [`TelemetryError::reason`] and changes nothing. A
+    /// reading stamped ahead of its `ingest_ts` (within `max_future_secs`) reaches the rules
+    /// at its `ingest_ts`, and is counted in [`Sensors::clamped`] and in
+    /// `qv_feed_noted_total{feed="telemetry",note="clamped"}`.
     pub fn observe(&mut self, t: &Telemetry, out: &mut SensorsOutput) -> Result<(), TelemetryError> {
         let checked = match t.ingest_ts {
             None => Err(TelemetryError::NoIngestTime),
@@ -217,6 +238,21 @@ impl Sensors {
             *self.rejected.entry(e.reason()).or_default() += 1;
             return Err(e);
         }
+        // The rules drop a sample older than their stream's last as late. Were a sample from
+        // the future kept at its stated time, every genuine sample until then would be late:
+        // one forged sample would blind the stream. At its receipt it is never ahead of the
+        // node, so only samples measured before it arrived can be late.
+        let at_receipt;
+        let t = match t.ingest_ts {
+            Some(now) if t.event_ts > now => {
+                self.clamped += 1;
+                let noted = [("feed", "telemetry"), ("note", "clamped")];
+                pipeline::metrics::global().metric("qv_feed_noted_total", &noted).inc();
+                at_receipt = Telemetry { event_ts: now, ..t.clone() };
+                &at_receipt
+            }
+            _ => t,
+        };
         self.silence.observe(&t.sensor, t.event_ts, t.clock, &mut out.alerts);
         for route in self.routes.get(&t.sensor).into_iter().flatten() {
             match *route {
@@ -240,6 +276,12 @@ impl Sensors {
     /// Refused readings so far, by reason (for metrics).
     pub fn rejected(&self) -> &BTreeMap<&'static str, u64> {
         &self.rejected
+    }
+
+    /// Readings stamped ahead of the node (within `max_future_secs`) and taken at their
+    /// receipt instead: a sensor whose clock runs ahead, or a forged sample.
+    pub fn clamped(&self) -> u64 {
+        self.clamped
     }
 
     /// The portal of that id.

@@ -128,7 +128,7 @@ impl Telemetry {
     /// Checks the reading against the node's clock `now`: an id, a finite value of the
     /// right shape and unit for known kinds (unknown kinds pass with any unit), and an
     /// event time at most `max_future_secs` ahead of `now` (sensor clocks drift a little;
-    /// a reading from the future would hold rule state hostage until then).
+    /// further ahead is a broken or forged clock).
     pub fn validate(&self, now: DateTime<Utc>, max_future_secs: f64) -> Result<(), TelemetryError> {
         if self.sensor.is_empty() {
             return Err(TelemetryError::EmptySensor);

@@ -579,11 +579,15 @@ fn bad_readings_are_refused_naming_the_field() {
         assert_eq!((e.field(), e.reason()), (*field, *reason), "{e}");
         assert!(e.to_string().starts_with(field), "{e}");
     }
-    // A reading from an hour ahead is refused; a few seconds of sensor clock drift is not.
+    // A reading from an hour ahead is refused; sensor clock drift within the default
+    // tolerance (1 s) is not, and a second and a half is.
     assert!(matches!(cases.last().unwrap().0, TelemetryError::Future { ahead_secs, .. } if ahead_secs == 3600.0));
+    let tolerance = SensorsConfig::default().max_future_secs;
     let mut soon = ok.clone();
-    soon.event_ts = at(4.0);
-    assert_eq!(soon.validate(now, 5.0), Ok(()));
+    soon.event_ts = at(0.9);
+    assert_eq!(soon.validate(now, tolerance), Ok(()));
+    soon.event_ts = at(1.5);
+    assert_eq!(soon.validate(now, tolerance).unwrap_err().reason(), "future");
     // Unknown kinds pass with any unit.
     let mut odd = ok.clone();
     (odd.kind, odd.unit) = ("humidity".into(), "%".into());
@@ -610,6 +614,55 @@ fn sensors_count_refused_readings_and_keep_going() {
     // The rules were not touched: the portal still learns and clears a vehicle.
     p.run(140.0, vehicle(0.0, 0.0));
     assert_eq!(p.readings[0].result, ReadingResult::Clean);
+}
+
+/// Issue 17: a sample stamped ahead of the node cannot blind the portal. An outsider sends
+/// one gamma sample 4 s ahead (refused and counted) and one 0.9 s ahead (taken, at its
+/// receipt), just before a vehicle's source reaches the detector; the genuine detector's
+/// samples still raise the alarm at the third sample over, none of them dropped as late.
+/// With a generous configured tolerance the 4 s sample is taken, and still blinds nothing.
+#[test]
+fn a_sample_from_the_future_cannot_blind_the_portal_and_the_real_source_still_alarms() {
+    for (tolerance, refused) in [(None, 1), (Some(5.0), 0)] {
+        let config = match tolerance {
+            None => PORTAL.to_string(),
+            Some(s) => format!("max_future_secs = {s:.1}\n{PORTAL}"),
+        };
+        let mut p = Portal::with_config(0, &config);
+        p.noise = false;
+        let scene = vehicle(6.0, 0.0);
+        p.run(122.95, &scene);
+        let mut out = SensorsOutput::default();
+        // Received between the genuine samples of 122.9 s and 123.0 s.
+        let forged = |received: f64, ahead: f64| {
+            let mut t = Telemetry::new("rpm1-gamma", "gamma_cps", GAMMA_BG, "cps", at(received + ahead));
+            t.ingest_ts = Some(at(received));
+            t
+        };
+        let noted =
+            || pipeline::metrics::global().value("qv_feed_noted_total", &[("feed", "telemetry"), ("note", "clamped")]);
+        let noted_before = noted();
+        let four = p.sensors.observe(&forged(122.93, 4.0), &mut out);
+        match tolerance {
+            None => {
+                let e = four.unwrap_err();
+                println!("refused: {e}");
+                assert_eq!((e.field(), e.reason()), ("event_ts", "future"));
+            }
+            Some(_) => four.unwrap(),
+        }
+        p.sensors.observe(&forged(122.96, 0.9), &mut out).unwrap();
+        assert_eq!(p.sensors.rejected().get("future").copied().unwrap_or(0), refused, "{tolerance:?}");
+        assert_eq!(p.sensors.clamped(), 2 - refused, "taken samples from the future are taken at receipt");
+        assert_eq!(noted(), noted_before + 2 - refused);
+
+        // The rightful stream: the source passes from 123 s; the alarm begins at its 3rd sample.
+        p.run(140.0, &scene);
+        assert_eq!(p.rpm().late_readings(), 0, "no genuine sample was made late ({tolerance:?})");
+        let begin = p.alarms().into_iter().find(|a| a.phase == Phase::Begin).expect("the real source alarms");
+        assert_eq!(begin.event_ts, at(123.2), "{tolerance:?}");
+        assert_eq!(p.readings[0].result, ReadingResult::Alarm);
+    }
 }
 
 #[test]
