@@ -129,8 +129,12 @@ fn main() {
     let users = seed_users(web.store.as_ref(), &[SITE.to_string()]).unwrap();
     let edge = rt.block_on(bus::open(&BusConfig { connect: vec![endpoint], ..Default::default() })).unwrap();
     assert!(
-        bus::wait_for_subscriber(&edge, &format!("qv/{SITE}/alert/camera/x/zone_intrusion"), Duration::from_secs(30))
-            .unwrap(),
+        bus::wait_for_subscriber(
+            &edge,
+            &format!("qv/{SITE}/pii/alert/camera/x/zone_intrusion"),
+            Duration::from_secs(30)
+        )
+        .unwrap(),
         "the control room subscribes"
     );
 
@@ -169,7 +173,7 @@ fn main() {
     assert!(
         bus::wait_for_subscriber(
             &edge_on,
-            &format!("qv/{SITE}/alert/camera/x/zone_intrusion"),
+            &format!("qv/{SITE}/pii/alert/camera/x/zone_intrusion"),
             Duration::from_secs(30)
         )
         .unwrap(),
@@ -376,11 +380,12 @@ fn main() {
 /// delivered the incidents it watches for ingest's share.
 fn router_rules() -> String {
     let room = pki::EVERY_MESSAGE;
-    let (alerts, incidents, floor) = ("qv/bench/alert/**", "qv/bench/incident/**", "qvbench/floor/**");
+    let (alerts, pii_alerts, incidents, floor) =
+        ("qv/bench/alert/**", "qv/bench/pii/alert/**", "qv/bench/incident/**", "qvbench/floor/**");
     [
         pki::allow("control-room", &room, "ingress", &["qv/**", floor]),
         pki::allow("control-room", &room, "egress", &["qv/**", floor]),
-        pki::allow("edge-bench", &["put"], "ingress", &[alerts, floor]),
+        pki::allow("edge-bench", &["put"], "ingress", &[alerts, pii_alerts, floor]),
         pki::allow("edge-bench", &["declare_subscriber"], "ingress", &[incidents]),
         pki::allow("edge-bench", &["put"], "egress", &[incidents]),
         // Who subscribes, so its publishers see matching subscribers (key expressions, no data).

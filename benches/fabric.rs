@@ -81,7 +81,7 @@ fn main() {
     let bus = BusConfig { mode: "peer".into(), connect: vec![endpoint.clone()], ..Default::default() };
     let session = rt.block_on(pipeline::bus::open(&bus)).unwrap();
     assert!(
-        pipeline::bus::wait_for_subscriber(&session, "qv/bench/alert/camera/x/y", Duration::from_secs(30)).unwrap(),
+        pipeline::bus::wait_for_subscriber(&session, "qv/bench/pii/alert/camera/x/y", Duration::from_secs(30)).unwrap(),
         "the control room subscribes"
     );
     let uplink = Uplink::start(
@@ -157,7 +157,7 @@ fn main() {
     );
     let session = rt.block_on(pipeline::bus::open(&pki.client("edge-b", router_port))).unwrap();
     assert!(
-        pipeline::bus::wait_for_subscriber(&session, "qv/bench/alert/camera/x/y", Duration::from_secs(30)).unwrap(),
+        pipeline::bus::wait_for_subscriber(&session, "qv/bench/pii/alert/camera/x/y", Duration::from_secs(30)).unwrap(),
         "the control room subscribes, through the router"
     );
     let uplink = Uplink::start(
@@ -302,7 +302,7 @@ fn throughput_and_latency(
 /// The router's rules for the `on` side: exactly what each certificate needs, as in
 /// configs/router.toml (everything else is denied).
 fn router_rules() -> String {
-    let edge_puts = ["qv/bench/alert/**", "qv/bench/health/edge-b", "bench/raw"];
+    let edge_puts = ["qv/bench/alert/**", "qv/bench/pii/alert/**", "qv/bench/health/edge-b", "bench/raw"];
     // It subscribes to its acknowledgements under every site (and refuses other sites').
     let edge_gets = ["qv/*/ack/edge-b", "qv/bench/incident/**"];
     let room = pki::EVERY_MESSAGE;

@@ -1,6 +1,6 @@
 //! Customs lane decision latency: from a vehicle's last input (its radiation portal
 //! reading, after its declaration, plate read and X-ray scan summary) to its decision
-//! record arriving on `qv/{site}/lane/{lane}/decision`, through the real path: zenoh →
+//! record arriving on `qv/{site}/pii/lane/{lane}/decision`, through the real path: zenoh →
 //! the feed thread's customs desk (link by plate and container, importer history in
 //! SQLite on disk, reliability, selectivity, record stored) → zenoh. Every lane of the
 //! policy (`configs/customs.toml`) gets its own camera, scanner and portal, and vehicles
@@ -53,14 +53,14 @@ fn main() {
     // Exactly what each side needs. The devices: the declarations feed, their alerts and the
     // probe; they are given the decisions and the echo. The post: subscribes to its feeds
     // and alerts, puts decisions and the echo.
-    let (decisions, alerts) = ("qv/bench/lane/*/decision", "qv/bench/alert/**");
+    let (decisions, alerts) = ("qv/bench/pii/lane/*/decision", "qv/bench/pii/alert/**");
     let rules = [
-        pki::allow("lane-devices", &["put"], "ingress", &["qv/bench/feed/declarations", alerts, "qv/bench/probe"]),
+        pki::allow("lane-devices", &["put"], "ingress", &["qv/bench/pii/feed/declarations", alerts, "qv/bench/probe"]),
         pki::allow("lane-devices", &["declare_subscriber"], "ingress", &[decisions, "qv/bench/probe-back"]),
         pki::allow("lane-devices", &["put"], "egress", &[decisions, "qv/bench/probe-back"]),
         pki::allow("lane-devices", &["declare_subscriber"], "egress", &["qv/**"]),
         pki::allow("edge-bench", &["declare_subscriber"], "ingress", &["qv/bench/**"]),
-        pki::allow("edge-bench", &["put"], "egress", &["qv/bench/feed/declarations", alerts, "qv/bench/probe"]),
+        pki::allow("edge-bench", &["put"], "egress", &["qv/bench/pii/feed/declarations", alerts, "qv/bench/probe"]),
         pki::allow("edge-bench", &["put"], "ingress", &[decisions, "qv/bench/probe-back"]),
         pki::allow("edge-bench", &["declare_subscriber"], "egress", &["qv/**"]),
     ]
@@ -143,24 +143,24 @@ fn main() {
             }
         }
     };
-    let _decisions = devices.declare_subscriber("qv/bench/lane/*/decision").callback(decided(true)).wait().unwrap();
+    let _decisions = devices.declare_subscriber("qv/bench/pii/lane/*/decision").callback(decided(true)).wait().unwrap();
 
-    met(&devices, "qv/bench/feed/declarations".into());
+    met(&devices, "qv/bench/pii/feed/declarations".into());
     for lane in &lanes {
-        met(&devices, format!("qv/bench/alert/camera/cam-{lane}/plate_read"));
-        met(&devices, format!("qv/bench/alert/xray/scan-{lane}/xray_scan"));
-        met(&devices, format!("qv/bench/alert/sensor/rpm-{lane}/radiation_reading"));
-        met(&session, format!("qv/bench/lane/{lane}/decision"));
+        met(&devices, format!("qv/bench/pii/alert/camera/cam-{lane}/plate_read"));
+        met(&devices, format!("qv/bench/pii/alert/xray/scan-{lane}/xray_scan"));
+        met(&devices, format!("qv/bench/pii/alert/sensor/rpm-{lane}/radiation_reading"));
+        met(&session, format!("qv/bench/pii/lane/{lane}/decision"));
     }
     // After the checks above, which it would satisfy itself.
     let _decisions_here =
-        session.declare_subscriber("qv/bench/lane/*/decision").callback(decided(false)).wait().unwrap();
+        session.declare_subscriber("qv/bench/pii/lane/*/decision").callback(decided(false)).wait().unwrap();
     let feed = feeds.sender();
     let put = |key: String, body: String| devices.put(&key, body).wait().unwrap();
     // One input of a vehicle: through the router (and the door, for a declaration) or in-process.
     let send = |door: bool, a: Alert| {
         if door {
-            put(a.key_expr(), serde_json::to_string(&a).unwrap())
+            put(a.pii_key_expr(), serde_json::to_string(&a).unwrap())
         } else {
             feed.send(Fed::LaneAlert(Box::new(a))).unwrap()
         }
@@ -176,7 +176,7 @@ fn main() {
                "goods": [{"hs_code": "620342", "description": "cotton trousers", "net_kg": 8200.0, "value_usd": 65600.0}]})
         .to_string();
         if door {
-            signer.put(&devices, "qv/bench/feed/declarations", declaration).unwrap();
+            signer.put(&devices, "qv/bench/pii/feed/declarations", declaration).unwrap();
         } else {
             let from = pipeline::credentials::Caller::local("bench");
             let kind = pipeline::feed::FeedKind::Declarations;

@@ -10,9 +10,14 @@
 //!
 //! Prints one line per message, `<key> <compact JSON>`, and refuses (on stderr, then goes
 //! on) a message whose `schema_version` has a newer MAJOR than this code was written for.
+//!
+//! Personal fields arrive masked (`01****BC`); the same vehicle is recognised by its keyed
+//! hash, `correlation.plate_key` (an incident's `keys.plate_key`), which this example counts
+//! on stderr: `vehicle <plate_key> (<masked plate>): <n> messages`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::Parser;
+use std::collections::HashMap;
 use std::time::Duration;
 use zenoh::Wait;
 use zenoh::sample::Sample;
@@ -76,6 +81,9 @@ fn main() -> zenoh::Result<()> {
     }
     eprintln!("subscribed");
 
+    // Messages per vehicle, by keyed hash (plate_key).
+    let mut vehicles: HashMap<String, usize> = HashMap::new();
+
     // Subscribed first, then the history: nothing falls in between (an alert may come twice;
     // `id` tells).
     if let Some(since) = args.history_since {
@@ -93,7 +101,7 @@ fn main() -> zenoh::Result<()> {
             match reply.result() {
                 Ok(sample) => {
                     received += 1;
-                    print_message("history ", sample);
+                    print_message("history ", sample, &mut vehicles);
                 }
                 Err(e) => eprintln!("history query refused: {}", String::from_utf8_lossy(&e.payload().to_bytes())),
             }
@@ -104,7 +112,7 @@ fn main() -> zenoh::Result<()> {
     let mut printed = 0;
     while args.count.is_none_or(|n| printed < n) {
         let Ok(sample) = rx.recv() else { break };
-        if print_message("", &sample) {
+        if print_message("", &sample, &mut vehicles) {
             printed += 1;
         }
     }
@@ -114,7 +122,7 @@ fn main() -> zenoh::Result<()> {
 }
 
 /// Prints `<prefix><key> <compact JSON>`, or says on stderr why the message is refused.
-fn print_message(prefix: &str, sample: &Sample) -> bool {
+fn print_message(prefix: &str, sample: &Sample, vehicles: &mut HashMap<String, usize>) -> bool {
     let key = sample.key_expr().as_str();
     let json: serde_json::Value = match serde_json::from_slice(&sample.payload().to_bytes()) {
         Ok(json) => json,
@@ -130,6 +138,7 @@ fn print_message(prefix: &str, sample: &Sample) -> bool {
         Some(SUPPORTED_MAJOR) => {
             // serde_json::Value keeps every field, including those a newer MINOR added.
             println!("{prefix}{key} {json}");
+            count_vehicles(&json, vehicles);
             true
         }
         Some(m) if m > SUPPORTED_MAJOR => {
@@ -139,6 +148,24 @@ fn print_message(prefix: &str, sample: &Sample) -> bool {
         _ => {
             eprintln!("refused {key}: schema_version {version:?} is not {SUPPORTED_MAJOR}.MINOR; id {id}");
             false
+        }
+    }
+}
+
+/// Counts the message for each vehicle it names by keyed hash: an alert's
+/// `correlation.plate_key`, an incident's `keys.plate_key` (its masked plate beside it).
+fn count_vehicles(json: &serde_json::Value, vehicles: &mut HashMap<String, usize>) {
+    let c = &json["correlation"];
+    let k = &json["incident"]["keys"];
+    let mut named = vec![(c["plate_key"].as_str(), c["plate"].as_str())];
+    if let Some(keys) = k["plate_key"].as_array() {
+        named.extend(keys.iter().enumerate().map(|(i, key)| (key.as_str(), k["plate"][i].as_str())));
+    }
+    for (key, shown) in named {
+        if let Some(key) = key {
+            let n = vehicles.entry(key.to_string()).or_default();
+            *n += 1;
+            eprintln!("vehicle {key} ({}): {n} messages", shown.unwrap_or("?"));
         }
     }
 }

@@ -9,7 +9,7 @@
 //! `validate` names what serde cannot check. A build without the `node` feature (a control
 //! room on its own) names an edge node's sections rather than reading them.
 
-use pipeline::bus::BusConfig;
+use pipeline::{bus::BusConfig, sources::redact_uri_in};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -145,7 +145,7 @@ impl PipelineConfig {
     /// Parses and checks config text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self, String> {
         Self::refuse_sections_of_another_build(text).map_err(|e| format!("config {origin}: {e}"))?;
-        let cfg: Self = toml::from_str(text).map_err(|e| format!("config {origin}: {e}"))?;
+        let cfg: Self = toml::from_str(text).map_err(|e| redact_uri_in(&format!("config {origin}: {e}"), ""))?;
         cfg.validate().map_err(|e| format!("config {origin}: {e}"))?;
         Ok(cfg)
     }

@@ -87,6 +87,7 @@ fn openssl(dir: &Path, a: &[&str], b: &[&str]) {
 }
 
 /// Every message kind an access rule can name: what the control room may send and receive.
+#[allow(dead_code)] // a module of each bench that includes it; the calls and lane benches do not use it
 pub const EVERY_MESSAGE: [&str; 9] = [
     "put",
     "delete",

@@ -1,7 +1,8 @@
 //! What integrators can ask the control room's store over zenoh:
 //! - history: `get` on `qv/{site}/alert/**` (or any narrower key expression) with selector
 //!   parameters `since`, `until` (RFC 3339) and `limit`, answered with one reply per alert,
-//!   oldest event first;
+//!   oldest event first, each in its public form (personal fields masked, as on the live
+//!   keys; docs/personal-data.md), whoever asks;
 //! - CAP: `get` on `qv/{site}/cap/{incident_id}`, answered with the incident's latest state
 //!   as an OASIS CAP 1.2 XML document.
 
@@ -135,6 +136,7 @@ fn answer(store: &Store, query: &Query) {
     match store.alerts_between(site, range.since_us, range.until_us, keep, range.limit) {
         Ok(rows) => {
             for (key, json) in rows {
+                let json = public_form(&json);
                 if let Err(e) = query.reply(key, json).encoding(zenoh::bytes::Encoding::APPLICATION_JSON).wait() {
                     tracing::warn!("history reply to {asked}: {e}");
                     return;
@@ -145,6 +147,17 @@ fn answer(store: &Store, query: &Query) {
             tracing::error!("history query {asked}: {e}");
             let _ = query.reply_err(format!("the store could not answer: {e}")).wait();
         }
+    }
+}
+
+/// A stored alert (whole, as the node sent it on its `pii` key) as the public keys carry it.
+/// Fields of a newer contract than this control room's are left out: it cannot tell whether
+/// they are personal.
+fn public_form(json: &str) -> String {
+    match serde_json::from_str::<pipeline::alert::Alert>(json) {
+        Ok(a) => pipeline::personal::public(&a).to_json(),
+        // Stored alerts parsed when they came; one that no longer does is not sent at all.
+        Err(_) => "{}".into(),
     }
 }
 

@@ -136,7 +136,8 @@ impl ControlRoom {
         let (live_tx, live_rx) = crossbeam_channel::unbounded::<Received>();
         let (bulk_tx, bulk_rx) = crossbeam_channel::unbounded::<Received>();
         let alerts_sub = session
-            .declare_subscriber(keys::alerts_of_every_site())
+            // Whole alerts, personal fields included: the public forms are for integrators.
+            .declare_subscriber(keys::pii_alerts_of_every_site())
             .callback(move |s| {
                 let node = s.attachment().and_then(|a| keys::node_from_attachment(&a.to_bytes()).map(str::to_string));
                 let msg =
@@ -398,7 +399,7 @@ impl Ingest {
         if self.live.has_clients() {
             for (i, _) in incoming.iter().zip(&fresh).filter(|(_, f)| **f) {
                 if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&i.json) {
-                    crate::privacy::mask_alert(&mut v);
+                    pipeline::personal::mask_alert_json(&mut v);
                     self.live.publish(&i.alert.site, serde_json::json!({ "type": "alert", "alert": v }).to_string());
                 }
             }
@@ -504,14 +505,17 @@ impl Ingest {
                 _ => {}
             }
         }
-        // Integrators see these like any other alert; this node stores them directly.
+        // Integrators see these like any other alert, and another control room takes them in
+        // (nothing personal in them: the same JSON on both keys); this one stores them directly.
         for a in &out {
-            let _ = self
-                .session
-                .put(a.key_expr(), a.to_json())
-                .congestion_control(CongestionControl::Block)
-                .allowed_destination(zenoh::sample::Locality::Remote)
-                .wait();
+            for key in [a.pii_key_expr(), a.key_expr()] {
+                let _ = self
+                    .session
+                    .put(key, a.to_json())
+                    .congestion_control(CongestionControl::Block)
+                    .allowed_destination(zenoh::sample::Locality::Remote)
+                    .wait();
+            }
         }
         out
     }
@@ -540,8 +544,9 @@ fn check(msg: &Received) -> Result<Incoming, Box<DeadLetter>> {
     let received = alert::decode(&msg.payload).map_err(|e| dead(e.reason(), e.to_string()))?;
     let key = received.alert.key_expr();
     // A message must be what its key says: the ACL grants keys, not payloads.
-    if key != msg.key {
-        return Err(dead("key_mismatch", format!("published on {} but the alert's own key is {key}", msg.key)));
+    let pii_key = keys::pii_of(&key);
+    if pii_key != msg.key {
+        return Err(dead("key_mismatch", format!("published on {} but the alert's own key is {pii_key}", msg.key)));
     }
     // Stored as it came (it parsed, so it is UTF-8 JSON): a newer MINOR keeps its unknown
     // fields, and nothing is serialised twice.

@@ -16,7 +16,9 @@ import { evidenceFigure } from './evidence.js';
 
 // Attributes of a 102 call shown first, in this order; the rest follow as they come.
 const CALL_FIELDS = ['call_type', 'priority', 'address', 'caller_number', 'caller_name', 'narrative'];
-const PERSONAL = new Set(['plate', 'caller_number', 'caller_name']);
+// The personal attributes of pipeline::personal (IDENTIFIER_ATTRIBUTES, TEXT_ATTRIBUTES): shown masked.
+const PERSONAL = new Set(['plate', 'container', 'vehicle', 'caller_number', 'importer_tin', 'caller_name',
+  'importer_name', 'narrative', 'address', 'reasons', 'notes']);
 
 export function mountIncident(container, id, { queue }) {
   let summary = null;

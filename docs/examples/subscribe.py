@@ -32,6 +32,24 @@ def rfc3339(text):
     return when
 
 
+# Messages per vehicle, by keyed hash (plate_key): personal fields arrive masked (01****BC),
+# and the keyed hash is how one vehicle is recognised across alerts and incidents.
+VEHICLES = {}
+
+
+def count_vehicles(message):
+    """Counts the message for each vehicle it names: an alert's correlation.plate_key, an
+    incident's keys.plate_key (its masked plate beside it), on stderr."""
+    correlation = message.get("correlation") or {}
+    keys = (message.get("incident") or {}).get("keys") or {}
+    named = [(correlation.get("plate_key"), correlation.get("plate"))]
+    named += list(zip(keys.get("plate_key") or [], keys.get("plate") or []))
+    for key, shown in named:
+        if key:
+            VEHICLES[key] = VEHICLES.get(key, 0) + 1
+            print(f"vehicle {key} ({shown or '?'}): {VEHICLES[key]} messages", file=sys.stderr, flush=True)
+
+
 def print_message(prefix, sample):
     """Prints `<prefix><key> <compact JSON>`, or says on stderr why the message is refused."""
     key = str(sample.key_expr)
@@ -46,6 +64,7 @@ def print_message(prefix, sample):
     if major.isdigit() and int(major) == SUPPORTED_MAJOR:
         # json.loads keeps every field, including those a newer MINOR added.
         print(prefix + key, json.dumps(message, separators=(",", ":")), flush=True)
+        count_vehicles(message)
         return True
     if major.isdigit() and int(major) > SUPPORTED_MAJOR:
         why = f"schema_version {version} is a newer MAJOR than {SUPPORTED_MAJOR}"

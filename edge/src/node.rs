@@ -9,6 +9,7 @@ use crate::uplink::{Uplink, UplinkConfig};
 use crossbeam_channel::Sender;
 use pipeline::alert::{Alert, Severity, SourceKind};
 use pipeline::health::{HeartbeatSender, SourceHealth};
+use pipeline::personal::CorrelationKey;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -33,6 +34,10 @@ pub struct EdgeConfig {
     /// When set, a `test_signal` alert (severity info) every this many seconds, so the
     /// control room sees the whole chain work (as alarm receiving centres expect of panels).
     pub test_signal_secs: Option<f64>,
+    /// The deployment's correlation key: 32 raw bytes, mode 0600, the same file at every node
+    /// of a deployment so one vehicle gets one keyed hash everywhere (docs/personal-data.md).
+    /// Default `correlation.key` in `data_dir`, made when absent.
+    pub correlation_key_file: Option<PathBuf>,
 }
 
 impl Default for EdgeConfig {
@@ -44,6 +49,7 @@ impl Default for EdgeConfig {
             disk_quota_mb: 4096,
             evidence_kbytes_per_sec: 500,
             test_signal_secs: None,
+            correlation_key_file: None,
         }
     }
 }
@@ -90,8 +96,12 @@ impl EdgeNode {
         if live + backlog > 0 {
             tracing::info!(live, backlog, "outbox holds alerts from before; sending them first");
         }
+        let key_file = cfg.correlation_key_file.clone().unwrap_or_else(|| cfg.data_dir.join("correlation.key"));
+        let correlation_key =
+            CorrelationKey::load_or_create(&key_file).map_err(|e| format!("edge.correlation_key_file: {e}"))?;
         let uplink_cfg = UplinkConfig {
             ack_timeout: Duration::from_secs_f64(cfg.ack_timeout_secs),
+            correlation_key: Arc::new(correlation_key),
             ..UplinkConfig::new(site, node)
         };
         let uplink = Uplink::start(session.clone(), outbox, uplink_cfg)?;

@@ -5,10 +5,15 @@
 //! of lower ones, oldest first within a priority. Alerts are never evicted; evidence, which
 //! lives elsewhere, is what a disk quota removes.
 //!
+//! Each row keeps the alert whole (sent on `qv/{site}/pii/alert/…`, for the control room) and
+//! its public form (sent on `qv/{site}/alert/…`, personal fields masked), both made once, at
+//! append.
+//!
 //! Beside the outbox, a ledger keeps the id of every alert ever appended (16 bytes a row,
 //! pruned by age), so a post and its control room can be reconciled after an outage.
 
 use pipeline::alert::{Alert, Severity};
+use pipeline::personal;
 use rusqlite::{Connection, params};
 use std::path::Path;
 use uuid::Uuid;
@@ -29,10 +34,13 @@ pub struct Pending {
     pub seq: i64,
     pub priority: Priority,
     pub id: Uuid,
-    /// Published key expression.
+    /// Public key expression; the whole alert goes on its `pii` twin.
     pub key: String,
-    /// The alert as JSON, exactly as it will be sent.
+    /// The whole alert as JSON, exactly as it will be sent on `qv/{site}/pii/alert/…`.
     pub json: String,
+    /// Its public form (personal fields masked); `None` when the alert holds nothing
+    /// personal and `json` is sent on both keys.
+    pub public: Option<String>,
 }
 
 /// The outbox of one edge node.
@@ -56,7 +64,8 @@ impl Outbox {
                  id       TEXT NOT NULL,              -- unique through the ledger
                  lane     INTEGER NOT NULL,   -- the priority: 0 live, 1 backlog (first name kept: outboxes on disk open as they are)
                  key      TEXT NOT NULL,
-                 json     TEXT NOT NULL
+                 json     TEXT NOT NULL,
+                 public   TEXT               -- the public form; '' when json holds nothing personal
              );
              CREATE INDEX IF NOT EXISTS outbox_by_lane ON outbox (lane, seq);
              CREATE TABLE IF NOT EXISTS ledger (
@@ -65,6 +74,13 @@ impl Outbox {
              ) WITHOUT ROWID;",
         )
         .map_err(what)?;
+        // An outbox from before contract 1.3 has no public form; its rows get one when read.
+        let has_public: bool = conn
+            .query_row("SELECT COUNT(*) FROM pragma_table_info('outbox') WHERE name = 'public'", [], |r| r.get(0))
+            .map_err(what)?;
+        if !has_public {
+            conn.execute_batch("ALTER TABLE outbox ADD COLUMN public TEXT").map_err(what)?;
+        }
         Ok(Self { conn })
     }
 
@@ -75,7 +91,9 @@ impl Outbox {
         let mut added = 0;
         {
             let mut insert = tx
-                .prepare_cached("INSERT OR IGNORE INTO outbox (id, lane, key, json) VALUES (?1, ?2, ?3, ?4)")
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO outbox (id, lane, key, json, public) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
                 .map_err(|e| format!("outbox append: {e}"))?;
             let mut ledger = tx
                 .prepare_cached("INSERT OR IGNORE INTO ledger (id, appended) VALUES (?1, ?2)")
@@ -91,8 +109,9 @@ impl Outbox {
                     continue;
                 }
                 let priority = if a.severity >= LIVE_FROM { Priority::Live } else { Priority::Backlog };
+                let public = if personal::has_personal(a) { personal::public(a).to_json() } else { String::new() };
                 added += insert
-                    .execute(params![a.id.to_string(), priority as i64, a.key_expr(), a.to_json()])
+                    .execute(params![a.id.to_string(), priority as i64, a.key_expr(), a.to_json(), public])
                     .map_err(|e| format!("outbox append {}: {e}", a.id))?;
             }
         }
@@ -115,18 +134,31 @@ impl Outbox {
         }
         let mut q = self
             .conn
-            .prepare_cached("SELECT seq, id, key, json FROM outbox WHERE lane = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")
+            .prepare_cached(
+                "SELECT seq, id, key, json, public FROM outbox WHERE lane = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )
             .map_err(|e| format!("outbox read: {e}"))?;
         let rows = q
             .query_map(params![priority as i64, seq, limit as i64], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
             })
             .map_err(|e| format!("outbox read: {e}"))?;
         let mut out = Vec::new();
         for row in rows {
-            let (seq, id, key, json) = row.map_err(|e| format!("outbox read: {e}"))?;
+            let (seq, id, key, json, public) = row.map_err(|e| format!("outbox read: {e}"))?;
             let id = Uuid::parse_str(&id).map_err(|e| format!("outbox row {seq}: id {id:?}: {e}"))?;
-            out.push(Pending { seq, priority, id, key, json });
+            let public = match public {
+                Some(p) if p.is_empty() => None,
+                Some(p) => Some(p),
+                None => Some(public_of_old_row(&json)),
+            };
+            out.push(Pending { seq, priority, id, key, json, public });
         }
         Ok(out)
     }
@@ -203,6 +235,15 @@ impl Outbox {
                 .map_err(|e| format!("outbox depth: {e}"))
         };
         Ok((count(0)?, count(1)?))
+    }
+}
+
+/// The public form of a row appended before contract 1.3 (no `public` column then). One that
+/// no longer parses is sent on its personal key only: its public form is an empty object.
+fn public_of_old_row(json: &str) -> String {
+    match serde_json::from_str::<Alert>(json) {
+        Ok(a) => personal::public(&a).to_json(),
+        Err(_) => "{}".into(),
     }
 }
 

@@ -7,6 +7,11 @@
 //! control room restarting) makes the window start again from the oldest unacknowledged
 //! alert. Duplicates this may cause are removed by the control room, which stores on `id`.
 //!
+//! Every alert is sealed with the deployment's correlation key before it is appended (its
+//! plate and container get keyed hashes, `personal::CorrelationKey::seal`), then sent twice:
+//! whole on `qv/{site}/pii/alert/…`, which the control room takes in and acknowledges, and its
+//! public form on `qv/{site}/alert/…` for integrators.
+//!
 //! Live (high, critical) alerts have a window of their own and a higher zenoh priority, so
 //! they overtake a draining backlog both here and inside the transport.
 //!
@@ -20,6 +25,7 @@
 use crate::outbox::{self, Outbox};
 use crossbeam_channel::{Receiver, Sender, select};
 use pipeline::alert::Alert;
+use pipeline::personal::CorrelationKey;
 use pipeline::{keys, metrics};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -41,6 +47,8 @@ pub struct UplinkConfig {
     pub window: usize,
     /// Live alerts in flight at most, on top of the backlog's window.
     pub live_window: usize,
+    /// The deployment's correlation key (`[edge] correlation_key_file`).
+    pub correlation_key: Arc<CorrelationKey>,
 }
 
 impl UplinkConfig {
@@ -51,6 +59,8 @@ impl UplinkConfig {
             ack_timeout: Duration::from_secs(3),
             window: 4096,
             live_window: 1024,
+            // A key of this process alone until the node sets the deployment's.
+            correlation_key: Arc::new(CorrelationKey::generate()),
         }
     }
 }
@@ -248,6 +258,9 @@ impl Sending {
     fn append(&mut self, first: Option<Alert>, alerts: &Receiver<Alert>) -> Result<(), String> {
         let mut batch: Vec<Alert> = first.into_iter().collect();
         batch.extend(alerts.try_iter().take(APPEND_BATCH - batch.len()));
+        for a in &mut batch {
+            self.cfg.correlation_key.seal(a);
+        }
         if !batch.is_empty() {
             let added = self.outbox.append(&batch)?;
             self.appended_total.add(added as u64);
@@ -317,19 +330,24 @@ impl Sending {
             let batch = self.outbox.after(level, self.cursor[level as usize], free)?;
             more |= batch.len() == free;
             for p in batch {
-                let put = self
-                    .session
-                    .put(&p.key, p.json)
-                    .congestion_control(CongestionControl::Block)
-                    .priority(priority)
-                    .encoding(zenoh::bytes::Encoding::APPLICATION_JSON)
-                    .attachment(self.attachment.as_str())
-                    .wait();
-                if let Err(e) = put {
-                    // Stays in the outbox; the window restart sends it again.
-                    self.errors_total.inc();
-                    tracing::warn!("sending alert {} on {}: {e}", p.id, p.key);
-                }
+                let put = |key: String, json: String| {
+                    let put = self
+                        .session
+                        .put(&key, json)
+                        .congestion_control(CongestionControl::Block)
+                        .priority(priority)
+                        .encoding(zenoh::bytes::Encoding::APPLICATION_JSON)
+                        .attachment(self.attachment.as_str())
+                        .wait();
+                    if let Err(e) = put {
+                        // Stays in the outbox; the window restart sends it again.
+                        self.errors_total.inc();
+                        tracing::warn!("sending alert {} on {key}: {e}", p.id);
+                    }
+                };
+                let public = p.public.clone().unwrap_or_else(|| p.json.clone());
+                put(keys::pii_of(&p.key), p.json);
+                put(p.key.clone(), public);
                 self.cursor[level as usize] = p.seq;
                 let was = self.unacked.insert(p.id, Sent { priority: level, seq: p.seq, in_window: true });
                 // A resend follows a window restart, which stopped counting the first send;
@@ -369,6 +387,42 @@ impl Sending {
 mod tests {
     use super::*;
     use pipeline::alert::SourceKind;
+
+    /// A plate read goes whole on the pii key and masked on the public one, both with the
+    /// keyed hash fusion joins on; an alert with nothing personal is the same on both.
+    #[test]
+    fn an_alert_goes_whole_on_its_pii_key_and_masked_on_its_public_key() {
+        let dir = std::env::temp_dir().join(format!("qorovul-uplink-pii-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let session = pipeline::bus::open_blocking(&pipeline::bus::BusConfig::default()).unwrap();
+        let public = session.declare_subscriber(keys::alerts("post1")).wait().unwrap();
+        let whole = session.declare_subscriber(keys::pii("post1")).wait().unwrap();
+        let key = Arc::new(CorrelationKey::from_bytes([9; 32]));
+        let cfg = UplinkConfig { correlation_key: key.clone(), ..UplinkConfig::new("post1", "edge-1") };
+        let uplink = Uplink::start(session.clone(), Outbox::open(&dir.join("outbox.sqlite")).unwrap(), cfg).unwrap();
+        let mut read = Alert::minimal("post1", SourceKind::Camera, "gate", "plate_read");
+        read.correlation.plate = Some("01A777BC".into());
+        read.attributes.insert("plate".into(), "01A777BC".into());
+        uplink.sender().send(read.clone()).unwrap();
+        let recv = |s: &zenoh::pubsub::Subscriber<zenoh::handlers::FifoChannelHandler<zenoh::sample::Sample>>| {
+            let sample = s.recv_timeout(Duration::from_secs(30)).unwrap().expect("sent");
+            let a: Alert = serde_json::from_slice(&sample.payload().to_bytes()).unwrap();
+            (sample.key_expr().to_string(), a)
+        };
+        let (k, w) = recv(&whole);
+        assert_eq!(k, "qv/post1/pii/alert/camera/gate/plate_read");
+        assert_eq!(w.correlation.plate.as_deref(), Some("01A777BC"));
+        let (k, p) = recv(&public);
+        assert_eq!(k, "qv/post1/alert/camera/gate/plate_read");
+        assert_eq!(
+            (p.correlation.plate.as_deref(), p.attributes["plate"].as_str()),
+            (Some("01****BC"), Some("01****BC"))
+        );
+        let join = Some(key.hash("plate", "01A777BC"));
+        assert_eq!((&w.correlation.plate_key, &p.correlation.plate_key), (&join, &join));
+        uplink.stop(Duration::ZERO).unwrap();
+    }
 
     /// An acknowledgement under another site, or of ids this node never sent, removes nothing;
     /// the control room's, on this node's own key, removes exactly what it names.

@@ -136,7 +136,9 @@ impl XrayLane {
                             let found = folder.take();
                             for (id, e) in found.refused {
                                 metrics::global().metric("qv_scans_rejected_total", &[("reason", e.reason())]).inc();
-                                tracing::warn!("scan {id} refused: {e}");
+                                // The reason in full is beside the files (`rejected/{id}.reason.txt`): a
+                                // metadata error may quote the sidecar, plate and container included.
+                                tracing::warn!(reason = e.reason(), "scan {id} refused: see rejected/{id}.reason.txt");
                             }
                             for input in found.scans {
                                 if tx.send(XrayJob { input, reply: None }).is_err() {

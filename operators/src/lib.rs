@@ -22,5 +22,7 @@ pub mod risk;
 pub mod rules;
 pub mod sensors;
 pub mod snapshot;
+#[cfg(test)]
+mod test_logs;
 pub mod track;
 pub mod xray;

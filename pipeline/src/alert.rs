@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// `MAJOR.MINOR` of the contract. A newer MINOR only adds optional fields.
-pub const SCHEMA_VERSION: &str = "1.2";
+pub const SCHEMA_VERSION: &str = "1.3";
 
 /// The JSON Schema of [`Alert`], as shipped to integrators.
 pub const JSON_SCHEMA: &str = include_str!("../schemas/alert.schema.json");
@@ -104,13 +104,21 @@ pub struct AlertObject {
     pub speed_mps: Option<f32>,
 }
 
-/// Keys fusion joins alerts on.
+/// Keys fusion joins alerts on. `plate` and `container` are personal: whole on
+/// `qv/{site}/pii/alert/…`, masked on the public keys (`personal::public`); fusion joins on
+/// their keyed hashes, `plate_key` and `container_key` (since 1.3).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Correlation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plate: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
+    /// HMAC of the normalised plate under the deployment's correlation key (32 hex digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plate_key: Option<String>,
+    /// HMAC of the normalised container number, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -181,6 +189,12 @@ impl Alert {
     /// `qv/{site}/alert/{source_kind}/{source_id}/{kind}`.
     pub fn key_expr(&self) -> String {
         crate::keys::alert(&self.site, self.source.kind.as_str(), &self.source.id, &self.kind)
+    }
+
+    /// Where the whole alert, personal fields included, is published:
+    /// `qv/{site}/pii/alert/{source_kind}/{source_id}/{kind}`.
+    pub fn pii_key_expr(&self) -> String {
+        crate::keys::pii_of(&self.key_expr())
     }
 
     /// The wire form: one line of JSON.
@@ -341,7 +355,7 @@ mod tests {
             speed_mps: Some(1.5),
         });
         let json: serde_json::Value = serde_json::from_str(&a.to_json()).unwrap();
-        assert_eq!(json["schema_version"], "1.2");
+        assert_eq!(json["schema_version"], "1.3");
         assert_eq!(json["objects"][0]["speed_mps"], 1.5);
         assert_eq!(decode(a.to_json().as_bytes()).unwrap().alert, a);
         // Without a speed the field is left out, as a 1.0 sender writes it; 1.0 is accepted.

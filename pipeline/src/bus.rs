@@ -367,15 +367,20 @@ fn open_error(cfg: &BusConfig, e: impl std::fmt::Display) -> String {
     format!("opening zenoh session (listen {:?}, connect {:?}): {e}", cfg.listen, cfg.connect)
 }
 
-/// Publishes one alert on its key expression, waiting (not dropping) under congestion.
+/// Publishes one alert as a node's uplink does: whole on its `pii` key (what a control room
+/// takes in), its public form on its own key; waiting (not dropping) under congestion.
 pub async fn publish_alert(session: &zenoh::Session, alert: &Alert) -> Result<(), String> {
-    let key = alert.key_expr();
-    session
-        .put(&key, alert.to_json())
-        .congestion_control(CongestionControl::Block)
-        .encoding(zenoh::bytes::Encoding::APPLICATION_JSON)
-        .await
-        .map_err(|e| format!("publishing on {key}: {e}"))
+    for (key, json) in
+        [(alert.pii_key_expr(), alert.to_json()), (alert.key_expr(), crate::personal::public(alert).to_json())]
+    {
+        session
+            .put(&key, json)
+            .congestion_control(CongestionControl::Block)
+            .encoding(zenoh::bytes::Encoding::APPLICATION_JSON)
+            .await
+            .map_err(|e| format!("publishing on {key}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Waits until some subscriber matches `key` (e.g. before a test publishes), or the timeout.

@@ -115,6 +115,18 @@ impl RecordError {
             RecordError::Future { .. } => "future",
         }
     }
+
+    /// What a log may say of the refusal: the field, never its value. `Display`, which the
+    /// sender is answered with, may quote a value back (a caller's number, name, address or
+    /// narrative, in a schema or serde message).
+    pub fn logged(&self) -> String {
+        match self {
+            RecordError::Schema { path, .. } => format!("{path}: does not match the call schema"),
+            RecordError::Field { field, .. } => format!("{field}: not a call record"),
+            // Sizes, JSON syntax (line and column) and times: no value of the record.
+            RecordError::TooLarge(_) | RecordError::NotJson(_) | RecordError::Future { .. } => self.to_string(),
+        }
+    }
 }
 
 fn validator() -> &'static jsonschema::Validator {
@@ -296,24 +308,6 @@ impl CallBook {
     }
 }
 
-/// The caller's number with all but the last 3 digits masked, for logs and alerts that
-/// leave the personal-data key space.
-pub fn mask_number(number: &str) -> String {
-    let digits = number.chars().filter(|c| c.is_ascii_digit()).count();
-    let mut seen = 0;
-    number
-        .chars()
-        .map(|c| {
-            if c.is_ascii_digit() {
-                seen += 1;
-                if seen + 3 <= digits { '•' } else { c }
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,6 +348,31 @@ mod tests {
         assert!(e.to_string().contains("start_ts") || e.to_string().contains("record"), "{e}");
         let e = parse(&GOOD.replace(r#""lat":41.31,"#, "")).unwrap_err();
         assert!(e.to_string().contains("location"), "{e}");
+    }
+
+    #[test]
+    fn a_refusal_as_logged_names_the_field_and_never_the_value() {
+        let long = "+998 90 123 45 67 ext 1234567890123";
+        let name = format!("Ali Valiyev {}", "x".repeat(200));
+        let address = format!("Amir Temur 15 {}", "y".repeat(1000));
+        for (record, field) in [
+            (GOOD.replace("+998901234567", long), "caller.number"),
+            (GOOD.replace(r#""language""#, &format!(r#""caller":{{"name":"{name}"}},"language""#)), "caller.name"),
+            (
+                GOOD.replace(r#""lat":41.31,"lon":69.28,"#, &format!(r#""address":{address:?},"lat":[1],"lon":2,"#)),
+                "location",
+            ),
+            (GOOD.replace(r#""Chilonzorda yong'in""#, r#"["Chilonzorda yong'in"]"#), "narrative"),
+        ] {
+            let e = parse(&record).unwrap_err();
+            let logged = e.logged();
+            assert!(logged.starts_with(field), "{logged} ({e})");
+            for value in [long, "Ali Valiyev", "Amir Temur", "Chilonzorda"] {
+                assert!(!logged.contains(value), "{value} in {logged}");
+            }
+        }
+        let e = parse(&GOOD.replace("2026-11-22T10:00:00Z", "2026-11-22T12:00:00Z")).unwrap_err();
+        assert_eq!(e.logged(), e.to_string(), "a time is no personal value");
     }
 
     /// Times are bounded by the node's clock: a record more than [`MAX_FUTURE_SECS`] ahead
@@ -423,10 +442,5 @@ mod tests {
         assert_eq!(call.records, 2);
         book.expire("2026-11-22T12:00:00Z".parse().unwrap());
         assert!(book.is_empty());
-    }
-
-    #[test]
-    fn numbers_are_masked_but_the_last_three_digits() {
-        assert_eq!(mask_number("+998 90 123-45-67"), "+••• •• •••-•5-67");
     }
 }

@@ -25,6 +25,7 @@
 
 use crate::feed::FeedKind;
 use crate::hash::{hex, sha256_hex};
+use crate::personal::mask;
 use chrono::{DateTime, Utc};
 pub use ed25519_dalek::SigningKey;
 use ed25519_dalek::{Signature, Signer as _, Verifier, VerifyingKey};
@@ -52,6 +53,15 @@ pub enum Kind {
     Device,
     Integration,
     Person,
+}
+
+/// A sender as a refusal's note names it. Notes are logged as well as answered: a device or
+/// an integration by its name, a person (an officer) masked ([`mask`]).
+fn shown(name: &str, kind: Kind) -> String {
+    match kind {
+        Kind::Person => mask(name),
+        Kind::Device | Kind::Integration => name.to_string(),
+    }
 }
 
 impl std::str::FromStr for Kind {
@@ -177,7 +187,10 @@ impl Caller {
         if self.routes.contains(&feed) {
             return Ok(());
         }
-        Err(Refusal::forbidden("route", format!("{:?} may not post {} records", self.name, feed.as_str())))
+        Err(Refusal::forbidden(
+            "route",
+            format!("{:?} may not post {} records", shown(&self.name, self.kind), feed.as_str()),
+        ))
     }
 
     /// 403 unless it may speak for `source` (named by `field` of the record).
@@ -185,7 +198,10 @@ impl Caller {
         if self.sources.iter().any(|s| s == "*" || s == source) {
             return Ok(());
         }
-        Err(Refusal::forbidden("source", format!("{field}: {:?} may not speak for {source:?}", self.name)))
+        Err(Refusal::forbidden(
+            "source",
+            format!("{field}: {:?} may not speak for {source:?}", shown(&self.name, self.kind)),
+        ))
     }
 }
 
@@ -444,7 +460,8 @@ impl Loaded {
     fn caller(&self, i: usize, now: DateTime<Utc>) -> Result<Caller, Refusal> {
         let id = &self.file.identities[i];
         if id.revoked.is_some_and(|r| r <= now) {
-            return Err(Refusal::unauthenticated("revoked", format!("the credential of {:?} is revoked", id.name)));
+            let who = shown(&id.name, id.kind);
+            return Err(Refusal::unauthenticated("revoked", format!("the credential of {who:?} is revoked")));
         }
         Ok(Caller { name: id.name.clone(), kind: id.kind, routes: id.routes.clone(), sources: id.sources.clone() })
     }
@@ -520,7 +537,7 @@ impl Credentials {
         if loaded.file.identities[i].tokens[j].expires.is_some_and(|e| e <= now) {
             return Err(Refusal::unauthenticated(
                 "expired",
-                format!("this token of {:?} was rotated out", caller.name),
+                format!("this token of {:?} was rotated out", shown(&caller.name, caller.kind)),
             ));
         }
         Ok(caller)
@@ -538,19 +555,24 @@ impl Credentials {
         if claims.expires <= now {
             return Err(Refusal::unauthenticated(
                 "expired",
-                format!("the token of officer {:?} expired", claims.officer),
+                format!("the token of officer {:?} expired", mask(&claims.officer)),
             ));
         }
         if claims.site != self.site {
             return Err(Refusal::forbidden(
                 "site",
-                format!("the token of officer {:?} is for site {:?}, not {:?}", claims.officer, claims.site, self.site),
+                format!(
+                    "the token of officer {:?} is for site {:?}, not {:?}",
+                    mask(&claims.officer),
+                    claims.site,
+                    self.site
+                ),
             ));
         }
         if let Some(id) = loaded.file.identities.iter().find(|i| i.name == claims.officer)
             && id.revoked.is_some_and(|r| r <= now)
         {
-            return Err(Refusal::unauthenticated("revoked", format!("officer {:?} is revoked", claims.officer)));
+            return Err(Refusal::unauthenticated("revoked", format!("officer {:?} is revoked", mask(&claims.officer))));
         }
         Ok(Caller {
             name: claims.officer,

@@ -1,7 +1,8 @@
 //! Every key expression of the fabric, in one place (docs/ARCHITECTURE.md, "Contracts").
 //! Nothing else in the code writes a `qv/…` key by hand.
 //!
-//! Integrator-facing: `alert`, `incident`, `lane/…/decision`, `health`, `cap`, `pii`.
+//! Integrator-facing: `alert`, `incident`, `health`, `cap`. Personal data, whole, only under
+//! `pii` (docs/personal-data.md): alerts, lane decision records and the personal feeds.
 //! Fed in from outside systems: `feed`. Internal to edge ↔ control room: `ack` (alert
 //! acknowledgements), `evidence` and `evidence-ack` (the evidence transfer), `audit-head`.
 //!
@@ -57,9 +58,11 @@ pub fn incidents(site: &str) -> String {
     format!("qv/{site}/incident/**")
 }
 
-/// A customs lane's decision records: `qv/{site}/lane/{lane}/decision`.
+/// A customs lane's decision records: `qv/{site}/pii/lane/{lane}/decision`, under `pii`
+/// because a record names the vehicle, the importer and the officers; its public form is the
+/// `lane_decision` alert.
 pub fn lane_decision(site: &str, lane: &str) -> String {
-    format!("qv/{site}/lane/{lane}/decision")
+    format!("qv/{site}/pii/lane/{lane}/decision")
 }
 
 /// An incident as a CAP 1.2 document, asked of the control room: `qv/{site}/cap/{id}`.
@@ -138,9 +141,32 @@ pub fn audit_head(site: &str, node: &str) -> String {
     format!("qv/{site}/audit-head/{node}")
 }
 
-/// Personal data (plates, caller numbers, unblurred media), readable only with the ACL right.
+/// Personal data (docs/personal-data.md), readable only with the router's right to it:
+/// `qv/{site}/pii/**`.
 pub fn pii(site: &str) -> String {
     format!("qv/{site}/pii/**")
+}
+
+/// The personal twin of a public key: `qv/{site}/rest` → `qv/{site}/pii/rest`. A message
+/// with personal fields goes whole there, and only its masked form on the public key.
+pub fn pii_of(key: &str) -> String {
+    match key.strip_prefix("qv/").and_then(|k| k.split_once('/')) {
+        Some((site, rest)) => format!("qv/{site}/pii/{rest}"),
+        None => panic!("pii_of({key:?}): not a qv/{{site}}/… key"),
+    }
+}
+
+/// The public key a personal one stands for: `qv/{site}/pii/rest` → `qv/{site}/rest`;
+/// `None` when `key` is not under a site's `pii/`.
+pub fn public_of(key: &str) -> Option<String> {
+    let (site, rest) = key.strip_prefix("qv/")?.split_once('/')?;
+    Some(format!("qv/{site}/{}", rest.strip_prefix("pii/")?))
+}
+
+/// Every alert of every site, whole (personal fields included): what a control room
+/// ingests, `qv/*/pii/alert/**`.
+pub fn pii_alerts_of_every_site() -> String {
+    pii_of(&alerts_of_every_site())
 }
 
 /// Where the call-handling system puts 102 call records (JSON, one per message): under
@@ -177,20 +203,22 @@ pub fn telemetry_feed(site: &str) -> String {
     sensor_feed(site, "*")
 }
 
-/// Where the customs declaration system puts declarations.
+/// Where the customs declaration system puts declarations: under `pii`, because they name
+/// importers, their tax numbers, plates and containers.
 pub fn declarations_feed(site: &str) -> String {
-    format!("qv/{site}/feed/{}", feed_segment(FeedKind::Declarations))
+    format!("qv/{site}/pii/feed/{}", feed_segment(FeedKind::Declarations))
 }
 
 /// Where the customs system loads past declarations into the importers' history (a
-/// privileged route of its own: the lane feed refuses past declarations).
+/// privileged route of its own: the lane feed refuses past declarations); under `pii`.
 pub fn declaration_imports_feed(site: &str) -> String {
-    format!("qv/{site}/feed/{}", feed_segment(FeedKind::DeclarationImports))
+    format!("qv/{site}/pii/feed/{}", feed_segment(FeedKind::DeclarationImports))
 }
 
-/// Where inspection results come back into the importers' history.
+/// Where inspection results come back into the importers' history: under `pii`, because
+/// they carry the officer's token (a name).
 pub fn inspections_feed(site: &str) -> String {
-    format!("qv/{site}/feed/{}", feed_segment(FeedKind::Inspections))
+    format!("qv/{site}/pii/feed/{}", feed_segment(FeedKind::Inspections))
 }
 
 /// The attachment an edge node puts on each alert it sends: its node id, so the control
@@ -250,6 +278,14 @@ mod tests {
         assert_eq!(acks_for("n"), "qv/*/ack/n");
         assert_eq!(units_feed("s"), "qv/s/feed/units/*");
         assert_eq!(telemetry_feed("s"), "qv/s/feed/telemetry/*");
+        assert_eq!(pii_of(&alert("s", "camera", "c1", "plate_read")), "qv/s/pii/alert/camera/c1/plate_read");
+        assert_eq!(
+            public_of("qv/s/pii/alert/camera/c1/plate_read").as_deref(),
+            Some("qv/s/alert/camera/c1/plate_read")
+        );
+        assert_eq!(public_of("qv/s/alert/camera/c1/plate_read"), None);
+        assert_eq!(pii_alerts_of_every_site(), "qv/*/pii/alert/**");
+        assert_eq!(lane_decision("s", "l1"), "qv/s/pii/lane/l1/decision");
         assert!(is_cap(&cap("s", "i")) && !is_cap(&alerts("s")) && is_alert(&alerts("s")));
         assert_eq!(site_of("qv/post-1/alert/**"), Some("post-1"));
         assert_eq!(site_of("qv/*/alert/**"), None);

@@ -21,6 +21,7 @@ pub mod hash;
 pub mod health;
 pub mod keys;
 pub mod metrics;
+pub mod personal;
 pub mod rng;
 pub mod scans;
 pub mod slot;

@@ -4,8 +4,8 @@
 use crate::config::PipelineConfig;
 use edge::camera_path::{CameraPath, PathEvent};
 use edge::publisher::{AlertOutput, Publisher};
-use pipeline::sources::SourceState;
 use pipeline::sources::camera::CameraConfig;
+use pipeline::sources::{SourceState, redacted_uri};
 use std::path::PathBuf;
 
 /// Options of `analyze`.
@@ -49,7 +49,7 @@ pub fn run(args: AnalyzeArgs) -> Result<(), String> {
     cfg.bus.connect.extend(args.connect.iter().cloned());
     let mut cam = CameraConfig::new("input", &args.uri);
     cam.realtime = args.realtime;
-    cam.validate().map_err(|e| format!("{}: {e}", args.uri))?;
+    cam.validate().map_err(|e| format!("{}: {e}", redacted_uri(&args.uri)))?;
     cfg.cameras.clear();
 
     let (alerts_tx, alerts_rx) = crossbeam_channel::unbounded();
@@ -83,7 +83,7 @@ pub fn run(args: AnalyzeArgs) -> Result<(), String> {
     let published = publisher.finish();
     tracing::info!(frames, published, "analysis finished");
     match failure {
-        Some(e) => Err(format!("{}: {e}", args.uri)),
+        Some(e) => Err(format!("{}: {e}", redacted_uri(&args.uri))),
         None => Ok(()),
     }
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct ReplayDecisionArgs {
-    /// The decision record as published on `qv/{site}/lane/{lane}/decision` (a JSON file).
+    /// The decision record as published on `qv/{site}/pii/lane/{lane}/decision` (a JSON file).
     #[arg(long, conflicts_with = "id", required_unless_present = "id")]
     pub record: Option<PathBuf>,
     /// Or the record's id in the lane's history database (`--history`).

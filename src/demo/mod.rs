@@ -124,9 +124,9 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     println!();
     println!("  qorovul demo is running (site {:?}, node {:?})", cfg.site, cfg.node);
     for c in &cfg.cameras {
-        println!("  camera {:<14} {}", c.id, c.uri);
+        println!("  camera {:<14} {}", c.id, pipeline::sources::redacted_uri(&c.uri));
     }
-    println!("  alerts on zenoh      {}  at {endpoint}", keys::alerts(&cfg.site));
+    println!("  alerts on zenoh      {} at {endpoint} masked; whole {}", keys::alerts(&cfg.site), keys::pii(&cfg.site));
     println!("  incidents            {}", keys::incidents(&cfg.site));
     println!("  watch them           qorovul listen --connect {endpoint}");
     println!("                       (or: cargo run --release -- listen --connect {endpoint})");

@@ -26,7 +26,7 @@ use pki::Pki;
 
 /// A CA for one test in a temp folder, with a leaf for each of `cns` (and the router),
 /// removed with its folder when dropped.
-struct Ca(Pki);
+pub(crate) struct Ca(Pki);
 
 impl std::ops::Deref for Ca {
     type Target = Pki;
@@ -41,7 +41,7 @@ impl Drop for Ca {
     }
 }
 
-fn ca(name: &str, cns: &[&str]) -> Ca {
+pub(crate) fn ca(name: &str, cns: &[&str]) -> Ca {
     let dir = std::env::temp_dir().join(format!("qorovul-it-pki-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     Ca(Pki::new(&dir, cns))
@@ -49,7 +49,7 @@ fn ca(name: &str, cns: &[&str]) -> Ca {
 
 /// `configs/router.toml` as shipped, with its certificates from `pki` and its listener on
 /// 127.0.0.1:`port`; returns the running router.
-fn start_router(pki: &Pki, port: u16) -> Proc {
+pub(crate) fn start_router(pki: &Pki, port: u16) -> Proc {
     let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/router.toml")).unwrap();
     let (certs, listen) = ("/etc/qorovul/tls/", "tls/0.0.0.0:7447");
     assert!(shipped.contains(certs) && shipped.contains(listen), "configs/router.toml changed shape");
@@ -66,18 +66,26 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap()
 }
 
-/// The keys `reader` receives on `qv/{site}/**` and on `qv/{site}/pii/**` when `edge` (the
-/// site's node) puts a plate on `qv/{site}/pii/plate/x` and then, on the same session, a
-/// public alert. Returned once the alert has arrived: the two puts travel in order on one
-/// link (congestion control `Block`, nothing dropped for lack of room), so a plate that
-/// was let through would be there already. No sleeps.
+/// A plate read of `site`, its plate in clear: what a node's uplink sends.
+fn plate_read(site: &str) -> pipeline::alert::Alert {
+    let mut a = test_alert(site, "gate");
+    a.kind = "plate_read".into();
+    a.correlation.plate = Some("01A123BC".into());
+    a
+}
+
+/// What `reader` receives on `qv/{site}/**` and on `qv/{site}/pii/**` (key, payload) when
+/// `edge` (the site's node) publishes a plate read as its uplink does: whole on its pii key,
+/// then masked on its public key. Returned once the public one has arrived: the two puts
+/// travel in order on one link (congestion control `Block`, nothing dropped for lack of
+/// room), so a whole one that was let through would be there already. No sleeps.
 fn seen_by(
     rt: &tokio::runtime::Runtime,
     pki: &Pki,
     reader: &str,
     (edge, site): (&str, &str),
     port: u16,
-) -> (Vec<String>, Vec<String>) {
+) -> (Vec<(String, String)>, Vec<String>) {
     let reader = rt.block_on(bus::open(&pki.client(reader, port))).unwrap();
     // Declared first: the router handles one session's declarations in order, so once
     // the edge sees the `qv/{site}/**` subscriber, this one has been handled too.
@@ -85,17 +93,15 @@ fn seen_by(
     let all = reader.declare_subscriber(format!("qv/{site}/**")).wait().unwrap();
 
     let edge = rt.block_on(bus::open(&pki.client(edge, port))).unwrap();
-    let alert = test_alert(site, "gate");
+    let alert = plate_read(site);
     // Nobody else subscribes under this site: a match is the reader's subscriber.
     assert!(bus::wait_for_subscriber(&edge, &alert.key_expr(), T).unwrap(), "{site}: subscriber never matched");
-    let plate = format!("qv/{site}/pii/plate/x");
-    edge.put(&plate, "01A123BC").congestion_control(CongestionControl::Block).wait().unwrap();
     rt.block_on(bus::publish_alert(&edge, &alert)).unwrap();
 
     let mut on_all = Vec::new();
-    while !on_all.contains(&alert.key_expr()) {
+    while !on_all.iter().any(|(k, _)| *k == alert.key_expr()) {
         let sample = all.recv_timeout(T).unwrap().unwrap_or_else(|| panic!("{site}: the public alert never arrived"));
-        on_all.push(sample.key_expr().to_string());
+        on_all.push((sample.key_expr().to_string(), String::from_utf8_lossy(&sample.payload().to_bytes()).into()));
     }
     let on_pii = pii.drain().map(|s| s.key_expr().to_string()).collect();
     let _ = edge.close().wait();
@@ -111,15 +117,19 @@ fn only_the_control_room_reads_pii_and_the_integrator_gets_the_alerts() {
     let rt = runtime();
 
     // The same procedure for both readers; only the certificate differs. The control
-    // room shows the plate does get through when the ACL allows it (and that the edge
+    // room shows the whole alert does get through when the ACL allows it (and that the edge
     // may publish it).
     let (all, pii) = seen_by(&rt, &pki, "control-room", ("edge-post-1", "post1"), port);
-    let alert = test_alert("post1", "gate").key_expr();
-    assert_eq!(all, ["qv/post1/pii/plate/x".to_string(), alert], "control room on qv/post1/**");
-    assert_eq!(pii, ["qv/post1/pii/plate/x"], "control room on qv/post1/pii/**");
+    let (whole, public) = (plate_read("post1").pii_key_expr(), plate_read("post1").key_expr());
+    let keys: Vec<&str> = all.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, [whole.as_str(), public.as_str()], "control room on qv/post1/**");
+    assert!(all[0].1.contains("01A123BC") && !all[1].1.contains("01A123BC") && all[1].1.contains("01****BC"));
+    assert_eq!(pii, [whole], "control room on qv/post1/pii/**");
 
     let (all, pii) = seen_by(&rt, &pki, "integrator", ("edge-post-2", "post2"), port);
-    assert_eq!(all, [test_alert("post2", "gate").key_expr()], "integrator on qv/post2/**: the alert, never the plate");
+    let keys: Vec<&str> = all.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, [plate_read("post2").key_expr()], "integrator on qv/post2/**: the masked alert alone");
+    assert!(!all[0].1.contains("01A123BC") && all[0].1.contains("01****BC"), "{}", all[0].1);
     assert!(pii.is_empty(), "integrator on qv/post2/pii/** received {pii:?}");
 }
 
@@ -259,11 +269,11 @@ fn qorovul_listen_with_the_integrator_s_certificate_gets_alerts_and_without_one_
     listen.wait_stderr("listening on qv/post1/**", T).unwrap();
     let rt = runtime();
     let edge = rt.block_on(bus::open(&pki.client("edge-post-1", port))).unwrap();
-    let alert = test_alert("post1", "gate");
+    let alert = plate_read("post1");
     assert!(bus::wait_for_subscriber(&edge, &alert.key_expr(), T).unwrap(), "the listener's subscription is seen");
-    put(&edge, "qv/post1/pii/plate/x", b"01A123BC".to_vec());
+    // Whole on the pii key first, then masked on the public one: the first line is the masked one.
     rt.block_on(bus::publish_alert(&edge, &alert)).unwrap();
     let line = listen.stdout.recv_timeout(T).expect("the alert is printed");
-    assert!(line.contains(&alert.id.to_string()) && !line.contains("01A123BC"), "{line}");
+    assert!(line.contains(&alert.id.to_string()) && !line.contains("01A123BC") && line.contains("01****BC"), "{line}");
     let _ = edge.close().wait();
 }

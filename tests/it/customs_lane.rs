@@ -1,7 +1,7 @@
 //! The customs lane end to end: a declaration posted over HTTP, a cargo scan made by the
 //! repo's generator analysed by the real X-ray lane against that declaration (found by its
 //! container), the gate camera's plate read and the portal's reading put on zenoh as
-//! their nodes would; the desk publishes the decision on `qv/{site}/lane/{lane}/decision`
+//! their nodes would; the desk publishes the decision on `qv/{site}/pii/lane/{lane}/decision`
 //! and a `lane_decision` alert; `qorovul replay-decision` makes the decision again from
 //! the published record, identical under the same policy, and names the difference under
 //! a changed rule. Bad declarations are refused over HTTP with the field named.
@@ -66,7 +66,7 @@ portals = ["rpm-1"]
     .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let session = rt.block_on(pipeline::bus::open(&cfg.bus)).unwrap();
-    let decisions = session.declare_subscriber(format!("qv/t/lane/{LANE}/decision")).wait().unwrap();
+    let decisions = session.declare_subscriber(format!("qv/t/pii/lane/{LANE}/decision")).wait().unwrap();
     // The node's outbox → zenoh, as the edge's publisher does; alerts kept for the asserts.
     let (tx, rx) = crossbeam_channel::unbounded::<Alert>();
     let (seen_tx, seen) = crossbeam_channel::unbounded::<Alert>();

@@ -59,7 +59,7 @@ fn start(test: &str) -> Bus {
     let session = rt.block_on(bus::open(&bus_cfg)).unwrap();
     let incidents = session.declare_subscriber(keys::incidents("*")).wait().unwrap();
     let warm_up = test_alert("warm-up", "gate");
-    assert!(bus::wait_for_subscriber(&session, &warm_up.key_expr(), WAIT).unwrap(), "the control room subscribes");
+    assert!(bus::wait_for_subscriber(&session, &warm_up.pii_key_expr(), WAIT).unwrap(), "the control room subscribes");
     // Until one incident of a warm-up alert comes back, the control room may not know this
     // subscriber yet; after one has, it routes every later update here.
     let deadline = std::time::Instant::now() + WAIT;
@@ -78,10 +78,10 @@ fn north(p: GeoPoint, north_m: f64) -> GeoPoint {
     GeoPoint { lat: p.lat + north_m / 111_195.0, lon: p.lon }
 }
 
-/// Puts `alert` on its own key as edge node `node` would (with the node's attachment).
+/// Puts `alert` on its own (pii) key as edge node `node` would (with the node's attachment).
 fn publish(session: &zenoh::Session, alert: &Alert, node: &str) {
     session
-        .put(alert.key_expr(), alert.to_json())
+        .put(alert.pii_key_expr(), alert.to_json())
         .congestion_control(CongestionControl::Block)
         .attachment(keys::node_attachment(node))
         .wait()
@@ -192,13 +192,13 @@ fn a_heartbeat_speaking_for_another_node_is_refused_and_the_nodes_own_is_taken()
 fn an_alert_on_another_sources_key_is_dead_lettered_and_on_its_own_is_fused() {
     let bus = start("key-mismatch");
     let alert = test_alert("post1", "gate");
-    let forged_key = keys::alert("post1", "camera", "other-cam", &alert.kind);
+    let forged_key = keys::pii_of(&keys::alert("post1", "camera", "other-cam", &alert.kind));
     assert!(bus::wait_for_subscriber(&bus.session, &forged_key, WAIT).unwrap(), "the control room subscribes");
     bus.session.put(&forged_key, alert.to_json()).congestion_control(CongestionControl::Block).wait().unwrap();
     publish(&bus.session, &alert, "edge-1");
 
     let dead = bus.room.wait_stderr(&format!("dead letter from {forged_key}"), WAIT).unwrap();
-    assert!(dead.contains(&format!("the alert's own key is {}", alert.key_expr())), "{dead}");
+    assert!(dead.contains(&format!("the alert's own key is {}", alert.pii_key_expr())), "{dead}");
     loop {
         let sample = bus.incidents.recv_timeout(WAIT).unwrap().expect("the rightful alert makes an incident");
         let u: IncidentUpdate = serde_json::from_slice(&sample.payload().to_bytes()).unwrap();

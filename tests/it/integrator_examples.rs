@@ -3,7 +3,8 @@
 //! (`docs/examples/subscribe.py`, on PyPI's `eclipse-zenoh`, set up by
 //! `scripts/python-zenoh.sh`). Each must print the history reply (from a real control
 //! room's store), then exactly the alerts and the incident published, and refuse the alert
-//! of a newer MAJOR.
+//! of a newer MAJOR. A plate read's plate reaches neither example in clear, from history or
+//! live; both recognise its vehicle by the keyed hash.
 
 use crate::support::{Proc, assert_valid_alert, free_port, test_alert};
 use control_room::fusion::{Engine, FusionConfig};
@@ -48,7 +49,7 @@ fn check_example(site: &str, mut example: Command) {
     // consolidated (zenoh's default would keep one reply per key).
     let stored: Vec<Alert> = [60, 30]
         .map(|minutes| {
-            let mut a = test_alert(site, "gate");
+            let mut a = plate_read(site);
             a.event_ts -= chrono::TimeDelta::minutes(minutes);
             a
         })
@@ -62,7 +63,7 @@ fn check_example(site: &str, mut example: Command) {
         std::thread::sleep(Duration::from_millis(20));
     }
 
-    let alerts = [test_alert(site, "gate"), test_alert(site, "yard")];
+    let alerts = [plate_read(site), test_alert(site, "yard")];
     let newer_major = Alert { schema_version: "2.0".into(), ..test_alert(site, "gate") };
     let incident = Engine::new(FusionConfig::default()).unwrap().ingest(&alerts[0]).remove(0);
 
@@ -121,11 +122,31 @@ fn check_example(site: &str, mut example: Command) {
         }
     }
 
+    // The plate: masked in every line, its vehicle counted by keyed hash over the two stored
+    // alerts, the live one and the incident.
+    assert!(stdout.iter().all(|l| !l.contains("01A123BC")), "{stdout:?}");
+    assert!(stdout.iter().filter(|l| l.contains("01****BC")).count() >= 4, "{stdout:?}");
+    let counted = format!("vehicle {} (01****BC): 4 messages", key().hash("plate", "01A123BC"));
+    assert!(stderr.contains(&counted), "{counted:?} not in {stderr:?}");
+
     let refused: Vec<&String> = stderr.iter().filter(|l| l.contains("refused")).collect();
     assert_eq!(refused.len(), 1, "only the 2.0 alert is refused: {stderr:?}");
     let id = newer_major.id.to_string();
     assert!(refused[0].contains("newer MAJOR") && refused[0].contains(&id), "{}", refused[0]);
     room.stop().unwrap();
+}
+
+fn key() -> pipeline::personal::CorrelationKey {
+    pipeline::personal::CorrelationKey::from_bytes([5; 32])
+}
+
+/// A plate read as a node's uplink sends it: its plate whole, sealed with the keyed hash.
+fn plate_read(site: &str) -> Alert {
+    let mut a = test_alert(site, "gate");
+    a.correlation.plate = Some("01A123BC".into());
+    a.attributes.insert("plate".into(), "01A123BC".into());
+    key().seal(&mut a);
+    a
 }
 
 /// Starts `cmd` with its output lines on channels, killed when dropped.

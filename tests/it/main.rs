@@ -17,6 +17,7 @@ mod hostile;
 mod hostile_bus;
 mod integrator_examples;
 mod layout;
+mod personal_data;
 mod plates_gate;
 mod rtsp;
 mod scene_vtest;

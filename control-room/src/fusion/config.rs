@@ -156,8 +156,9 @@ impl CorrelationKey {
     pub fn value(self, alert: &Alert) -> Option<&str> {
         let c = &alert.correlation;
         match self {
-            CorrelationKey::Plate => c.plate.as_deref(),
-            CorrelationKey::Container => c.container.as_deref(),
+            // Joined on keyed hashes (`personal`), never on the plate or container itself.
+            CorrelationKey::Plate => c.plate_key.as_deref(),
+            CorrelationKey::Container => c.container_key.as_deref(),
             CorrelationKey::Call => c.call.as_deref(),
         }
         .filter(|v| !v.is_empty())

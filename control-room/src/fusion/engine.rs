@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use uuid::Uuid;
 
 /// `MAJOR.MINOR` of the incident message (`pipeline/schemas/incident.schema.json`).
-pub const SCHEMA_VERSION: &str = "1.1";
+pub const SCHEMA_VERSION: &str = "1.2";
 
 /// Mixed into every incident id, so ids never collide with another use of the same hashing.
 const ID_NAMESPACE: &[u8] = b"qorovul/fusion/incident/1";
@@ -48,11 +48,18 @@ pub enum Change {
 }
 
 /// Distinct correlation key values seen among an incident's members, in first-seen order.
+/// Plates and containers are joined on their keyed hashes (`plate_key`, `container_key`, since
+/// 1.2) and shown masked (`plate[i]` is the masked plate of `plate_key[i]`): an incident
+/// message holds no personal data (docs/personal-data.md).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IncidentKeys {
     pub plate: Vec<String>,
     pub container: Vec<String>,
     pub call: Vec<String>,
+    #[serde(default)]
+    pub plate_key: Vec<String>,
+    #[serde(default)]
+    pub container_key: Vec<String>,
 }
 
 /// One alert's membership in an incident.
@@ -204,6 +211,7 @@ struct Pending {
     ts: i64,
     place: Option<GeoPoint>,
     keys: [Option<String>; 3],
+    shown: [Option<String>; 2],
     member: Member,
 }
 
@@ -304,11 +312,9 @@ impl Engine {
         let late = site.max_us.is_some_and(|max| ts < max.saturating_sub(*lateness_us));
         site.max_us = Some(site.max_us.map_or(ts, |max| max.max(ts)));
         let place = alert_place(alert);
-        let keys = [
-            alert.correlation.plate.as_deref(),
-            alert.correlation.container.as_deref(),
-            alert.correlation.call.as_deref(),
-        ];
+        let c = &alert.correlation;
+        let keys = [c.plate_key.as_deref(), c.container_key.as_deref(), c.call.as_deref()];
+        let shown = [c.plate.as_deref(), c.container.as_deref()];
         let member = |rule: Option<String>| Member {
             alert_id: alert.id,
             episode: alert.episode,
@@ -356,7 +362,7 @@ impl Engine {
                 let seq = *next_seq;
                 *next_seq += 1;
                 let mut o = Open::new(seq, incident_id("", alert.id), alert, alert.kind.clone(), None, ts);
-                o.add(member(None), ts, place, keys, rule_mask, escalate_at);
+                o.add(member(None), ts, place, keys, shown, rule_mask, escalate_at);
                 out.push(IncidentUpdate::new(Change::Created, &o.incident));
                 o.reindex(&mut site.index);
                 site.open.insert(seq, o);
@@ -387,7 +393,7 @@ impl Engine {
                     }
                     o.absorb(other, escalate_at);
                 }
-                o.add(member(Some(rule)), ts, place, keys, rule_mask, escalate_at);
+                o.add(member(Some(rule)), ts, place, keys, shown, rule_mask, escalate_at);
                 o.reindex(&mut site.index);
                 out.push(IncidentUpdate::new(Change::Updated, &o.incident));
                 out.append(&mut closed);
@@ -416,7 +422,7 @@ impl Engine {
                 };
                 if let Some(seq) = joined {
                     let o = site.open.get_mut(&seq).expect("indexed incidents are open");
-                    o.add(member(Some(ec.name.clone())), ts, place, keys, 0, escalate_at);
+                    o.add(member(Some(ec.name.clone())), ts, place, keys, shown, 0, escalate_at);
                     o.reindex(&mut site.index);
                     out.push(IncidentUpdate::new(Change::Updated, &o.incident));
                     continue;
@@ -428,8 +434,8 @@ impl Engine {
                 let buf = groups.get_mut(group).expect("inserted above");
                 let front = buf.first().map(|p| p.ts);
                 let pos = buf.partition_point(|p| p.ts <= ts);
-                let keys_owned = keys.map(|k| k.map(str::to_string));
-                buf.insert(pos, Pending { ts, place, keys: keys_owned, member: member(Some(ec.name.clone())) });
+                let (keys, shown) = (keys.map(|k| k.map(str::to_string)), shown.map(|k| k.map(str::to_string)));
+                buf.insert(pos, Pending { ts, place, keys, shown, member: member(Some(ec.name.clone())) });
                 let need = ec.count as usize;
                 // A window of `need` consecutive pending alerts that holds the new one and fits the span.
                 let start = (pos.saturating_sub(need - 1)..=pos)
@@ -453,7 +459,8 @@ impl Engine {
                 o.base = ec.severity;
                 for p in batch {
                     let k = [p.keys[0].as_deref(), p.keys[1].as_deref(), p.keys[2].as_deref()];
-                    o.add(p.member, p.ts, p.place, k, 0, escalate_at);
+                    let shown = [p.shown[0].as_deref(), p.shown[1].as_deref()];
+                    o.add(p.member, p.ts, p.place, k, shown, 0, escalate_at);
                 }
                 out.push(IncidentUpdate::new(Change::Created, &o.incident));
                 site.index.add_count(r, group, seq);
@@ -558,27 +565,30 @@ fn first_link(
 }
 
 impl IncidentKeys {
-    /// By index: 0 plate, 1 container, 2 call (the order of [`super::CorrelationKey`]).
+    /// The values joined on, by index: 0 plate keys, 1 container keys, 2 calls (the order of
+    /// [`super::CorrelationKey`]).
     pub(super) fn values(&self, i: usize) -> &Vec<String> {
         match i {
-            0 => &self.plate,
-            1 => &self.container,
+            0 => &self.plate_key,
+            1 => &self.container_key,
             _ => &self.call,
         }
     }
 
-    fn values_mut(&mut self, i: usize) -> &mut Vec<String> {
-        match i {
-            0 => &mut self.plate,
-            1 => &mut self.container,
-            _ => &mut self.call,
+    /// Adds join value `v` of index `i`, with the plate or container it stands for (`shown`,
+    /// masked here; absent for a call, which is its own value).
+    fn add(&mut self, i: usize, v: &str, shown: Option<&str>) {
+        if v.is_empty() || self.values(i).iter().any(|k| k == v) {
+            return;
         }
-    }
-
-    fn add(&mut self, i: usize, v: &str) {
-        let vals = self.values_mut(i);
-        if !v.is_empty() && !vals.iter().any(|k| k == v) {
-            vals.push(v.to_string());
+        let (vals, shown_vals) = match i {
+            0 => (&mut self.plate_key, Some(&mut self.plate)),
+            1 => (&mut self.container_key, Some(&mut self.container)),
+            _ => (&mut self.call, None),
+        };
+        vals.push(v.to_string());
+        if let Some(list) = shown_vals {
+            list.push(shown.map(pipeline::personal::mask).unwrap_or_default());
         }
     }
 }
@@ -635,12 +645,15 @@ impl Open {
         if ts < self.first_us { self.first_us - ts } else { ts.saturating_sub(self.last_us).max(0) }
     }
 
+    // The alert's parts, taken apart once by the caller: an alert or a pending one.
+    #[allow(clippy::too_many_arguments)]
     fn add(
         &mut self,
         m: Member,
         ts: i64,
         place: Option<GeoPoint>,
         keys: [Option<&str>; 3],
+        shown: [Option<&str>; 2],
         rule_mask: u64,
         escalate_at: usize,
     ) {
@@ -658,7 +671,7 @@ impl Open {
         }
         for (i, k) in keys.iter().enumerate() {
             if let Some(v) = k {
-                inc.keys.add(i, v);
+                inc.keys.add(i, v, shown.get(i).copied().flatten());
             }
         }
         self.rule_mask |= rule_mask;
@@ -687,9 +700,16 @@ impl Open {
         if inc.place.is_none() {
             inc.place = o.place;
         }
-        for (i, vals) in [o.keys.plate, o.keys.container, o.keys.call].iter().enumerate() {
-            for v in vals {
-                inc.keys.add(i, v);
+        for (i, (vals, shown)) in [
+            (&o.keys.plate_key, &o.keys.plate),
+            (&o.keys.container_key, &o.keys.container),
+            (&o.keys.call, &o.keys.call),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for (v, s) in vals.iter().zip(shown) {
+                inc.keys.add(i, v, Some(s));
             }
         }
         self.rule_mask |= other.rule_mask;

@@ -17,6 +17,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use pipeline::personal;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
@@ -117,7 +118,8 @@ async fn visible_summary(app: &AppState, user: &User, id: &str) -> Result<Incide
 }
 
 #[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "incidents", params(("id" = String, Path)),
-    responses((status = 200, body = IncidentDetail), (status = 404)))]
+    responses((status = 200, body = IncidentDetail, description = "the incident, personal fields masked (its \
+    alerts' and fusion's plates and containers); each alert is revealed on its own"), (status = 404)))]
 pub async fn get_incident(
     State(app): State<AppState>,
     axum::Extension(p): Caller,
@@ -125,9 +127,7 @@ pub async fn get_incident(
 ) -> Result<Json<IncidentDetail>, ApiError> {
     let Path(id) = id?;
     let mut d = visible_incident(&app, &p.user, &id).await?;
-    for a in &mut d.alerts {
-        privacy::mask_alert(a);
-    }
+    privacy::mask_incident(&mut d);
     Ok(Json(d))
 }
 
@@ -360,7 +360,7 @@ pub async fn list_alerts(
     let sites = Sites::of(&p.user);
     let mut page = app.db(move |s| s.alerts(&query, &sites)).await?;
     for a in &mut page.items {
-        privacy::mask_alert(a);
+        personal::mask_alert_json(a);
     }
     Ok(Json(page))
 }
@@ -380,7 +380,7 @@ pub async fn get_alert(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Path(id) = id?;
     let mut a = visible_alert(&app, &p.user, &id).await?;
-    privacy::mask_alert(&mut a);
+    personal::mask_alert_json(&mut a);
     Ok(Json(a))
 }
 
@@ -396,7 +396,9 @@ fn reason_ok(reason: &str) -> Result<(), ApiError> {
 }
 
 #[utoipa::path(post, path = "/api/v1/alerts/{id}/reveal", tag = "alerts", params(("id" = String, Path)),
-    request_body = ReasonRequest, responses((status = 200, description = "the alert unmasked (audited)")))]
+    request_body = ReasonRequest, responses((status = 200, description = "the alert unmasked; one audit entry \
+    `reveal_personal` with the reason and the names of the fields shown"), (status = 403), (status = 404),
+    (status = 422, description = "no reason of 4 to 500 characters")))]
 pub async fn reveal_alert(
     State(app): State<AppState>,
     axum::Extension(p): Caller,
@@ -407,9 +409,8 @@ pub async fn reveal_alert(
     reason_ok(&req.reason)?;
     let a = visible_alert(&app, &p.user, &id).await?;
     let site = a["site"].as_str().unwrap_or_default().to_string();
-    let fields: Vec<&str> =
-        privacy::PERSONAL_FIELDS.iter().copied().filter(|f| a.pointer(f).is_some_and(|v| v.is_string())).collect();
-    let detail = serde_json::json!({ "reason": req.reason, "fields": fields });
+    // The audit entry names the fields shown, never their values.
+    let detail = serde_json::json!({ "reason": req.reason, "fields": privacy::personal_fields(&a) });
     let (name, target) = (p.user.username.clone(), format!("alert/{id}"));
     app.db(move |s| s.audit(&name, "reveal_personal", Some(&site), Some(&target), &detail)).await?;
     Ok(Json(a))

@@ -10,6 +10,8 @@
 mod api;
 mod error;
 mod pages;
+#[cfg(test)]
+mod personal_tests;
 pub mod policy;
 mod session;
 #[cfg(test)]

@@ -42,7 +42,7 @@ struct Fixture {
     _dir: TempDir,
 }
 
-struct TempDir(std::path::PathBuf);
+pub(super) struct TempDir(pub(super) std::path::PathBuf);
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
@@ -114,25 +114,25 @@ fn fixture(name: &str) -> Fixture {
     Fixture { router, own, other, passwords, store, _dir: TempDir(dir) }
 }
 
-fn app_router(app: AppState) -> axum::Router {
+pub(super) fn app_router(app: AppState) -> axum::Router {
     let (router, _) = super::app(app);
     router.layer(MockConnectInfo(std::net::SocketAddr::from(([127, 0, 0, 1], 4000))))
 }
 
 /// A signed-in browser: its cookie and CSRF token.
 #[derive(Clone)]
-struct Login {
-    cookie: String,
-    csrf: String,
+pub(super) struct Login {
+    pub(super) cookie: String,
+    pub(super) csrf: String,
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: String,
+pub(super) struct Answer {
+    pub(super) status: StatusCode,
+    pub(super) headers: axum::http::HeaderMap,
+    pub(super) body: String,
 }
 
-async fn send(router: &axum::Router, req: Request<Body>) -> Answer {
+pub(super) async fn send(router: &axum::Router, req: Request<Body>) -> Answer {
     let res = router.clone().oneshot(req).await.unwrap();
     let status = res.status();
     let headers = res.headers().clone();
@@ -140,7 +140,12 @@ async fn send(router: &axum::Router, req: Request<Body>) -> Answer {
     Answer { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
 }
 
-fn request(method: &Method, uri: &str, login: Option<&Login>, body: Option<&serde_json::Value>) -> Request<Body> {
+pub(super) fn request(
+    method: &Method,
+    uri: &str,
+    login: Option<&Login>,
+    body: Option<&serde_json::Value>,
+) -> Request<Body> {
     let mut b = Request::builder().method(method).uri(uri);
     if let Some(l) = login {
         b = b.header(header::COOKIE, &l.cookie).header("x-csrf-token", &l.csrf);

@@ -1,6 +1,10 @@
 //! WebSocket push: every new or changed incident and every heartbeat of the caller's
 //! sites, as it happens. A client that falls too far behind is told to resynchronise
 //! (`{"type":"resync"}`: fetch the queue again) rather than silently miss updates.
+//!
+//! Nothing personal goes out here whole: `alert` messages are masked once by the ingest
+//! (`pipeline::personal::mask_alert_json`) for every client, and `incident` messages carry the
+//! queue row, which holds no personal field.
 
 use super::{AppState, Principal};
 use axum::extract::State;

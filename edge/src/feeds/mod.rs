@@ -184,7 +184,7 @@ impl Feeds {
         subscribe(keys::units_feed(site), Some(FeedKind::Units), false)?;
         subscribe(keys::telemetry_feed(site), Some(FeedKind::Telemetry), false)?;
         if cfg.calls.enabled {
-            subscribe(keys::camera_alerts(site), None, false)?;
+            subscribe(keys::pii_of(&keys::camera_alerts(site)), None, false)?;
         }
         if cfg.customs.enabled {
             subscribe(keys::declarations_feed(site), Some(FeedKind::Declarations), false)?;

@@ -93,3 +93,27 @@ fn the_database_is_in_wal_mode_with_full_sync() {
     assert_eq!(mode, "wal");
     assert_eq!(sync, 2, "FULL");
 }
+
+#[test]
+fn a_row_keeps_the_public_form_beside_the_whole_alert_and_an_old_outbox_gets_one_when_read() {
+    let path = temp_db("public");
+    let mut plate = alert(Severity::Low);
+    plate.correlation.plate = Some("01A777BC".into());
+    let plain = alert(Severity::Low);
+    let mut ob = Outbox::open(&path).unwrap();
+    ob.append(&[plate.clone(), plain.clone()]).unwrap();
+    let next = ob.next(2).unwrap();
+    assert!(next[0].json.contains("01A777BC"), "whole, for the pii key");
+    let public = next[0].public.as_deref().expect("a public form");
+    assert!(!public.contains("01A777BC") && public.contains("01****BC"), "{public}");
+    assert_eq!(next[1].public, None, "nothing personal: the same JSON on both keys");
+    // An outbox written before the column existed: its rows are masked when read.
+    drop(ob);
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch("ALTER TABLE outbox DROP COLUMN public").unwrap();
+    drop(conn);
+    let ob = Outbox::open(&path).unwrap();
+    let old = ob.next(2).unwrap();
+    assert!(old[0].public.as_deref().is_some_and(|p| p.contains("01****BC") && !p.contains("01A777BC")));
+    assert!(old[1].public.is_some(), "an old row is never assumed to hold nothing personal");
+}

@@ -17,7 +17,7 @@ use crate::detect::Manifest;
 use crate::rules::{AlertContext, AlertParts};
 use chrono::{DateTime, Utc};
 use pipeline::alert::{self, Alert, AlertSource, ClockState, Phase, Severity, SourceKind};
-use pipeline::calls::{CallBook, CallStatus, Merge, mask_number, parse_record};
+use pipeline::calls::{CallBook, CallStatus, Merge, parse_record};
 use pipeline::feed::Outcome;
 use pipeline::metrics;
 use serde_json::{Value, json};
@@ -110,7 +110,8 @@ impl CallDesk {
             Ok(r) => r,
             Err(e) => {
                 m.metric("qv_feed_rejected_total", &[("feed", "calls"), ("reason", e.reason())]).inc();
-                tracing::warn!("call record refused: {e}");
+                // The sender is told `e`; the log only the field: `e` may quote a caller's data.
+                tracing::warn!(reason = e.reason(), "call record refused: {}", e.logged());
                 return Outcome::refused(e.to_string());
             }
         };
@@ -195,10 +196,13 @@ impl CallDesk {
         attributes.insert("priority".into(), triage.priority.into());
         attributes.insert("triage".into(), triage_json(&triage));
         attributes.insert("narrative".into(), excerpt.into());
+        // Whole: the alert travels whole only on its pii key, and masked everywhere else
+        // (`pipeline::personal`), so the operator who reveals it can call back.
         if let Some(n) = &call.caller.number {
-            // Masked here already: alerts leave the personal-data key space; the full
-            // number stays at the desk.
-            attributes.insert("caller_number".into(), mask_number(n).into());
+            attributes.insert("caller_number".into(), n.clone().into());
+        }
+        if let Some(n) = &call.caller.name {
+            attributes.insert("caller_name".into(), n.clone().into());
         }
         if let Some(l) = &call.language {
             attributes.insert("language".into(), l.clone().into());

@@ -73,8 +73,10 @@ fn a_call_is_one_episode_begun_updated_and_ended_with_its_triage_and_masked_numb
     assert_eq!((begin.source.kind, begin.source.id.as_str()), (SourceKind::Call, "102"));
     assert_eq!(begin.correlation.call.as_deref(), Some("c-1"));
     assert!(begin.correlation.place.is_some(), "placed at its coordinates");
-    assert_eq!(begin.attributes["caller_number"], "+•••••••••567", "the number is masked in the alert");
-    assert!(!begin.to_json().contains("901234567"), "the full number never leaves the desk");
+    assert_eq!(begin.attributes["caller_number"], "+998901234567", "whole in the alert, for its pii key");
+    let public = pipeline::personal::public(&begin);
+    assert_eq!(public.attributes["caller_number"], "+9*********67", "masked in its public form");
+    assert!(!public.to_json().contains("901234567"), "the full number only in the whole alert");
     assert!(begin.attributes["triage"]["life_threatening"].as_bool().unwrap(), "{}", begin.attributes["triage"]);
     assert_eq!(begin.severity, severity_of(begin.attributes["priority"].as_u64().unwrap() as u8));
     assert!(begin.severity >= Severity::High, "a knife and a wound: {:?}", begin.severity);
@@ -147,6 +149,27 @@ fn bad_records_are_refused_naming_the_field_counted_and_raise_nothing() {
     assert_eq!(o.result, "accepted");
     assert!(o.notes.iter().any(|n| n.contains("place unknown")), "{o:?}");
     assert!(out[0].correlation.place.is_none() && out[0].attributes["units"] == json!([]));
+}
+
+#[test]
+fn a_refused_record_is_logged_by_its_field_and_the_caller_s_data_only_told_the_sender() {
+    let (mut d, mut out) = (desk(), Vec::new());
+    let long_number = "+998 90 123 45 67 / 998 91 765 43 21 home";
+    let bad = [
+        json!({"call_id": "c-n", "start_ts": at(0), "caller": {"number": long_number}, "location": point(0.0, 0.0)}),
+        json!({"call_id": "c-a", "start_ts": at(0), "location": {"address": ["Amir Temur 15, kv. 3"]}}),
+        json!({"call_id": "c-t", "start_ts": at(0), "location": point(0.0, 0.0), "narrative": {"Ali Valiyev": "fire"}}),
+    ];
+    let (notes, logs) = crate::test_logs::logs_of(|| {
+        bad.iter().map(|r| d.call_record(r.to_string().as_bytes(), at(0), &mut out).notes.join(" ")).collect::<Vec<_>>()
+    });
+    assert!(notes[0].contains("998 90 123") && notes[1].contains("Amir Temur"), "the sender is told: {notes:?}");
+    for clear in ["998 90 123", "765 43 21", "Amir Temur", "Ali Valiyev"] {
+        assert!(!logs.contains(clear), "{clear} logged:\n{logs}");
+    }
+    for field in ["caller.number", "location.address", "narrative"] {
+        assert!(logs.contains(field), "{field} not in:\n{logs}");
+    }
 }
 
 fn noted(feed: &str, note: &str) -> u64 {

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use pipeline::alert::{self, Alert, AlertSource, ClockState, Correlation, Phase, Severity, SourceKind};
 use pipeline::feed::Outcome;
 use pipeline::metrics;
+use pipeline::personal::mask;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -110,7 +111,7 @@ mod records;
 /// system's clock and the post's differ a little, never by more.
 pub const SUBMITTED_AHEAD_SECS: i64 = 300;
 
-/// A lane device's alert not taken: counted and logged.
+/// A lane device's alert not taken: counted and logged. `note` names ids and times only.
 fn refused_input(lane: &str, input: &str, reason: &'static str, note: String) {
     metrics::global()
         .metric("qv_lane_inputs_refused_total", &[("lane", lane), ("input", input), ("reason", reason)])
@@ -122,9 +123,12 @@ fn secs(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// A record refused: counted, logged by its reason and id, and `note` said to the sender. The
+/// note is not logged: it may quote the record back (`plates[0]: "01A123BC": …`, an officer's
+/// name, a tax number in a parse error).
 fn refuse(feed: &'static str, reason: &'static str, id: Option<String>, note: String) -> Outcome {
     metrics::global().metric("qv_feed_rejected_total", &[("feed", feed), ("reason", reason)]).inc();
-    tracing::warn!("{feed} refused: {note}");
+    tracing::warn!(feed, reason, id = id.as_deref().unwrap_or(""), "{feed} record refused (the sender is told why)");
     Outcome { result: "refused", id, notes: vec![note] }
 }
 
@@ -198,7 +202,7 @@ impl CustomsDesk {
                     Ok(k) => k,
                     Err(e) => {
                         counted("plate", "unread");
-                        tracing::warn!(lane = %lane.id, "plate read {read:?} not taken: {e}");
+                        tracing::warn!(lane = %lane.id, plate = %mask(read), reason = e.code(), "plate read not taken");
                         return;
                     }
                 };
@@ -537,9 +541,10 @@ impl CustomsDesk {
         m.metric("qv_lane_decisions_total", &[("lane", &p.lane), ("corridor", corridor)]).inc();
         out.alerts.push(self.decision_alert(&record, now));
         out.alerts.extend(self.watch_rates(&record, now));
+        // The vehicle masked; the reasons by rule (their texts name plates and importers).
         tracing::info!(
-            lane = %p.lane, vehicle = %record.vehicle, corridor, reason = %record.decision.reasons.first().map(|r| r.text.as_str()).unwrap_or(""),
-            "lane decision"
+            lane = %p.lane, decision = %record.id, vehicle = %mask(&record.vehicle), corridor,
+            rule = record.decision.reasons.first().map_or("", |r| r.rule.as_str()), "lane decision"
         );
         out.decisions.push(record);
     }
@@ -583,6 +588,9 @@ impl CustomsDesk {
         if let Some(decl) = &r.inputs.declaration {
             attributes.insert("declaration_id".into(), decl.id.clone().into());
             attributes.insert("importer_tin".into(), decl.importer_tin.clone().into());
+            if let Some(name) = &decl.importer_name {
+                attributes.insert("importer_name".into(), name.clone().into());
+            }
         }
         if let Some(rel) = &d.reliability {
             attributes.insert("reliability".into(), json!(rel.score));

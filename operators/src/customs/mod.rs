@@ -1,6 +1,6 @@
 //! The customs lane desk: one vehicle's inputs at a border lane become one corridor
 //! decision (green / yellow / red) with its reasons, published on
-//! `qv/{site}/lane/{lane}/decision`, stored for replay, and raised as a `lane_decision`
+//! `qv/{site}/pii/lane/{lane}/decision`, stored for replay, and raised as a `lane_decision`
 //! alert (severity high when red).
 //!
 //! The one idea: a vehicle is a *passage* through a lane, assembled from whatever arrives
@@ -47,13 +47,14 @@ pub use desk::{CustomsDesk, DeskOutput, ManualIdentity, SUBMITTED_AHEAD_SECS};
 pub use open::{OpenDeclarations, SharedDeclarations};
 
 /// The alerts the desk takes from the fabric: lane cameras' plate reads, scans' summaries,
-/// portal readings (they may come from other nodes of the site).
+/// portal readings (they may come from other nodes of the site), whole: on their `pii` keys,
+/// since the public forms mask the plates and containers the desk matches on.
 pub fn input_keys(site: &str) -> [String; 3] {
     use pipeline::alert::SourceKind;
-    use pipeline::keys::alerts_of_kind;
+    use pipeline::keys::{alerts_of_kind, pii_of};
     [
-        alerts_of_kind(site, SourceKind::Camera.as_str(), "plate_read"),
-        alerts_of_kind(site, SourceKind::Xray.as_str(), "xray_scan"),
-        alerts_of_kind(site, SourceKind::Sensor.as_str(), "radiation_reading"),
+        pii_of(&alerts_of_kind(site, SourceKind::Camera.as_str(), "plate_read")),
+        pii_of(&alerts_of_kind(site, SourceKind::Xray.as_str(), "xray_scan")),
+        pii_of(&alerts_of_kind(site, SourceKind::Sensor.as_str(), "radiation_reading")),
     ]
 }

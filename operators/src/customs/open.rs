@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 
 /// A plate read in canonical form (country aside: a plate's text is what matches).
-pub(super) fn plate_key(read: &str, hint: Option<&str>) -> Result<String, String> {
+pub(super) fn plate_key(read: &str, hint: Option<&str>) -> Result<String, PlateError> {
     let hint = hint.and_then(Country::from_code);
     match normalise_plate(read, None) {
         Ok(p) => Ok(p.text),
@@ -16,9 +16,9 @@ pub(super) fn plate_key(read: &str, hint: Option<&str>) -> Result<String, String
             // Several countries' formats fit the same text: the lane's country if it is one
             // of them, else the first; the text, which is what matches, is the same.
             let c = hint.filter(|h| countries.contains(h)).or(countries.first().copied());
-            normalise_plate(read, c).map(|p| p.text).map_err(|e| e.to_string())
+            normalise_plate(read, c).map(|p| p.text)
         }
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e),
     }
 }
 

@@ -381,6 +381,46 @@ fn an_officer_s_entry_is_made_in_the_officer_s_own_name() {
     assert_eq!(r.inputs.identity.officer.as_deref(), Some("k.aliyev"), "the record names the officer");
 }
 
+#[test]
+fn the_desk_logs_no_plate_container_tin_reason_or_officer() {
+    let ((), logs) = crate::test_logs::logs_of(|| {
+        let mut d = desk();
+        let mut out = DeskOutput::default();
+        // Refusals quote the record back to the sender, and only to the sender.
+        let o = d.declaration(&declaration("D-70", "XQ9999ZZ", None, "620342", 100.0), at(0), &mut out);
+        assert!(o.result == "refused" && o.notes[0].contains("XQ9999ZZ"), "{o:?}");
+        let o = d.declaration(&declaration("D-71", "01A171BC", Some("CSQU3054384"), "620342", 100.0), at(0), &mut out);
+        assert!(o.result == "refused" && o.notes[0].contains("CSQU3054384"), "{o:?}");
+        let forged = json!({"lane": LANE, "plates": ["01A171BC"], "officer": "k.aliyev"});
+        let o = d.identity(forged.to_string().as_bytes(), at(1), &mut out, "anvar.r");
+        assert!(o.result == "refused" && o.notes[0].contains("k.aliyev"), "{o:?}");
+        // A read that is no plate, a manual entry, a decision and an inspection.
+        d.observe(&plate_read("ZQ#999ZZ", 2), at(2), &mut out);
+        let o = d.declaration(&declaration("D-72", "01A172BC", Some("CSQU3054383"), "620342", 8000.0), at(3), &mut out);
+        assert_eq!(o.result, "accepted", "{o:?}");
+        let entry = json!({"lane": LANE, "plates": ["01 A 172 BC"], "containers": ["CSQU3054383"]});
+        assert_eq!(d.identity(entry.to_string().as_bytes(), at(4), &mut out, "k.aliyev").result, "accepted");
+        d.observe(&scan("S-72", Some("01A172BC"), Some("CSQU3054383"), &[], 5), at(5), &mut out);
+        d.observe(&reading("clean", 6), at(6), &mut out);
+        assert_eq!((out.decisions.len(), d.waiting()), (1, 0));
+        assert!(out.decisions[0].vehicle.contains("01A172BC"), "the record names the vehicle");
+        let result = json!({"declaration_id": "D-72", "ts": at(600), "found": false});
+        assert_eq!(d.inspection(result.to_string().as_bytes(), at(600), "anvar.r").result, "accepted");
+    });
+    for clear in
+        ["XQ9999ZZ", "01A171BC", "01A172BC", "01 A 172 BC", "CSQU305438", "ZQ99", "301234567", "k.aliyev", "anvar.r"]
+    {
+        assert!(!logs.contains(clear), "{clear} logged:\n{logs}");
+    }
+    // What the log does say: the refusals by reason and id, the lane, masked identities, the decision.
+    for said in ["reason=\"plate\"", "D-70", "reason=\"container\"", "reason=\"officer\"", "plate=ZQ****ZZ", "01****BC"]
+    {
+        assert!(logs.contains(said), "{said} not in:\n{logs}");
+    }
+    assert!(logs.contains("lane decision") && logs.contains("vehicle=01****BC"), "{logs}");
+    assert!(logs.contains("officer=k.****ev") && logs.contains("officer=a*****r"), "{logs}");
+}
+
 fn lane_refused(input: &str, reason: &str) -> u64 {
     metrics::global().value("qv_lane_inputs_refused_total", &[("lane", LANE), ("input", input), ("reason", reason)])
 }

@@ -235,7 +235,14 @@ impl WatchList {
     pub fn new<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, String> {
         let mut list = Vec::new();
         for (i, (plate, reason)) in entries.into_iter().enumerate() {
-            let p = normalise(plate).map_err(|e| format!("watch list entry {i} ({plate:?}): {e}"))?;
+            // Said at start-up, to the log: the entry by its index and masked, never the plate.
+            let p = normalise(plate).map_err(|e| {
+                let why = match e {
+                    Unread::NoFormat(_) => "fits neither `01 A 123 BC` nor `01 123 ABC`".to_string(),
+                    e => e.to_string(),
+                };
+                format!("watch list entry {i} ({}): {why}", pipeline::personal::mask(plate))
+            })?;
             list.push((p, reason.to_string()));
         }
         Ok(Self { entries: list })
@@ -310,6 +317,8 @@ mod tests {
         assert_eq!(hit("30 777 ABO").unwrap().reason, "customs hold", "C read as O");
         assert!(WatchList::new([]).unwrap().find(&normalise("01A123BC").unwrap()).is_none(), "an empty list");
         let e = WatchList::new([("01 A 123 BC", "x"), ("not a plate", "y")]).unwrap_err();
-        assert!(e.contains("entry 1") && e.contains("not a plate"), "{e}");
+        assert!(e.contains("entry 1 (no* * ***te)") && !e.contains("not a plate"), "{e}");
+        let e = WatchList::new([("ABCDEFGH", "x")]).unwrap_err();
+        assert!(e.contains("entry 0 (AB****GH): fits neither") && !e.contains("ABCDEFGH"), "{e}");
     }
 }

@@ -30,7 +30,6 @@ use super::history::ImporterRecord;
 use super::reliability::{self, Band, Reliability};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, VecDeque};
 
 /// The version of the rule code: bump it when a rule's logic changes (it is part of
@@ -486,23 +485,13 @@ impl std::fmt::Debug for DrawSecret {
     }
 }
 
-/// HMAC-SHA256 (RFC 2104) with a 32-byte key: a pseudo-random function of the message for
-/// whoever lacks the key, unlike sha256(key ‖ message), which extends.
-fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
-    let mut block = [0u8; 64];
-    block[..32].copy_from_slice(key);
-    let pad = |b: u8| block.map(|k| k ^ b);
-    let inner = Sha256::new().chain_update(pad(0x36)).chain_update(message).finalize();
-    Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize().into()
-}
-
 /// The draw for a declaration: HMAC-SHA256(secret, declaration id), its first 8 bytes
 /// (big-endian) as a fraction of 2^64, rounded down to 6 decimals — uniform in [0, 1), the
 /// same for the same id (an amended declaration keeps its draw), unpredictable without the
 /// secret. Six decimals survive JSON exactly, and a rate of up to 6 decimals selects
 /// exactly its fraction.
 pub fn random_draw(secret: &DrawSecret, declaration_id: &str) -> f64 {
-    let mac = hmac_sha256(&secret.0, declaration_id.as_bytes());
+    let mac = pipeline::hash::hmac_sha256(&secret.0, declaration_id.as_bytes());
     let mut b = [0u8; 8];
     b.copy_from_slice(&mac[..8]);
     let micro = (u128::from(u64::from_be_bytes(b)) * 1_000_000) >> 64;

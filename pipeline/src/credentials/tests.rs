@@ -156,6 +156,15 @@ fn an_officer_token_from_the_control_room_is_checked_at_the_post_by_signature_si
     assert_eq!(reason(&token, now + Duration::hours(13)).reason, "expired");
     let other_site = officer_token(&OfficerClaims { site: "post2".into(), ..claims.clone() }, &issuer);
     assert_eq!(reason(&other_site, now).reason, "site");
+    // A note is logged as well as answered: it names the officer masked, never in clear.
+    for note in [
+        reason(&token, now + Duration::hours(13)).note,
+        reason(&other_site, now).note,
+        c.may_post(FeedKind::Declarations).unwrap_err().note,
+        c.may_speak_for("lane", "post1-cargo2").unwrap_err().note,
+    ] {
+        assert!(note.contains("\"a.*****ov\"") && !note.contains("karimov"), "{note}");
+    }
     let (self_seed, _) = new_signing_key().unwrap();
     let self_signed = officer_token(&claims, &signing_key(&self_seed).unwrap());
     assert_eq!(reason(&self_signed, now).reason, "officer_token");
@@ -169,5 +178,6 @@ fn an_officer_token_from_the_control_room_is_checked_at_the_post_by_signature_si
     file.identities.push(Identity { revoked: Some(now), ..device("a.karimov", &[], &[]) });
     file.save(&path).unwrap();
     assert_eq!(reason(&token, now).reason, "revoked");
+    assert!(!reason(&token, now).note.contains("karimov"), "{}", reason(&token, now).note);
     std::fs::remove_dir_all(&d).unwrap();
 }

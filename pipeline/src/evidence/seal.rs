@@ -66,7 +66,7 @@ impl SealKey {
         }
         if meta.len() != Self::LEN as u64 {
             return Err(what(&format!(
-                "{} bytes; a sealing key is exactly {} raw bytes (a new one is made by SealKey::create)",
+                "{} bytes; a key file holds exactly {} raw bytes (a new one is made by SealKey::create)",
                 meta.len(),
                 Self::LEN
             )));
@@ -108,6 +108,12 @@ impl SealKey {
     /// [`load`](Self::load)s the key file, or [`create`](Self::create)s it when absent.
     pub fn load_or_create(path: &Path) -> Result<Self, String> {
         if path.exists() { Self::load(path) } else { Self::create(path) }
+    }
+
+    /// The raw key, for a secret that shares this key-file format (the deployment's
+    /// correlation key, `personal::CorrelationKey`).
+    pub(crate) fn bytes(&self) -> &[u8; Self::LEN] {
+        &self.bytes
     }
 
     /// The key's id (hex), as written in the files it seals.

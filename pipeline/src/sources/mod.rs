@@ -2,6 +2,9 @@
 
 #[cfg(feature = "video")]
 pub mod camera;
+mod redact;
+
+pub use redact::{redact_uri_in, redacted_uri};
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;

@@ -100,8 +100,8 @@ impl CustomsDesk {
 
     /// A past declaration (JSON) imported by `by`, an authenticated identity allowed to
     /// load the customs system's history: recorded in the importer's history only, never
-    /// held open for a lane, and audited (a `declaration_imports` row and a log line naming
-    /// `by`). Refused: a `submitted` in the future, an id already known.
+    /// held open for a lane, and audited (a `declaration_imports` row naming `by`, and a log
+    /// line naming it masked). Refused: a `submitted` in the future, an id already known.
     pub fn import_declaration(&mut self, bytes: &[u8], now: DateTime<Utc>, by: &str) -> Outcome {
         const FEED: &str = "declaration_imports";
         if let Some(refused) = nobody(FEED, by) {
@@ -128,7 +128,7 @@ impl CustomsDesk {
             }
         }
         metrics::global().metric("qv_declarations_imported_total", &[]).inc();
-        tracing::info!(by, declaration = %id, content_sha256 = %d.content_sha256(), "declaration imported as history");
+        tracing::info!(by = %mask(by), declaration = %id, content_sha256 = %d.content_sha256(), "declaration imported as history");
         Outcome { result: "recorded", id: Some(id), notes: vec![format!("imported by {by}: history only")] }
     }
 
@@ -166,7 +166,7 @@ impl CustomsDesk {
         match self.history.record_inspection(&r, by, now) {
             Ok(None) => Outcome { result: "duplicate", id: Some(id), notes: vec![] },
             Ok(Some(earlier)) => {
-                tracing::info!(officer = by, declaration = %id, found = r.found, earlier, "inspection result");
+                tracing::info!(officer = %mask(by), declaration = %id, found = r.found, earlier, "inspection result");
                 if earlier == 0 {
                     Outcome { result: "accepted", id: Some(id), notes: vec![] }
                 } else {
@@ -239,8 +239,9 @@ impl CustomsDesk {
         p.officer = Some(by.to_string());
         // The officer's word settles a read that matched several declarations.
         p.ambiguous.clear();
+        let masked = |keys: &BTreeSet<String>| keys.iter().map(|k| mask(k)).collect::<Vec<_>>();
         tracing::info!(
-            lane = %m.lane, officer = by, plates = ?plates, containers = ?containers,
+            lane = %m.lane, officer = %mask(by), plates = ?masked(&plates), containers = ?masked(&containers),
             declaration = m.declaration_id.as_deref().unwrap_or(""), "manual lane identity"
         );
         self.resolve(i, &plates, &containers, m.declaration_id.as_deref());

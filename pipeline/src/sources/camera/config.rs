@@ -124,10 +124,9 @@ impl CameraConfig {
         if self.uri.contains("://") {
             return Ok(self.uri.clone());
         }
-        let path = std::path::absolute(&self.uri).map_err(|e| format!("path {:?}: {e}", self.uri))?;
-        gstreamer::glib::filename_to_uri(&path, None)
-            .map(|u| u.to_string())
-            .map_err(|e| format!("path {:?}: {e}", self.uri))
+        let shown = crate::sources::redacted_uri(&self.uri);
+        let path = std::path::absolute(&self.uri).map_err(|e| format!("path {shown:?}: {e}"))?;
+        gstreamer::glib::filename_to_uri(&path, None).map(|u| u.to_string()).map_err(|e| format!("path {shown:?}: {e}"))
     }
 
     /// The queue policy in force: explicit, else drop-oldest for anything real time.

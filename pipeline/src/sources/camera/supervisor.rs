@@ -6,7 +6,7 @@ use super::gst_pipeline::{CameraPipeline, Pulled, camera_ntp_unix_ns, sample_siz
 use crate::clock::Clock;
 use crate::frame::{EventTimeSource, Frame, RgbImage};
 use crate::slot::Slot;
-use crate::sources::{SourceEvent, SourceState};
+use crate::sources::{SourceEvent, SourceState, redact_uri_in, redacted_uri};
 use chrono::{DateTime, TimeDelta, Utc};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
@@ -53,6 +53,8 @@ struct Camera {
     cfg: CameraConfig,
     id: Arc<str>,
     uri: String,
+    /// `uri` as logs show it: without credentials ([`redacted_uri`]).
+    shown_uri: String,
     live: bool,
     model_size: (u32, u32),
     slot: Arc<Slot<Arc<Frame>>>,
@@ -89,6 +91,7 @@ pub fn spawn_camera(
         live: super::is_live_uri(&uri),
         cfg,
         id: id.clone(),
+        shown_uri: redacted_uri(&uri),
         uri,
         model_size,
         slot: slot.clone(),
@@ -106,16 +109,20 @@ pub fn spawn_camera(
 }
 
 impl Camera {
+    /// Logs, stores and sends a state change; an error in it (GStreamer's message, which may
+    /// echo the location) loses the URI's credentials first, so neither the log, the
+    /// heartbeat's source states nor the observers ever see them.
     fn report(&self, state: SourceState) {
+        let state = without_credentials(state, &[&self.uri, &self.cfg.uri]);
         if matches!(state, SourceState::Reconnecting { .. } | SourceState::Failed { .. }) {
             crate::metrics::global().metric("qv_source_errors_total", &[("source", &self.id)]).inc();
         }
         match &state {
             SourceState::Reconnecting { error, retry_in_secs, attempt } => {
-                tracing::warn!(camera = %self.id, uri = %self.uri, attempt, retry_in_secs, "source lost: {error}")
+                tracing::warn!(camera = %self.id, uri = %self.shown_uri, attempt, retry_in_secs, "source lost: {error}")
             }
             SourceState::Failed { error } => {
-                tracing::error!(camera = %self.id, uri = %self.uri, "source failed: {error}")
+                tracing::error!(camera = %self.id, uri = %self.shown_uri, "source failed: {error}")
             }
             s => tracing::info!(camera = %self.id, "source {s:?}"),
         }
@@ -264,4 +271,44 @@ impl Camera {
     }
 }
 
+/// `state` with the credentials of each of `uris` (the URI as resolved and as configured)
+/// removed from its error, and those of any other URI the error names.
+fn without_credentials(state: SourceState, uris: &[&str]) -> SourceState {
+    let clean = |error: String| uris.iter().fold(error, |e, uri| redact_uri_in(&e, uri));
+    match state {
+        SourceState::Reconnecting { attempt, retry_in_secs, error } => {
+            SourceState::Reconnecting { attempt, retry_in_secs, error: clean(error) }
+        }
+        SourceState::Failed { error } => SourceState::Failed { error: clean(error) },
+        s => s,
+    }
+}
+
 use gstreamer as gst;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reported_error_names_the_camera_without_its_credentials() {
+        let (resolved, configured) = ("rtsp://admin:hunter22@10.0.0.7:554/s1", "rtsp://admin:hunter22@10.0.0.7:554/s1");
+        let error = format!("src: Could not open resource ({resolved}: 401 Unauthorized, as admin:hunter22)");
+        let lost = SourceState::Reconnecting { attempt: 2, retry_in_secs: 1.0, error: error.clone() };
+        let SourceState::Reconnecting { attempt: 2, error: shown, .. } =
+            without_credentials(lost, &[resolved, configured])
+        else {
+            panic!("the state is kept");
+        };
+        assert!(!shown.contains("hunter22") && shown.contains("rtsp://***@10.0.0.7:554/s1"), "{shown}");
+        // What heartbeats send (`edge::camera_path::CameraPath::source_health`) is this state's Debug.
+        let failed = without_credentials(SourceState::Failed { error }, &[resolved]);
+        assert!(!format!("{failed:?}").contains("hunter22"), "{failed:?}");
+        // A plain path, resolved to a file URI, with a scheme-less `user:pass@` in it.
+        let (configured, resolved) = ("user:pass1234@cam/x", "file:///srv/user:pass1234@cam/x");
+        let failed = SourceState::Failed { error: format!("{resolved}: no such file") };
+        let shown = format!("{:?}", without_credentials(failed, &[resolved, configured]));
+        assert!(!shown.contains("pass1234"), "{shown}");
+        assert_eq!(without_credentials(SourceState::Playing, &[resolved]), SourceState::Playing);
+    }
+}
