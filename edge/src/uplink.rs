@@ -345,8 +345,11 @@ impl Sending {
                         tracing::warn!("sending alert {} on {key}: {e}", p.id);
                     }
                 };
-                let public = p.public.clone().unwrap_or_else(|| p.json.clone());
-                put(keys::pii_of(&p.key), p.json);
+                let (whole, public) = match p.public {
+                    Some(public) => (p.json, public),
+                    None => (p.json.clone(), p.json),
+                };
+                put(keys::pii_of(&p.key), whole);
                 put(p.key.clone(), public);
                 self.cursor[level as usize] = p.seq;
                 let was = self.unacked.insert(p.id, Sent { priority: level, seq: p.seq, in_window: true });
