@@ -49,6 +49,17 @@ struct Sizes {
     backlog: usize,
 }
 
+impl Sizes {
+    /// `cargo bench` (full) or the smoke run of `./run test`.
+    fn of(full: bool) -> Sizes {
+        if full {
+            Sizes { raw: 200_000, throughput: 200_000, latency_secs: 10, backlog: 1_000_000 }
+        } else {
+            Sizes { raw: 5_000, throughput: 5_000, latency_secs: 1, backlog: 5_000 }
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--raw-subscriber") {
@@ -60,11 +71,10 @@ fn main() {
         return raw_subscriber(bus, args[3].parse().unwrap());
     }
     let full = args.iter().any(|a| a == "--bench");
-    let sizes = if full {
-        Sizes { raw: 200_000, throughput: 200_000, latency_secs: 10, backlog: 1_000_000 }
-    } else {
-        Sizes { raw: 5_000, throughput: 5_000, latency_secs: 1, backlog: 5_000 }
-    };
+    if args.get(1).map(String::as_str) == Some("--production-transport") {
+        return production_transport(std::path::Path::new(&args[2]), full);
+    }
+    let sizes = Sizes::of(full);
     let dir = std::env::temp_dir().join(format!("qorovul-bench-fabric-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -137,41 +147,10 @@ fn main() {
     rt.block_on(async { session.close().await }).unwrap();
     drop(room);
 
-    // The same (a), (b) and (c) over the production transport.
-    let on_dir = dir.join("tls");
-    let pki = Pki::new(&on_dir.join("pki"), &["control-room", "edge-b", "raw-sub"]);
-    let router_port = free_port();
-    let _router = Router::start(&pki, router_port, &router_rules());
-    let (raw_on, raw_on_got) = raw_zenoh(&rt, sizes.raw, sample.len(), Some((&pki, router_port)));
-    let room_bus = pki.client("control-room", router_port);
-    let tls = room_bus.tls.as_ref().unwrap();
-    let mut room = ControlRoomProc::start(
-        &on_dir,
-        &format!(
-            "[bus]\nmode = \"client\"\nconnect = {:?}\n[bus.tls]\nroot_ca = {:?}\ncertificate = {:?}\nprivate_key = {:?}\n",
-            room_bus.connect,
-            tls.root_ca,
-            tls.certificate.as_ref().unwrap(),
-            tls.private_key.as_ref().unwrap()
-        ),
-    );
-    let session = rt.block_on(pipeline::bus::open(&pki.client("edge-b", router_port))).unwrap();
-    assert!(
-        pipeline::bus::wait_for_subscriber(&session, "qv/bench/pii/alert/camera/x/y", Duration::from_secs(30)).unwrap(),
-        "the control room subscribes, through the router"
-    );
-    let uplink = Uplink::start(
-        session.clone(),
-        Outbox::open(&on_dir.join("outbox.sqlite")).unwrap(),
-        UplinkConfig::new("bench", "edge-b"),
-    )
-    .unwrap();
-    let tx = uplink.sender();
-    let (b_on, c_on) = throughput_and_latency(&mut room, &session, &tx, &sizes, full);
-    drop(tx);
-    uplink.stop(Duration::from_secs(10)).unwrap();
-    rt.block_on(async { session.close().await }).unwrap();
-    drop(room);
+    // The same (a), (b) and (c) over the production transport, in a child process: zenoh's TLS
+    // link can crash its process under load (eclipse-zenoh/zenoh#2557, open upstream), and the
+    // figures above are not lost with it; a crash is printed, never hidden.
+    let on = production_transport_child(&dir, full);
 
     println!();
     println!(
@@ -214,6 +193,15 @@ fn main() {
         d.p99 / 1000.0
     );
     println!("  over the production transport (TLS + access rules, through a router process), in the same run:");
+    let on = match on {
+        Ok(on) => on,
+        Err(e) => {
+            println!("      not measured: {e} (zenoh's TLS link, eclipse-zenoh/zenoh#2557; its stderr is above)");
+            let _ = std::fs::remove_dir_all(&dir);
+            return;
+        }
+    };
+    let (raw_on, raw_on_got, b_on, c_on) = (on.raw, on.raw_got, on.b, on.c);
     println!(
         "  (a) raw zenoh pub/sub  on {:>10.0} msgs/s   off {:>10.0} msgs/s   on/off {:.3}",
         raw_on,
@@ -256,6 +244,77 @@ fn main() {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// (a), (b) and (c) over the production transport (TLS + access rules, through a router
+/// process): what the child process `--production-transport DIR` measures.
+struct OnFigures {
+    raw: f64,
+    raw_got: usize,
+    b: f64,
+    c: Latencies,
+}
+
+/// Runs this benchmark again as `--production-transport DIR` and reads its one line of
+/// figures; `Err` says how the child ended when it gave none.
+fn production_transport_child(dir: &std::path::Path, full: bool) -> Result<OnFigures, String> {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.arg("--production-transport").arg(dir);
+    if full {
+        cmd.arg("--bench");
+    }
+    let out = cmd.stderr(std::process::Stdio::inherit()).output().map_err(|e| format!("not started: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find_map(|l| l.strip_prefix("on ")).ok_or_else(|| format!("the child {}", out.status))?;
+    let v: Vec<f64> = line.split(' ').map(|x| x.parse().unwrap()).collect();
+    Ok(OnFigures {
+        raw: v[0],
+        raw_got: v[1] as usize,
+        b: v[2],
+        c: Latencies { p50: v[3], p99: v[4], got: v[5] as usize, n: v[6] as usize },
+    })
+}
+
+/// The child: measures over the production transport and prints `on RAW RAW_GOT B P50 P99 GOT N`.
+fn production_transport(dir: &std::path::Path, full: bool) {
+    let sizes = Sizes::of(full);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let sample = alert(Area::Throughput, 0).to_json();
+    let on_dir = dir.join("tls");
+    let pki = Pki::new(&on_dir.join("pki"), &["control-room", "edge-b", "raw-sub"]);
+    let router_port = free_port();
+    let _router = Router::start(&pki, router_port, &router_rules());
+    let (raw_on, raw_on_got) = raw_zenoh(&rt, sizes.raw, sample.len(), Some((&pki, router_port)));
+    let room_bus = pki.client("control-room", router_port);
+    let tls = room_bus.tls.as_ref().unwrap();
+    let mut room = ControlRoomProc::start(
+        &on_dir,
+        &format!(
+            "[bus]\nmode = \"client\"\nconnect = {:?}\n[bus.tls]\nroot_ca = {:?}\ncertificate = {:?}\nprivate_key = {:?}\n",
+            room_bus.connect,
+            tls.root_ca,
+            tls.certificate.as_ref().unwrap(),
+            tls.private_key.as_ref().unwrap()
+        ),
+    );
+    let session = rt.block_on(pipeline::bus::open(&pki.client("edge-b", router_port))).unwrap();
+    assert!(
+        pipeline::bus::wait_for_subscriber(&session, "qv/bench/pii/alert/camera/x/y", Duration::from_secs(30)).unwrap(),
+        "the control room subscribes, through the router"
+    );
+    let uplink = Uplink::start(
+        session.clone(),
+        Outbox::open(&on_dir.join("outbox.sqlite")).unwrap(),
+        UplinkConfig::new("bench", "edge-b"),
+    )
+    .unwrap();
+    let tx = uplink.sender();
+    let (b_on, c_on) = throughput_and_latency(&mut room, &session, &tx, &sizes, full);
+    drop(tx);
+    uplink.stop(Duration::from_secs(10)).unwrap();
+    rt.block_on(async { session.close().await }).unwrap();
+    drop(room);
+    println!("on {raw_on} {raw_on_got} {b_on} {} {} {} {}", c_on.p50, c_on.p99, c_on.got, c_on.n);
 }
 
 /// (b) and (c) on `session`, whose uplink takes alerts on `tx`: alerts/s until every one
