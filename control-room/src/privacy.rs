@@ -43,10 +43,10 @@ pub fn mask_incident(detail: &mut IncidentDetail) -> usize {
     alerts + mask_incident_message(&mut detail.incident)
 }
 
-/// The personal fields `alert` holds (JSON pointers of `pipeline::personal::ALERT_FIELDS`,
+/// The personal fields `alert` holds (JSON pointers of `pipeline::personal::alert_fields`,
 /// any JSON value but null): what a reveal shows and its audit entry names, never their values.
-pub fn personal_fields(alert: &Value) -> Vec<&'static str> {
-    personal::ALERT_FIELDS.iter().copied().filter(|f| alert.pointer(f).is_some_and(|v| !v.is_null())).collect()
+pub fn personal_fields(alert: &Value) -> Vec<String> {
+    personal::alert_fields().filter(|f| alert.pointer(f).is_some_and(|v| !v.is_null())).collect()
 }
 
 #[cfg(test)]

@@ -20,22 +20,16 @@ pub const IDENTIFIER_ATTRIBUTES: &[&str] = &["plate", "container", "vehicle", "c
 /// Attributes of free text that may name, place or describe a person: masked word by word.
 pub const TEXT_ATTRIBUTES: &[&str] = &["caller_name", "importer_name", "narrative", "address", "reasons", "notes"];
 
-/// Every personal field of an alert, as JSON pointers: what is masked, revealed and audited.
-pub const ALERT_FIELDS: &[&str] = &[
-    "/correlation/plate",
-    "/correlation/container",
-    "/attributes/plate",
-    "/attributes/container",
-    "/attributes/vehicle",
-    "/attributes/caller_number",
-    "/attributes/importer_tin",
-    "/attributes/caller_name",
-    "/attributes/importer_name",
-    "/attributes/narrative",
-    "/attributes/address",
-    "/attributes/reasons",
-    "/attributes/notes",
-];
+/// Correlation fields that hold a plate or a container (their keyed hashes, `plate_key` and
+/// `container_key`, are not personal).
+pub const CORRELATION_FIELDS: &[&str] = &["plate", "container"];
+
+/// Every personal field of an alert, as JSON pointers (`/correlation/plate`, …,
+/// `/attributes/notes`), derived from the lists above: what is masked, revealed and audited.
+pub fn alert_fields() -> impl Iterator<Item = String> {
+    let correlation = CORRELATION_FIELDS.iter().map(|f| format!("/correlation/{f}"));
+    correlation.chain(IDENTIFIER_ATTRIBUTES.iter().chain(TEXT_ATTRIBUTES).map(|a| format!("/attributes/{a}")))
+}
 
 /// `01A123BC` → `01****BC`: enough to tell two apart on screen, not enough to identify.
 pub fn mask(s: &str) -> String {
@@ -115,7 +109,7 @@ pub fn mask_alert_json(alert: &mut Value) -> usize {
     if let Some(Value::Object(attributes)) = alert.get_mut("attributes") {
         n += mask_attributes(attributes);
     }
-    for field in ["plate", "container"] {
+    for field in CORRELATION_FIELDS {
         if let Some(v) = alert.pointer_mut(&format!("/correlation/{field}")) {
             n += mask_value(v, false);
         }
@@ -218,6 +212,11 @@ mod tests {
         assert_ne!(k1.hash("plate", "MSCU1"), k1.hash("container", "MSCU1"));
         assert_eq!(k1.hash("plate", "x").len(), 32);
         assert_eq!(mask("ab"), "**");
+        let fields: Vec<String> = alert_fields().collect();
+        assert_eq!(
+            (fields.len(), fields[0].as_str(), fields[12].as_str()),
+            (13, "/correlation/plate", "/attributes/notes")
+        );
         assert_eq!(mask_text("Amir Temur 15, kv. 3"), "A*** T**** **, k*. *");
     }
 }

@@ -18,7 +18,7 @@
 use crate::acl_tls::{ca, start_router};
 use crate::support::{Proc, free_port, model_lock};
 use crossbeam_channel::Receiver;
-use pipeline::personal::{ALERT_FIELDS, mask, mask_text};
+use pipeline::personal::{alert_fields, mask, mask_text};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -73,20 +73,20 @@ fn collect(session: &zenoh::Session, key: &str) -> (Seen, zenoh::pubsub::Subscri
     (seen, sub)
 }
 
-/// The personal values whole on the pii keys, by kind: each alert's `ALERT_FIELDS`, the
+/// The personal values whole on the pii keys, by kind: each alert's `alert_fields`, the
 /// decision records' importer, the call records' caller.
-fn clear_values(pii: &[(String, String)]) -> BTreeMap<&'static str, BTreeSet<String>> {
-    let mut out: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
-    let mut add = |kind: &'static str, v: &Value| {
+fn clear_values(pii: &[(String, String)]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut add = |kind: &str, v: &Value| {
         let mut strings = vec![];
         strings_in(v, &mut strings);
-        out.entry(kind).or_default().extend(strings.into_iter().filter(|s| s.chars().count() >= 4));
+        out.entry(kind.to_string()).or_default().extend(strings.into_iter().filter(|s| s.chars().count() >= 4));
     };
     for (key, payload) in pii {
         let Ok(v) = serde_json::from_str::<Value>(payload) else { continue };
         if key.contains("/pii/alert/") {
-            for field in ALERT_FIELDS {
-                if let Some(x) = v.pointer(field) {
+            for field in alert_fields() {
+                if let Some(x) = v.pointer(&field) {
                     add(field.rsplit('/').next().unwrap(), x);
                 }
             }
@@ -117,8 +117,11 @@ fn in_json(s: &str) -> String {
 }
 
 /// The first clear value found in `text`, if any.
-fn leak<'a>(text: &str, clear: &'a BTreeMap<&'static str, BTreeSet<String>>) -> Option<(&'static str, &'a str)> {
-    clear.iter().flat_map(|(k, vs)| vs.iter().map(move |v| (*k, v.as_str()))).find(|(_, v)| text.contains(&in_json(v)))
+fn leak<'a>(text: &str, clear: &'a BTreeMap<String, BTreeSet<String>>) -> Option<(&'a str, &'a str)> {
+    clear
+        .iter()
+        .flat_map(|(k, vs)| vs.iter().map(move |v| (k.as_str(), v.as_str())))
+        .find(|(_, v)| text.contains(&in_json(v)))
 }
 
 /// The masked form of a clear value of `kind`, as `pipeline::personal` writes it.
@@ -259,7 +262,7 @@ fn personal_data_reaches_only_the_pii_keys_and_roles_with_the_right_and_never_a_
     let deadline = Instant::now() + Duration::from_secs(420);
     let clear = loop {
         let clear = clear_values(&pii.lock().unwrap());
-        let missing: Vec<&str> = kinds.iter().copied().filter(|k| !clear.contains_key(k)).collect();
+        let missing: Vec<&str> = kinds.iter().copied().filter(|k| !clear.contains_key(*k)).collect();
         if missing.is_empty() && public.lock().unwrap().iter().any(|(k, _)| k.contains("/incident/")) {
             break clear;
         }
@@ -418,7 +421,7 @@ fn personal_data_reaches_only_the_pii_keys_and_roles_with_the_right_and_never_a_
     drop(demo);
     out.drain();
     assert!(out.lines.iter().any(|l| l.contains("door-cam")), "the password camera was never logged");
-    let plates: Vec<&String> = ["plate", "container", "vehicle"].iter().flat_map(|k| &clear[k]).collect();
+    let plates: Vec<&String> = ["plate", "container", "vehicle"].iter().flat_map(|k| &clear[*k]).collect();
     for l in &out.lines {
         assert!(!l.contains(PASSWORD), "a log line holds the camera password: {l}");
         if let Some(p) = plates.iter().find(|p| l.contains(p.as_str())) {

@@ -280,7 +280,7 @@ fn personal_fields_are_masked_in_every_answer_and_message_for_every_role_until_a
         }
         assert!(reveals_of(store.as_ref(), &lane).is_empty(), "a refused reveal is not audited");
         // What each reveal shows whole, and the fields its audit entry names (in the order of
-        // `pipeline::personal::ALERT_FIELDS`).
+        // `pipeline::personal::alert_fields`).
         let expected: [(&[&str], &[&str]); 3] = [
             (&["01A777BC"], &["/correlation/plate", "/attributes/plate"]),
             (
