@@ -228,7 +228,7 @@ fn personal_data_reaches_only_the_pii_keys_and_roles_with_the_right_and_never_a_
     std::fs::create_dir_all(&dir).unwrap();
     let pki = ca("pii", &["control-room", "integrator"]);
     let port = free_port();
-    let _router = start_router(&pki, port);
+    let mut router = start_router(&pki, port);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let integrator = rt.block_on(pipeline::bus::open(&pki.client("integrator", port))).unwrap();
     let room = rt.block_on(pipeline::bus::open(&pki.client("control-room", port))).unwrap();
@@ -236,7 +236,7 @@ fn personal_data_reaches_only_the_pii_keys_and_roles_with_the_right_and_never_a_
     let (pii, _q) = collect(&room, "qv/demo/pii/**");
 
     let config = demo_config(&dir, &pki, port);
-    let demo = Proc::qorovul(&["demo", "--config", config.to_str().unwrap(), "--duration", "900"]);
+    let mut demo = Proc::qorovul(&["demo", "--config", config.to_str().unwrap(), "--duration", "900"]);
     let mut out = Output { rx: [demo.stdout.clone(), demo.stderr.clone()], lines: vec![] };
     let line = out.wait("dashboard            http://", Duration::from_secs(300));
     let addr: SocketAddr = line.split("http://").nth(1).unwrap().trim_end_matches('/').parse().unwrap();
@@ -267,6 +267,12 @@ fn personal_data_reaches_only_the_pii_keys_and_roles_with_the_right_and_never_a_
             break clear;
         }
         out.drain();
+        // A process that died says so at once (zenoh's TLS link can kill one: zenoh#2557).
+        for (name, p) in [("the demo", &mut demo), ("the router", &mut router)] {
+            if let Ok(Some(status)) = p.child.try_wait() {
+                panic!("{name} exited ({status}) before {missing:?} went by\n{}", out.lines.join("\n"));
+            }
+        }
         assert!(Instant::now() < deadline, "never whole on pii: {missing:?}\n{}", out.lines.join("\n"));
         std::thread::sleep(Duration::from_millis(500));
     };
