@@ -28,7 +28,7 @@ const PORTAL_EMPTY: u8 = 0;
 const PORTAL_TRUCK: u8 = 1;
 const PORTAL_SOURCE: u8 = 2;
 
-/// One demo call: what is said, where, and an optional follow-up.
+/// One demo call: what is said (two as people type: Russian in Latin letters, Uzbek sans apostrophes), where, a follow-up.
 struct DemoCall {
     narrative: &'static str,
     language: &'static str,
@@ -45,7 +45,7 @@ const CALLS: &[DemoCall] = &[
         update: Some("Bitta yigit yaralandi, qon ketyapti"),
     },
     DemoCall {
-        narrative: "На площади у фонтана оставили сумку, никто не подходит уже полчаса",
+        narrative: "na ploshadi u fontana ostavili sumku bez hozyaina, nikto ne podhodit uzhe polchasa",
         language: "ru",
         at: Ok((40.0, -20.0)),
         update: None,
@@ -63,7 +63,7 @@ const CALLS: &[DemoCall] = &[
         update: None,
     },
     DemoCall {
-        narrative: "Qo'shnilar kechasi baland musiqa qo'yishyapti, uxlab bo'lmayapti",
+        narrative: "qoshnilar kechasi baland musiqa qoyishyapti uxlab bolmayapti",
         language: "uz",
         at: Err("Yunusobod 4-kvartal"),
         update: None,

@@ -143,13 +143,15 @@ impl CallDesk {
         m.metric("qv_calls_total", &[("result", result)]).inc();
 
         let embedding = match (&mut self.embedder, call.narrative.trim().is_empty()) {
-            (Some(e), false) => match e.embed(&[self.triage.examined(&call.narrative)], "query: ") {
-                Ok(mut v) => v.pop(),
-                Err(err) => {
-                    tracing::warn!("call {}: embedding failed, lexicon only: {err}", call.call_id);
-                    None
+            (Some(e), false) => {
+                match e.embed(&[&self.triage.embedding_text(&call.narrative)], super::triage::EMBED_PREFIX) {
+                    Ok(mut v) => v.pop(),
+                    Err(err) => {
+                        tracing::warn!("call {}: embedding failed, lexicon only: {err}", call.call_id);
+                        None
+                    }
                 }
-            },
+            }
             _ => None,
         };
         let taker = super::triage::CallTaker {
@@ -268,6 +270,8 @@ fn triage_json(t: &TriageResult) -> Value {
         "needs_review": t.needs_review,
         "life_threatening": t.life_threatening,
         "script": t.script,
+        "language": t.language,
+        "form": t.form,
         "reasons": t.reasons,
         "keywords": t.matched.iter().map(|k| k.keyword.clone()).collect::<Vec<_>>(),
         "urgency_cues": t.urgency_cues,

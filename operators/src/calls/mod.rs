@@ -11,6 +11,7 @@ pub mod fleet;
 pub mod place;
 #[cfg(test)]
 mod tests;
+pub mod text;
 pub mod triage;
 
 pub use config::CallsConfig;

@@ -6,23 +6,31 @@
 //! keyword hits; the narrative's sentence embedding (multilingual-e5-small, computed by the
 //! caller with [`super::embed::Embedder`]) gives the mean cosine to the `k` nearest labelled
 //! examples of each type. Both become per-type shares, mixed with `lexicon_weight`; the
-//! confidence is the margin between the best and the second type. The call-taker's own type
-//! and priority, when given, always win.
+//! confidence is the margin between the best and the second type, scaled down for notes of
+//! a few words. The call-taker's own type and priority, when given, always win.
 //!
 //! Taxonomy, lexicons, urgency cues, examples and thresholds are data: `configs/triage.toml`,
-//! compiled in as [`DEFAULT_TRIAGE_TOML`]. Matching works on normalised text (see
-//! [`normalise`]): keywords are prefixes (stems) unless written `word=` or shorter than 3
-//! letters, and words of `typo_min_len` letters or more match with one typo.
+//! compiled in as [`DEFAULT_TRIAGE_TOML`]. Matching works on the sound keys of words (see
+//! [`super::text`]), so every lexicon also reads its language typed in the other script,
+//! without apostrophes, in the reformed letters or on a Russian keyboard: keywords are
+//! prefixes (stems) unless written `word=` or shorter than 3 letters, and words of
+//! `typo_min_len` letters or more match with one typo. The embedding is given the standard
+//! spelling where [`super::text::standard_spelling`] can restore it.
 //!
-//! This file is long because the text normalisation (scripts, transliteration, stems,
-//! typos) and the scoring it feeds are one procedure; its tests are in `triage/tests.rs`.
+//! This file is long because stems, typos and the scoring they feed are one procedure; its
+//! tests are in `triage/tests.rs`.
 
 use super::embed::Embedder;
+use super::text::{self, Form, Language};
+pub use super::text::{Script, detect_script, normalise};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 /// The default triage config, `configs/triage.toml`.
 pub const DEFAULT_TRIAGE_TOML: &str = include_str!("../../../configs/triage.toml");
+
+/// The keyword weight of a stated age for a type with `age_below`.
+pub const AGE_WEIGHT: f32 = 2.0;
 
 /// The e5 prefix for narratives and for the labelled examples alike: e5 asks for `query: `
 /// on both sides of a symmetric comparison (text against text of the same kind), and a
@@ -117,6 +125,9 @@ pub struct ScoringConfig {
     pub temperature: f32,
     /// Below this confidence (best minus second score) the result needs review.
     pub review_below: f32,
+    /// A note of fewer words than this has its confidence scaled by words / this: three
+    /// words say less than a sentence, however well they match.
+    pub full_confidence_words: usize,
     /// A life-threatening type within this much of a better non-life-threatening type is
     /// preferred (recall bias); the result then needs review.
     pub life_margin: f32,
@@ -134,6 +145,7 @@ impl Default for ScoringConfig {
             knn_k: 3,
             temperature: 0.02,
             review_below: 0.2,
+            full_confidence_words: 6,
             life_margin: 0.05,
             unknown_priority: 2,
         }
@@ -158,6 +170,14 @@ pub struct TypeConfig {
     /// keyword evidence counts for it too.
     #[serde(default)]
     pub refines: Option<String>,
+    /// This type's own keywords count only when its parent has keyword evidence too
+    /// (`missing_child`: a child is mentioned in many calls, missing only in some).
+    #[serde(default)]
+    pub only_with_parent: bool,
+    /// A stated age ("9 лет", "4 yoshli") below this counts for this type with weight
+    /// [`AGE_WEIGHT`], one at or above it against it (`missing_child`: below 14).
+    #[serde(default)]
+    pub age_below: Option<u32>,
     /// Keyword → weight per language. A keyword is a stem matched as a word prefix, or an
     /// exact word when written `word=`; several words make a phrase. Negative weights
     /// (e.g. "nobody hurt") take evidence away.
@@ -190,6 +210,9 @@ impl TriageConfig {
         }
         if s.typo_min_len < 3 {
             return err("scoring.typo_min_len", "must be at least 3");
+        }
+        if s.full_confidence_words == 0 {
+            return err("scoring.full_confidence_words", "must be at least 1");
         }
         if s.knn_k == 0 {
             return err("scoring.knn_k", "must be at least 1");
@@ -249,6 +272,9 @@ impl TriageConfig {
             {
                 return err(&format!("types[{i}] ({}).refines", t.id), &format!("`{parent}` is not another type"));
             }
+            if t.only_with_parent && t.refines.is_none() {
+                return err(&format!("types[{i}] ({}).only_with_parent", t.id), "needs `refines`");
+            }
         }
         Ok(())
     }
@@ -269,11 +295,14 @@ impl TriageConfig {
 /// The stems of a keyword with whether each is an exact word: a word written `word=` is
 /// exact; so is a one-word keyword shorter than 3 letters (too short to be a stem). In a
 /// phrase, short words stay prefixes (the phrase is context enough) unless written `=`.
-fn keyword_stems(keyword: &str) -> Vec<(Vec<char>, bool)> {
+/// Keyed stems are sound keys ([`super::text::key`]); English ones stay letters, since the
+/// key's folding (sh, oo, y) would shorten English stems into other words.
+fn keyword_stems(keyword: &str, keyed: bool) -> Vec<(Vec<char>, bool)> {
     let mut out = Vec::new();
     for word in keyword.split_whitespace() {
         let exact = word.ends_with('=');
-        out.extend(tokens(&normalise(word.trim_end_matches('='))).into_iter().map(|t| (t, exact)));
+        let forms = tokens(&normalise(word.trim_end_matches('=')));
+        out.extend(forms.into_iter().map(|t| (if keyed { t.keyed } else { t.plain }, exact)));
     }
     if let [(chars, exact)] = out.as_mut_slice() {
         *exact |= chars.len() < 3;
@@ -282,124 +311,32 @@ fn keyword_stems(keyword: &str) -> Vec<(Vec<char>, bool)> {
 }
 
 fn check_keyword(word: &str) -> Result<(), String> {
-    if keyword_stems(word).is_empty() {
+    if keyword_stems(word, true).is_empty() {
         return Err(format!("keyword \"{word}\" is empty after normalisation"));
     }
     Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
-// Normalisation, tokens, script.
+// Tokens.
 
-/// Lowercases; drops Uzbek apostrophes of every kind (oʻ o' o` oʼ o‘ o’ gʻ …, and the
-/// Cyrillic ъ) so that `oʻgʻri`, `o'g'ri` and `ogri` are one word; folds ё→е and the Uzbek
-/// Cyrillic letters ў қ ғ ҳ to у к г х (often typed without them); every other character
-/// that is not a letter or digit becomes a space.
-pub fn normalise(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\'' | '`' | '´' | 'ʻ' | 'ʼ' | 'ʹ' | '‘' | '’' | '‛' | 'ʽ' | 'ʾ' | 'ʿ' | 'ˈ' | '′' => {}
-            _ => {
-                for l in c.to_lowercase() {
-                    match l {
-                        'ъ' => {}
-                        'ё' => out.push('е'),
-                        'ў' => out.push('у'),
-                        'қ' => out.push('к'),
-                        'ғ' => out.push('г'),
-                        'ҳ' => out.push('х'),
-                        l if l.is_alphanumeric() => out.push(l),
-                        _ => out.push(' '),
-                    }
-                }
-            }
-        }
-    }
-    out
+/// A word as written (normalised) and as its sound key (see [`super::text::key`]).
+struct Token {
+    plain: Vec<char>,
+    keyed: Vec<char>,
 }
 
-fn tokens(normalised: &str) -> Vec<Vec<char>> {
-    normalised.split_whitespace().map(|w| w.chars().collect()).collect()
-}
-
-/// The writing system of a narrative.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Script {
-    /// No letters at all.
-    None,
-    /// Latin letters (English, Uzbek Latin).
-    Latin,
-    /// Cyrillic letters (Russian, Uzbek Cyrillic).
-    Cyrillic,
-    /// Latin and Cyrillic, each at least 15 % of the letters.
-    Mixed,
-    /// Mostly letters of another script, named (e.g. `arabic`, `han`, `georgian`).
-    Other(&'static str),
-}
-
-impl Script {
-    /// A name for reasons and logs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Script::None => "none",
-            Script::Latin => "latin",
-            Script::Cyrillic => "cyrillic",
-            Script::Mixed => "mixed",
-            Script::Other(n) => n,
-        }
+impl Token {
+    fn form(&self, keyed: bool) -> &[char] {
+        if keyed { &self.keyed } else { &self.plain }
     }
 }
 
-fn script_of(c: char) -> Option<&'static str> {
-    if !c.is_alphabetic() {
-        return None;
-    }
-    Some(match c as u32 {
-        0x0041..=0x024F | 0x1E00..=0x1EFF | 0x02B0..=0x02FF => "latin",
-        0x0400..=0x052F => "cyrillic",
-        0x0370..=0x03FF => "greek",
-        0x0530..=0x058F => "armenian",
-        0x0590..=0x05FF => "hebrew",
-        0x0600..=0x06FF | 0x0750..=0x077F | 0xFB50..=0xFDFF | 0xFE70..=0xFEFF => "arabic",
-        0x0900..=0x097F => "devanagari",
-        0x0E00..=0x0E7F => "thai",
-        0x10A0..=0x10FF => "georgian",
-        0x1100..=0x11FF | 0xAC00..=0xD7AF => "hangul",
-        0x3040..=0x30FF => "kana",
-        0x3400..=0x4DBF | 0x4E00..=0x9FFF => "han",
-        _ => "other",
-    })
-}
-
-/// Detects the script: the other scripts win when they hold more than half of the letters.
-pub fn detect_script(text: &str) -> Script {
-    let (mut latin, mut cyr, mut total) = (0usize, 0usize, 0usize);
-    let mut others: BTreeMap<&'static str, usize> = BTreeMap::new();
-    for s in text.chars().filter_map(script_of) {
-        total += 1;
-        match s {
-            "latin" => latin += 1,
-            "cyrillic" => cyr += 1,
-            o => *others.entry(o).or_default() += 1,
-        }
-    }
-    if total == 0 {
-        return Script::None;
-    }
-    if (latin + cyr) * 2 < total {
-        let top = others.iter().max_by_key(|(_, n)| **n).map(|(s, _)| *s).unwrap_or("other");
-        return Script::Other(top);
-    }
-    let minor = latin.min(cyr) as f32 / (latin + cyr) as f32;
-    if minor >= 0.15 {
-        Script::Mixed
-    } else if latin >= cyr {
-        Script::Latin
-    } else {
-        Script::Cyrillic
-    }
+fn tokens(normalised: &str) -> Vec<Token> {
+    text::words(normalised)
+        .map(|w| Token { plain: w.chars().collect(), keyed: text::key(w) })
+        .filter(|t| !t.keyed.is_empty())
+        .collect()
 }
 
 /// True when `a` and `b` are at most one insertion, deletion or substitution apart.
@@ -418,6 +355,8 @@ fn within_one(a: &[char], b: &[char]) -> bool {
 struct Stem {
     chars: Vec<char>,
     exact: bool,
+    /// A sound key (matched against the word's key), or letters (English).
+    keyed: bool,
 }
 
 /// A keyword or urgency cue: a sequence of stems (a phrase when more than one).
@@ -504,6 +443,10 @@ pub struct TriageResult {
     pub top: Vec<TypeScore>,
     /// Script of the narrative.
     pub script: Script,
+    /// Its language, as detected.
+    pub language: Language,
+    /// How it is typed, as detected.
+    pub form: Form,
     /// The narrative was longer than `max_chars` and only its start was examined.
     pub truncated: bool,
 }
@@ -515,6 +458,9 @@ pub struct Triage {
     entries: Vec<Entry>,
     /// Entries by their first stem.
     by_first: Vec<Vec<usize>>,
+    /// Stems by whether they are keyed and their first two letters (one for a one-letter
+    /// stem): every way a stem can match a word needs those letters right.
+    by_start: HashMap<(bool, Vec<char>), Vec<usize>>,
     /// `(type index, vector)` per labelled example.
     examples: Vec<(usize, Vec<f32>)>,
 }
@@ -524,19 +470,32 @@ impl Triage {
     /// [`TriageConfig::examples`] in that order (e5 with the `query: ` prefix).
     pub fn new(cfg: TriageConfig, example_vectors: Option<Vec<Vec<f32>>>) -> Result<Self, String> {
         cfg.validate()?;
-        let mut t = Triage { cfg, stems: vec![], entries: vec![], by_first: vec![], examples: vec![] };
-        let mut stem_ids: HashMap<(Vec<char>, bool), usize> = HashMap::new();
+        let mut t = Triage {
+            cfg,
+            stems: vec![],
+            entries: vec![],
+            by_first: vec![],
+            by_start: HashMap::new(),
+            examples: vec![],
+        };
+        let mut stem_ids: HashMap<(Vec<char>, bool, bool), usize> = HashMap::new();
+        // One entry per type and stems: the Uzbek Latin and Cyrillic lexicons (and Russian
+        // loan words in both) often key to the same stems, and one word is evidence once.
+        let mut entry_ids: HashMap<(Option<usize>, Vec<usize>), usize> = HashMap::new();
         let mut add = |t: &mut Triage, text: &str, type_idx: Option<usize>, lang: Lang, weight: f32| {
-            let stems = keyword_stems(text)
+            let keyed = lang != Lang::En;
+            let stems: Vec<usize> = keyword_stems(text, keyed)
                 .into_iter()
                 .map(|(chars, exact)| {
-                    *stem_ids.entry((chars.clone(), exact)).or_insert_with(|| {
-                        t.stems.push(Stem { chars, exact });
+                    *stem_ids.entry((chars.clone(), exact, keyed)).or_insert_with(|| {
+                        t.stems.push(Stem { chars, exact, keyed });
                         t.stems.len() - 1
                     })
                 })
                 .collect();
-            t.entries.push(Entry { stems, type_idx, lang, weight, text: text.to_string() });
+            if entry_ids.insert((type_idx, stems.clone()), t.entries.len()).is_none() {
+                t.entries.push(Entry { stems, type_idx, lang, weight, text: text.to_string() });
+            }
         };
         let urgency = t.cfg.urgency.clone();
         for (lang, cues) in urgency.iter() {
@@ -551,6 +510,9 @@ impl Triage {
                     add(&mut t, word, Some(i), lang, *weight);
                 }
             }
+        }
+        for (i, stem) in t.stems.iter().enumerate() {
+            t.by_start.entry((stem.keyed, stem.chars[..stem.chars.len().min(2)].to_vec())).or_default().push(i);
         }
         t.by_first = vec![vec![]; t.stems.len()];
         for (e, entry) in t.entries.iter().enumerate() {
@@ -585,7 +547,7 @@ impl Triage {
         if examined.trim().is_empty() {
             return self.classify(text, None, call_taker);
         }
-        match embedder.embed(&[examined], EMBED_PREFIX) {
+        match embedder.embed(&[&self.embedding_text(text)], EMBED_PREFIX) {
             Ok(mut v) => self.classify(text, v.pop().as_deref(), call_taker),
             Err(e) => {
                 let mut r = self.classify(text, None, call_taker);
@@ -611,6 +573,16 @@ impl Triage {
         match text.char_indices().nth(self.cfg.scoring.max_chars) {
             Some((at, _)) => &text[..at],
             None => text,
+        }
+    }
+
+    /// What the embedding is given for a narrative: its examined part, in the standard
+    /// spelling where that can be restored (the model was trained on standard text).
+    pub fn embedding_text<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        let examined = self.examined(text);
+        match text::standard_spelling(examined, &text::detect(examined)) {
+            Some(standard) => standard.into(),
+            None => examined.into(),
         }
     }
 
@@ -640,18 +612,21 @@ impl Triage {
     }
 
     /// Keyword and urgency-cue entries that match, each once.
-    fn matched_entries(&self, toks: &[Vec<char>]) -> Vec<usize> {
+    fn matched_entries(&self, toks: &[Token]) -> Vec<usize> {
         let mut tok_stems: Vec<Vec<usize>> = Vec::with_capacity(toks.len());
         for tok in toks {
-            let is_latin = tok.first().is_some_and(|c| c.is_ascii());
-            tok_stems.push(
-                (0..self.stems.len())
-                    .filter(|&s| {
-                        let st = &self.stems[s];
-                        st.chars.first().is_some_and(|c| c.is_ascii() == is_latin) && self.stem_matches(st, tok)
-                    })
-                    .collect(),
-            );
+            let mut hits = Vec::new();
+            for keyed in [true, false] {
+                let form = tok.form(keyed);
+                let starts = if form.len() >= 2 { vec![&form[..1], &form[..2]] } else { vec![form] };
+                for start in starts {
+                    let Some(stems) = self.by_start.get(&(keyed, start.to_vec())) else { continue };
+                    hits.extend(stems.iter().copied().filter(|&s| self.stem_matches(&self.stems[s], form)));
+                }
+            }
+            hits.sort_unstable();
+            hits.dedup();
+            tok_stems.push(hits);
         }
         let mut hit = vec![false; self.entries.len()];
         for i in 0..toks.len() {
@@ -680,8 +655,10 @@ impl Triage {
         if truncated {
             reasons.push(format!("narrative capped: first {} characters examined", sc.max_chars));
         }
-        let script = detect_script(examined);
-        let toks = tokens(&normalise(examined));
+        let writing = text::detect(examined);
+        let script = writing.script;
+        let normalised = normalise(examined);
+        let toks = tokens(&normalised);
         let ct_type = call_taker.and_then(|c| c.incident_type.as_deref());
         let ct_type_idx = ct_type.and_then(|id| self.cfg.types.iter().position(|t| t.id == id));
         if let (Some(id), None) = (ct_type, ct_type_idx) {
@@ -709,12 +686,21 @@ impl Triage {
                 None => urgency_cues.push(entry.text.clone()),
             }
         }
+        if let Some(age) = text::stated_age(&normalised) {
+            for (i, t) in self.cfg.types.iter().enumerate() {
+                if let Some(below) = t.age_below {
+                    raw[i] += if age < below { AGE_WEIGHT } else { -AGE_WEIGHT };
+                }
+            }
+        }
         let own: Vec<f32> = raw.iter().map(|r| r.max(0.0)).collect();
         let mut lex = own.clone();
         for (i, t) in self.cfg.types.iter().enumerate() {
             if let Some(parent) = &t.refines {
                 let p = self.cfg.types.iter().position(|x| &x.id == parent).expect("validated");
-                if own[i] > 0.0 {
+                if t.only_with_parent && own[p] == 0.0 {
+                    lex[i] = 0.0;
+                } else if own[i] > 0.0 {
                     lex[i] += own[p];
                 }
             }
@@ -770,6 +756,8 @@ impl Triage {
                 urgency_cues,
                 top,
                 script,
+                language: writing.language,
+                form: writing.form,
                 truncated,
             };
         }
@@ -788,6 +776,8 @@ impl Triage {
                 urgency_cues,
                 top,
                 script,
+                language: writing.language,
+                form: writing.form,
                 truncated,
             }
         };
@@ -812,20 +802,31 @@ impl Triage {
                 self.cfg.types[l].id, scores[l], sc.life_margin, self.cfg.types[best].id, scores[best]
             ));
         }
-        let next = order.iter().copied().find(|&i| i != chosen).map_or(0.0, |i| scores[i]);
-        let confidence = (scores[chosen] - next).clamp(0.0, 1.0);
+        let next_type = order.iter().copied().find(|&i| i != chosen);
+        let next = next_type.map_or(0.0, |i| scores[i]);
+        let mut confidence = (scores[chosen] - next).clamp(0.0, 1.0);
+        if writing.words < sc.full_confidence_words {
+            confidence *= writing.words as f32 / sc.full_confidence_words as f32;
+            reasons.push(format!("a note of {} words: confidence scaled down", writing.words));
+        }
         let needs_review = confidence < sc.review_below;
+        let ty = &self.cfg.types[chosen];
+        let mut priority = raise(ty.priority);
         if needs_review {
             reasons.push(format!("confidence {confidence:.2} below {}: review the type", sc.review_below));
+            // in doubt, the more urgent of the two best readings sets the priority
+            if let Some(n) = next_type.filter(|&n| scores[n] > 0.0 && self.cfg.types[n].priority < ty.priority) {
+                priority = raise(self.cfg.types[n].priority);
+                reasons.push(format!("in doubt with `{}`: its priority kept", self.cfg.types[n].id));
+            }
         }
-        let ty = &self.cfg.types[chosen];
         if ct_priority.is_some() {
             reasons.push("priority entered by the call-taker".into());
         }
         TriageResult {
             incident_type: ty.id.clone(),
             label: ty.label.clone(),
-            priority: ct_priority.unwrap_or_else(|| raise(ty.priority)),
+            priority: ct_priority.unwrap_or(priority),
             life_threatening: ty.life_threatening,
             confidence,
             source,
@@ -835,6 +836,8 @@ impl Triage {
             urgency_cues,
             top,
             script,
+            language: writing.language,
+            form: writing.form,
             truncated,
         }
     }
