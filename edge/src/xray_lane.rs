@@ -10,6 +10,12 @@
 //!
 //! A finding is a fact about one scan, not a condition that lasts: its episode begins and
 //! ends in the same breath (as a vehicle's `radiation_reading` does).
+//!
+//! Threat findings are advisory until the site has accepted the running threat model
+//! (`threats_accepted` names its sha256): a detector trained on synthetic scans is not
+//! trusted on a site's scanner unheard. Advisory findings are recorded on the scan's
+//! `xray_scan` summary (`advisory_threats`) and drawn there, but raise no `xray_threat`
+//! alert and do not steer the lane decision.
 
 use crate::evidence_store::EvidenceStore;
 use crate::executor::ScanQueue;
@@ -51,11 +57,21 @@ pub struct XrayLaneConfig {
     /// Run the threat detector (manifest `xray_threats`) on kV scans, on the node's
     /// inference executor.
     pub threats: bool,
+    /// The sha256 of the threat model this site accepted on its own scans. While it is not
+    /// the running model's, threat findings are advisory (see the module comment).
+    pub threats_accepted: Option<String>,
 }
 
 impl Default for XrayLaneConfig {
     fn default() -> Self {
-        Self { enabled: false, drop_folder: None, drop_owner: None, poll_ms: 500, threats: true }
+        Self {
+            enabled: false,
+            drop_folder: None,
+            drop_owner: None,
+            poll_ms: 500,
+            threats: true,
+            threats_accepted: None,
+        }
     }
 }
 
@@ -91,15 +107,25 @@ impl XrayLane {
             return Ok(None);
         }
         let analysis = Analysis::from_config(xray, std::path::Path::new("."))?;
-        let (threats, threat_model) = match (lane.threats, threats) {
+        let (threats, threat_model, threats_accepted) = match (lane.threats, threats) {
             (true, Some(q)) => {
                 let manifest = Manifest::builtin();
                 let name = operators::xray::threats::MODEL;
                 let sha = manifest.entry(name).map(|m| m.sha256.clone()).unwrap_or_default();
-                (Some(q), format!("{name} sha256:{sha}"))
+                let accepted = lane.threats_accepted.as_deref() == Some(sha.as_str());
+                match (&lane.threats_accepted, accepted) {
+                    (_, true) => tracing::info!("X-ray threat alarms on: model {sha} accepted at this site"),
+                    (Some(other), false) => tracing::warn!(
+                        "xray_lane.threats_accepted names model {other}, not the running {sha}: threat findings are advisory"
+                    ),
+                    (None, false) => tracing::info!(
+                        "X-ray threat findings are advisory: the model {sha} has not been accepted at this site"
+                    ),
+                }
+                (Some(q), format!("{name} sha256:{sha}"), accepted)
             }
             (true, None) => return Err("xray_lane.threats: no inference executor runs the threat detector".into()),
-            (false, _) => (None, String::new()),
+            (false, _) => (None, String::new(), false),
         };
         let (tx, rx) = crossbeam_channel::unbounded::<XrayJob>();
         let stop = Arc::new(AtomicBool::new(false));
@@ -110,6 +136,7 @@ impl XrayLane {
             analysis,
             threats,
             threat_model,
+            threats_accepted,
             alerts,
             evidence,
             declarations: declarations.clone(),
@@ -183,6 +210,8 @@ struct Worker {
     threats: Option<ScanQueue>,
     /// `name sha256:…` of the threat model, recorded on each threat alert.
     threat_model: String,
+    /// The site accepted that model: its findings are alarms, not advisory.
+    threats_accepted: bool,
     alerts: Sender<Alert>,
     evidence: Option<Arc<EvidenceStore>>,
     declarations: SharedDeclarations,
@@ -253,7 +282,8 @@ impl Worker {
             self.alerts.send(a).map_err(|_| "the outbox is gone".to_string())?;
         }
         let threats = match &threats_error {
-            None => format!("{} threats", threats.len()),
+            None if self.threats_accepted || threats.is_empty() => format!("{} threats", threats.len()),
+            None => format!("{} threats (advisory)", threats.len()),
             Some(e) => format!("threats not looked for ({e})"),
         };
         Ok(format!("{} findings, {threats}, {n} alert messages", report.findings.len()))
@@ -348,22 +378,24 @@ impl Worker {
             let p = serde_json::to_value(&f.provenance).unwrap_or_default();
             push(base(f.kind, f.severity, 1.0, objects, f.measured.clone(), p));
         }
-        for (label, t) in threats {
-            let mut p = provenance.clone();
-            if let Some(o) = p.as_object_mut() {
-                o.insert("model".into(), self.threat_model.clone().into());
-            }
-            let object = AlertObject {
-                class: (*label).into(),
-                track_id: None,
-                score: t.score,
-                bbox: Some(norm([t.bbox.x1, t.bbox.y1, t.bbox.x2, t.bbox.y2])),
-                ground: None,
-                speed_mps: None,
-            };
+        let threat_object = |label: &str, t: &Threat| AlertObject {
+            class: label.into(),
+            track_id: None,
+            score: t.score,
+            bbox: Some(norm([t.bbox.x1, t.bbox.y1, t.bbox.x2, t.bbox.y2])),
+            ground: None,
+            speed_mps: None,
+        };
+        let mut with_model = provenance.clone();
+        if let Some(o) = with_model.as_object_mut().filter(|_| self.threats.is_some()) {
+            o.insert("model".into(), self.threat_model.clone().into());
+            o.insert("threat_alarms".into(), if self.threats_accepted { "accepted" } else { "advisory" }.into());
+        }
+        let (alarms, advisory): (&[_], &[_]) = if self.threats_accepted { (threats, &[]) } else { (&[], threats) };
+        for (label, t) in alarms {
             let severity = if matches!(*label, "gun" | "ammunition") { Severity::Critical } else { Severity::High };
             let attrs = json!({"class": label}).as_object().cloned().unwrap_or_default();
-            push(base("xray_threat", severity, t.score, vec![object], attrs, p));
+            push(base("xray_threat", severity, t.score, vec![threat_object(label, t)], attrs, with_model.clone()));
         }
         let mut summary = Map::new();
         summary.insert("scanner_type".into(), report.scanner_type.as_str().into());
@@ -375,7 +407,13 @@ impl Worker {
         let finding_list: Vec<Value> =
             report.findings.iter().map(|f| json!({"kind": f.kind, "severity": f.severity})).collect();
         summary.insert("finding_list".into(), finding_list.into());
-        summary.insert("threat_classes".into(), threats.iter().map(|(label, _)| Value::from(*label)).collect());
+        summary.insert("threat_classes".into(), alarms.iter().map(|(label, _)| Value::from(*label)).collect());
+        if !advisory.is_empty() {
+            summary.insert(
+                "advisory_threats".into(),
+                advisory.iter().map(|(label, t)| json!({"class": label, "score": t.score})).collect(),
+            );
+        }
         summary.insert("declaration_checked".into(), declaration_checked.into());
         if let Some(e) = threats_error {
             summary.insert("threats_error".into(), e.into());
@@ -384,7 +422,9 @@ impl Worker {
             summary.insert("mass_kg".into(), load.mass_kg.into());
         }
         summary.insert("timings_ms".into(), json!(report.timings_ms));
-        push(base("xray_scan", Severity::Info, 1.0, vec![], summary, provenance));
+        // advisory threats are drawn on the scan's render through the summary's objects
+        let drawn = advisory.iter().map(|(label, t)| threat_object(&format!("{label} (advisory)"), t)).collect();
+        push(base("xray_scan", Severity::Info, 1.0, drawn, summary, with_model));
         out
     }
 }

@@ -263,9 +263,13 @@ fn personal_data_reaches_only_the_pii_keys_and_roles_with_the_right_and_never_a_
     let clear = loop {
         let clear = clear_values(&pii.lock().unwrap());
         let missing: Vec<&str> = kinds.iter().copied().filter(|k| !clear.contains_key(*k)).collect();
-        if missing.is_empty() && public.lock().unwrap().iter().any(|(k, _)| k.contains("/incident/")) {
+        let public_keys = public.lock().unwrap();
+        let seen = |part: &str| public_keys.iter().any(|(k, _)| k.contains(part));
+        // a baggage scan's summary too, for (c)'s check that its threats rang no alarm
+        if missing.is_empty() && seen("/incident/") && seen("/alert/xray/hall-kv/xray_scan") {
             break clear;
         }
+        drop(public_keys);
         out.drain();
         // A process that died says so at once (zenoh's TLS link can kill one: zenoh#2557).
         for (name, p) in [("the demo", &mut demo), ("the router", &mut router)] {
@@ -338,6 +342,10 @@ fn personal_data_reaches_only_the_pii_keys_and_roles_with_the_right_and_never_a_
             .to_string()
     };
     let (read, decision, call) = (of_kind("plate_read"), of_kind("lane_decision"), of_kind("call_received"));
+    // The demo's site has not accepted the X-ray threat model: its baggage scans ring no
+    // threat alarm; what the detector found is advisory, on the scan's summary.
+    assert!(alerts.iter().any(|a| a["kind"] == "xray_scan" && a["source"]["id"] == "hall-kv"), "a baggage scan");
+    assert!(alerts.iter().all(|a| a["kind"] != "xray_threat"), "an X-ray threat alarm in the demo's queue");
     let (_, _, list) = get("/api/v1/incidents?limit=500", &viewer_cookie);
     let incident = serde_json::from_str::<Value>(&list).unwrap()["items"][0]["id"].as_str().unwrap().to_string();
     let sha =

@@ -227,7 +227,7 @@ fn a_node_without_cameras_runs_the_threat_detector_on_an_inference_executor_of_i
     let before = ran();
 
     let summary = submit(lanes.xray().unwrap(), "bag-1", &scan).unwrap();
-    assert!(summary.contains(" threats,"), "{summary}");
+    assert!(summary.contains(" threats"), "{summary}");
     let alerts = scan_alerts(&rx);
     assert_eq!(ran(), before + 1);
     let scan_summary = alerts.iter().find(|a| a.kind == "xray_scan").unwrap();
@@ -268,5 +268,52 @@ fn with_its_executor_gone_a_kv_scan_still_publishes_its_materials_and_says_why_i
     let histogram = scan_summary.attributes["histogram_px"].as_array().unwrap();
     assert!(histogram.iter().skip(1).any(|n| n.as_u64() > Some(0)), "the materials were classified: {histogram:?}");
     lane.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn threat_findings_are_advisory_until_the_site_accepts_the_running_model() {
+    let _models = model_lock();
+    let dir = std::env::temp_dir().join(format!("qv-xray-advisory-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let scan = baggage(&dir);
+    let detector = ThreatDetector::load(&Manifest::builtin(), 1).unwrap();
+    let executor = Executor::spawn(None, Some(detector), Default::default());
+    let sha = Manifest::builtin().entry(operators::xray::threats::MODEL).unwrap().sha256.clone();
+    // the same scan through a lane of each kind: not accepted, accepted another model, accepted this one
+    let run = |accepted: Option<&str>| {
+        let mut cfg = kv_config();
+        cfg.xray_lane.threats_accepted = accepted.map(String::from);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let lane = XrayLane::start(&cfg.xray_lane, &cfg.xray, &cfg.site, tx, None, executor.scans()).unwrap().unwrap();
+        let summary = submit(&lane, "bag-3", &scan).unwrap();
+        let alerts = scan_alerts(&rx);
+        lane.stop();
+        (summary, alerts)
+    };
+    let (_, accepted) = run(Some(&sha));
+    let alarms: Vec<&Alert> = accepted.iter().filter(|a| a.kind == "xray_threat" && a.phase == Phase::Begin).collect();
+    assert!(!alarms.is_empty(), "the detector finds something on this scan, so the comparison means something");
+    for a in &alarms {
+        assert_eq!(a.provenance["threat_alarms"], "accepted", "{:?}", a.provenance);
+        assert!(a.provenance["model"].as_str().unwrap().ends_with(&sha));
+    }
+    let accepted_summary = accepted.iter().find(|a| a.kind == "xray_scan").unwrap();
+    assert_eq!(accepted_summary.attributes["threat_classes"].as_array().unwrap().len(), alarms.len());
+
+    for other in [None, Some("0".repeat(64))] {
+        let (said, advisory) = run(other.as_deref());
+        assert!(said.contains("(advisory)"), "{said}");
+        assert!(advisory.iter().all(|a| a.kind != "xray_threat"), "no threat alarm while the model is not accepted");
+        let summary = advisory.iter().find(|a| a.kind == "xray_scan" && a.phase == Phase::Begin).unwrap();
+        assert_eq!(summary.attributes["threat_classes"], json!([]), "the lane decision gets no threat");
+        let listed = summary.attributes["advisory_threats"].as_array().unwrap();
+        assert_eq!(listed.len(), alarms.len(), "every finding is recorded");
+        // drawn on the scan: one box per finding, said to be advisory
+        assert_eq!(summary.objects.len(), alarms.len());
+        assert!(summary.objects.iter().all(|o| o.class.ends_with("(advisory)") && o.bbox.is_some()));
+        assert_eq!(summary.provenance["threat_alarms"], "advisory");
+    }
+    executor.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -677,5 +677,11 @@ fn xray_summary(a: &Alert, scan_id: String) -> XraySummary {
         .map(|l| l.iter().filter_map(|c| c.as_str().map(String::from)).collect())
         .unwrap_or_default();
     let threats_error = a.attributes.get("threats_error").and_then(Value::as_str).map(String::from);
-    XraySummary { scan_id, findings, threats, threats_error }
+    let advisory_threats = a
+        .attributes
+        .get("advisory_threats")
+        .and_then(Value::as_array)
+        .map(|l| l.iter().filter_map(|t| t.get("class")?.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    XraySummary { scan_id, findings, threats, threats_error, advisory_threats }
 }

@@ -97,6 +97,10 @@ pub struct XraySummary {
     /// Set when the threat detector did not run on this scan.
     #[serde(default)]
     pub threats_error: Option<String>,
+    /// Threat classes of a model the site has not accepted: named in the reasons, but they
+    /// do not move the corridor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub advisory_threats: Vec<String>,
 }
 
 /// A radiation portal's verdict on one vehicle.
@@ -280,6 +284,17 @@ fn xray_threats(inputs: &Inputs, cfg: &RiskConfig, acc: &mut Acc) {
     }
     if let Some(e) = &x.threats_error {
         acc.add("xray_threat", Corridor::Yellow, format!("threats not looked for on scan {}: {e}", x.scan_id));
+    }
+    if !x.advisory_threats.is_empty() {
+        acc.add(
+            "xray_threat",
+            Corridor::Green,
+            format!(
+                "advisory only, the threat model is not accepted at this site: it suggests {} (scan {})",
+                x.advisory_threats.join(", "),
+                x.scan_id
+            ),
+        );
     }
 }
 

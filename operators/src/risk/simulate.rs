@@ -276,6 +276,7 @@ impl Population {
                 findings: vec![],
                 threats: vec![],
                 threats_error: None,
+                advisory_threats: vec![],
             });
             let radiation = self.lane.radiation.then(|| RadiationSummary {
                 portal: format!("{}-rpm", self.lane.id),
@@ -376,6 +377,7 @@ impl Population {
                 findings,
                 threats,
                 threats_error,
+                advisory_threats: vec![],
             })
         } else {
             None

@@ -79,7 +79,13 @@ fn reliable(tin: &str) -> ImporterRecord {
 }
 
 fn clean_xray() -> XraySummary {
-    XraySummary { scan_id: "S1".into(), findings: vec![], threats: vec![], threats_error: None }
+    XraySummary {
+        scan_id: "S1".into(),
+        findings: vec![],
+        threats: vec![],
+        threats_error: None,
+        advisory_threats: vec![],
+    }
 }
 
 fn radiation(result: RadiationResult, peak_sigma: Option<f64>) -> RadiationSummary {
@@ -167,6 +173,21 @@ fn threats_red_by_class_and_not_looked_for_is_yellow() {
     let d = decide(&i, &cfg);
     assert_eq!(d.corridor, Corridor::Yellow, "{}", show(&d));
     assert!(d.reasons[0].text.contains("threats not looked for"));
+}
+
+#[test]
+fn advisory_threats_are_named_but_do_not_move_the_corridor() {
+    let cfg = cfg();
+    let clean = decide(&inputs(textiles(&cfg, "T3"), reliable("301234567")), &cfg);
+    let mut i = inputs(textiles(&cfg, "T3"), reliable("301234567"));
+    i.xray.as_mut().unwrap().advisory_threats = vec!["gun".into()];
+    let d = decide(&i, &cfg);
+    assert_eq!(d.corridor, clean.corridor, "{}", show(&d));
+    let r = d.reasons.iter().find(|r| r.rule == "xray_threat").expect("named");
+    assert!(r.corridor == Corridor::Green && r.text.contains("advisory") && r.text.contains("gun"), "{}", show(&d));
+    // what is recorded for replay is unchanged for scans without advisory threats
+    let json = serde_json::to_value(clean_xray()).unwrap();
+    assert!(json.get("advisory_threats").is_none(), "{json}");
 }
 
 // 3 -------------------------------------------------------------------------------------
