@@ -56,6 +56,42 @@ def recall_at(dets, gts, score, thr=0.5):
     return hit / max(tot, 1), fp / max(len(dets), 1)
 
 
+def bag_level(dets, gts, score, thr=0.5):
+    """What an officer sees per bag at a score threshold: per class, the share of bags holding
+    that class in which a detection of it (IoU >= thr with one of them) is raised; false
+    alarms (detections of any class) per threat-free bag; the share of threat-free bags cleared."""
+    found = {c: [0, 0] for c in range(len(xc.THREAT_CLASSES))}
+    clean_alarms, clean_bags, cleared = 0, 0, 0
+    for d, g in zip(dets, gts):
+        raised = [(c, b) for c, s, b in d if s >= score]
+        if not g:
+            clean_bags += 1
+            clean_alarms += len(raised)
+            cleared += not raised
+            continue
+        for c in {gg[0] for gg in g}:
+            found[c][1] += 1
+            found[c][0] += any(rc == c and any(gg[0] == c and xc.iou(b, gg[1:]) >= thr for gg in g) for rc, b in raised)
+    detection = {xc.THREAT_CLASSES[c]: (ok / n if n else float("nan"), n) for c, (ok, n) in found.items()}
+    return detection, clean_alarms / max(clean_bags, 1), cleared / max(clean_bags, 1), clean_bags
+
+
+def operating_point(dets, gts, target, thr=0.5):
+    """The lowest score threshold at which detections that match no labelled threat (same
+    class, IoU >= thr) number at most `target` per bag: how a site sets a detector, from a
+    false-alarm rate it can bear, on validation scans."""
+    false = sorted((s for d, g in zip(dets, gts) for c, s, b in d
+                    if not any(c == gg[0] and xc.iou(b, gg[1:]) >= thr for gg in g)), reverse=True)
+    allowed = int(target * len(dets))  # this many false detections may remain
+    return float(false[allowed]) + 1e-6 if allowed < len(false) else 0.01
+
+
+def sha256_of(path):
+    import hashlib
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True)
@@ -64,8 +100,21 @@ def main():
     ap.add_argument("--out", help="write the Markdown report here")
     ap.add_argument("--note", default="", help="Markdown put under the title (how the data was made)")
     ap.add_argument("--score", type=float, default=0.15, help="operating threshold for the recall line")
+    ap.add_argument("--log", help="append a line for the first --data folder (the independent generator's bags) to "
+                    "this runs log: date, model sha256, figures")
+    ap.add_argument("--target-fa", type=float, help="choose --score instead: the threshold with at most this many "
+                    "false detections per bag on --op-data")
+    ap.add_argument("--op-data", help="validation scans of the training generator, for --target-fa")
     a = ap.parse_args()
     md = ["# X-ray threat detector: evaluation", "", a.note, ""]
+    if a.target_fa is not None:
+        dets, gts, _, _ = run(a.model, a.op_data)
+        a.score = operating_point(dets, gts, a.target_fa)
+        line = (f"Operating point: score ≥ {a.score:.4f}, the lowest threshold with at most {a.target_fa} false "
+                f"detections per bag on the training generator's validation scans ({a.op_data.rstrip('/').split('/')[-1]}, "
+                f"{len(gts)} bags).")
+        md += [line, ""]
+        print(line, flush=True)
     for k, folder in enumerate(a.data):
         title = a.name[k] if a.name and k < len(a.name) else folder
         dets, gts, ids, times = run(a.model, folder)
@@ -76,10 +125,25 @@ def main():
                "| class | AP@0.5 | threats |", "|---|---|---|"]
         md += [f"| {n} | {ap:.3f} | {cnt} |" for n, ap, cnt in rows]
         md += [f"| **mean (mAP@0.5)** | **{m:.3f}** | {sum(r[2] for r in rows)} |", "",
-               f"At score ≥ {a.score} (the manifest's threshold): recall {rec:.3f} (IoU ≥ 0.5, class right), "
+               f"At score ≥ {a.score:.4f}: recall {rec:.3f} (IoU ≥ 0.5, class right), "
                f"{fpi:.2f} false detections per scan.", ""]
+        det, fa, cleared, clean = bag_level(dets, gts, a.score)
+        md += [f"Per bag at score ≥ {a.score:.4f}: {clean} threat-free bags, {fa:.2f} false alarms per threat-free bag, "
+               f"{100 * cleared:.1f} % of them cleared.", "",
+               "| class | bags holding it | bag-level detection |", "|---|---|---|"]
+        md += [f"| {n} | {cnt} | {v:.3f} |" for n, (v, cnt) in det.items()]
+        md += [""]
+        bag_line = ", ".join(f"{n} {v:.3f} ({cnt} bags)" for n, (v, cnt) in det.items())
         print(f"{title}: " + ", ".join(f"{n} {ap:.3f}" for n, ap, _ in rows) + f"; mAP@0.5 {m:.3f}; "
-              f"recall@{a.score} {rec:.3f}, FP/scan {fpi:.2f}", flush=True)
+              f"recall@{a.score:.4f} {rec:.3f}, FP/scan {fpi:.2f}; per bag: {bag_line}; "
+              f"{fa:.2f} false alarms per threat-free bag ({clean}), {100 * cleared:.1f} % cleared", flush=True)
+        if a.log and k == 0:
+            import datetime
+            line = (f"| {datetime.date.today().isoformat()} | {sha256_of(a.model)} | {title} | {len(ids)} | {m:.3f} | "
+                    + " · ".join(f"{n} {ap:.3f}" for n, ap, _ in rows) + f" | {a.score:.4f} | {bag_line} | {fa:.2f} | "
+                    f"{100 * cleared:.1f} % |\n")
+            with open(a.log, "a") as f:
+                f.write(line)
     if a.out:
         with open(a.out, "w") as f:
             f.write("\n".join(md).rstrip() + "\n")
