@@ -111,7 +111,9 @@ impl XrayLane {
             (true, Some(q)) => {
                 let manifest = Manifest::builtin();
                 let name = operators::xray::threats::MODEL;
-                let sha = manifest.entry(name).map(|m| m.sha256.clone()).unwrap_or_default();
+                let entry = manifest.entry(name).ok();
+                let sha = entry.map(|m| m.sha256.clone()).unwrap_or_default();
+                let threshold = entry.and_then(|m| m.output.as_ref()).map_or(0.0, |o| o.score_threshold);
                 let accepted = lane.threats_accepted.as_deref() == Some(sha.as_str());
                 match (&lane.threats_accepted, accepted) {
                     (_, true) => tracing::info!("X-ray threat alarms on: model {sha} accepted at this site"),
@@ -122,10 +124,10 @@ impl XrayLane {
                         "X-ray threat findings are advisory: the model {sha} has not been accepted at this site"
                     ),
                 }
-                (Some(q), format!("{name} sha256:{sha}"), accepted)
+                (Some(q), (format!("{name} sha256:{sha}"), threshold), accepted)
             }
             (true, None) => return Err("xray_lane.threats: no inference executor runs the threat detector".into()),
-            (false, _) => (None, String::new(), false),
+            (false, _) => (None, (String::new(), 0.0), false),
         };
         let (tx, rx) = crossbeam_channel::unbounded::<XrayJob>();
         let stop = Arc::new(AtomicBool::new(false));
@@ -208,8 +210,9 @@ struct Worker {
     analysis: Analysis,
     /// The inference executor's queue for the threat detector.
     threats: Option<ScanQueue>,
-    /// `name sha256:…` of the threat model, recorded on each threat alert.
-    threat_model: String,
+    /// `name sha256:…` of the threat model and its score threshold, recorded on each threat
+    /// alert.
+    threat_model: (String, f32),
     /// The site accepted that model: its findings are alarms, not advisory.
     threats_accepted: bool,
     alerts: Sender<Alert>,
@@ -388,7 +391,8 @@ impl Worker {
         };
         let mut with_model = provenance.clone();
         if let Some(o) = with_model.as_object_mut().filter(|_| self.threats.is_some()) {
-            o.insert("model".into(), self.threat_model.clone().into());
+            o.insert("model".into(), self.threat_model.0.clone().into());
+            o.insert("threshold".into(), self.threat_model.1.into());
             o.insert("threat_alarms".into(), if self.threats_accepted { "accepted" } else { "advisory" }.into());
         }
         let (alarms, advisory): (&[_], &[_]) = if self.threats_accepted { (threats, &[]) } else { (&[], threats) };

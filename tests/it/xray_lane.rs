@@ -297,6 +297,8 @@ fn threat_findings_are_advisory_until_the_site_accepts_the_running_model() {
     for a in &alarms {
         assert_eq!(a.provenance["threat_alarms"], "accepted", "{:?}", a.provenance);
         assert!(a.provenance["model"].as_str().unwrap().ends_with(&sha));
+        assert!(a.provenance["threshold"].as_f64().unwrap() > 0.0, "{:?}", a.provenance);
+        assert!(a.confidence as f64 >= a.provenance["threshold"].as_f64().unwrap() - 1e-6);
     }
     let accepted_summary = accepted.iter().find(|a| a.kind == "xray_scan").unwrap();
     assert_eq!(accepted_summary.attributes["threat_classes"].as_array().unwrap().len(), alarms.len());
