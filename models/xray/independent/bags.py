@@ -14,6 +14,10 @@ It does not import or read anything else in the repository.  numpy only.
 Bag i of seed s is drawn from its own random streams (SeedSequence([s, i, k])),
 so a bag never depends on --count/--start and the same arguments give the same bytes.
 Never use these bags for training or tuning; see README.md.
+
+This file is long because it is a whole scanner and a whole shape library in one file that
+imports nothing from the project: attenuation table, spectra, detector model, and every bag,
+clutter and threat family, each built from parts.
 """
 import argparse
 import json

@@ -283,10 +283,6 @@ pub enum Form {
 }
 
 impl Form {
-    /// Every form, in the order reports print them.
-    pub const ALL: [Form; 7] =
-        [Form::Clean, Form::Translit, Form::NoApostrophe, Form::Reformed, Form::RuKeyboard, Form::Mixed, Form::Short];
-
     /// The name used in data files and reports.
     pub fn name(self) -> &'static str {
         match self {
@@ -319,7 +315,7 @@ pub struct Writing {
 
 // Words that say which language a text is in, written in their standard spelling and
 // compared by sound key, so they count in either script and any typing of it. A word in two
-// lists (Russian `но`, English `no`) says nothing.
+// lists (Russian `мы` and English `my`, Russian `у` and Uzbek `u`) says nothing.
 const RU_WORDS: &str = "в на и не что это у с к по я он оно мы вы они опять щас есть нет где как там тут здесь очень уже был была было были его меня мне нас вас из за до при для кто или но же ли бы так все всё сейчас срочно пожалуйста помогите помощь человек мужчина женщина улица квартира дом дома около возле который которая которые тоже еще ещё просто быстрее скорее приезжайте приедьте вызовите";
 const UZ_WORDS: &str = "va bu shu u men biz siz ular bor yoʻq edi ham bilan uchun bir ikki emas deb kerak tez iltimos yordam uyda uyimiz koʻcha koʻchada oldida yonida yerda qiling keling kelinglar boʻldi qildi ketdi hozir juda bitta odam ayol erkak yana lekin ammo nima qayerda qani shunday endi oʻzi";
 const EN_WORDS: &str = "the is are was were my his her someone somebody there please help with and of at near from he she they we it this that have has not been our your just";
