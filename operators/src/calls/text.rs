@@ -354,8 +354,12 @@ static CUES: LazyLock<LanguageCues> = LazyLock::new(|| {
 
 /// Detects script, language and writing form of a narrative.
 pub fn detect(text: &str) -> Writing {
+    detect_normalised(text, &normalise(text))
+}
+
+/// [`detect`], given the text's [`normalise`]d form already made by the caller.
+pub fn detect_normalised(text: &str, normalised: &str) -> Writing {
     let script = detect_script(text);
-    let normalised = normalise(text);
     let words: Vec<&str> = normalised.split_whitespace().collect();
     let (mut ru, mut uz, mut en) = (0f32, 0f32, 0f32);
     let lower = text.to_lowercase();

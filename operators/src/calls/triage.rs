@@ -655,9 +655,9 @@ impl Triage {
         if truncated {
             reasons.push(format!("narrative capped: first {} characters examined", sc.max_chars));
         }
-        let writing = text::detect(examined);
-        let script = writing.script;
         let normalised = normalise(examined);
+        let writing = text::detect_normalised(examined, &normalised);
+        let script = writing.script;
         let toks = tokens(&normalised);
         let ct_type = call_taker.and_then(|c| c.incident_type.as_deref());
         let ct_type_idx = ct_type.and_then(|id| self.cfg.types.iter().position(|t| t.id == id));
