@@ -9,6 +9,8 @@ quantisation to 16 (or 8) bits.
 
     python3 models/xray/synth.py --kind baggage|cargo --config train|heldout|test --seed N \
         --count K --out DIR [--width W --height H] [--scenario NAME] [--bits 16|8]
+    python3 models/xray/synth.py --kind baggage --config wide ...   # domain-randomised (wide.py)
+    python3 models/xray/synth.py --kind threat --config wide ... [--pixel-mm P]   # one threat per file
 
 Output per scan (format in README.md): {id}_low.png, {id}_high.png (grayscale transmission,
 65535 = no attenuation), {id}_materials.png (8-bit class per pixel), {id}.txt (YOLO threat
@@ -35,7 +37,7 @@ with open(os.path.join(HERE, "attenuation.json")) as _f:
 THREAT_CLASSES = ["knife", "gun", "ammunition", "dense_organic"]
 MATERIAL_CLASSES = {0: "background", 1: "organic", 2: "mixed/inorganic", 3: "metal", 4: "too dense"}
 CARGO_SCENARIOS = ["textiles_clean", "textiles_dense_block", "void", "empty", "loaded_declared_empty", "tiles"]
-CONFIGS = ["train", "heldout", "test"]
+CONFIGS = ["train", "heldout", "test", "wide"]
 
 # Noise, blur and clutter per config. heldout and test share a distribution (test is drawn
 # from another seed stream) and differ from train in object silhouettes, clutter and noise.
@@ -269,9 +271,10 @@ def gauss_blur(img, sigma):
     return out
 
 
-def transmission(scene, scanner, channel):
-    """Noise-free transmission of one channel (detector-weighted sum over spectrum bins)."""
-    spec = TABLE["scanners"][scanner]["spectrum"][channel]
+def transmission(scene, scanner, channel, spec=None):
+    """Noise-free transmission of one channel (detector-weighted sum over spectrum bins); the
+    scanner's own spectrum unless `spec` is given."""
+    spec = spec or TABLE["scanners"][scanner]["spectrum"][channel]
     t = np.zeros((scene.h, scene.w), np.float32)
     for kev, w in zip(spec["kev"], spec["weight"]):
         a = np.zeros((scene.h, scene.w), np.float32)
@@ -846,6 +849,23 @@ def rng_for(kind, cfg, seed, index, scenario=""):
     return np.random.default_rng(np.random.SeedSequence([seed, index] + words))
 
 
+def make_wide_scan(seed, index):
+    """`--config wide` (wide.py): the scanner, the image's size and bit depth are drawn per scan."""
+    import wide
+    rng = rng_for("baggage", "wide", seed, index)
+    w, h, px = wide.geometry(rng)
+    sc = wide.scanner(rng)
+    scene = wide.baggage_scene(rng, w, h, px)
+    t = {ch: transmission(scene, "kv", ch, sc["spectrum"][ch]) for ch in ("low", "high")}
+    classes = material_classes(scene, "kv", t["high"])
+    imgs = {}
+    for ch in ("low", "high"):
+        gain = (1 + rng.normal(0, sc["gain_sd"], h)).astype(np.float32)
+        off = rng.uniform(*sc["offset"], h).astype(np.float32)
+        imgs[ch] = measure(t[ch], sc["i0"][ch], sc["psf"], gain, off, sc["elec_sd"], rng, sc["bits"], sc["air_level"])
+    return scene, imgs, classes, sc
+
+
 def make_scan(kind, cfg, seed, index, w, h, scenario, bits):
     rng = rng_for(kind, cfg, seed, index, scenario or "")
     nz = NOISE[cfg]
@@ -874,9 +894,48 @@ def make_scan(kind, cfg, seed, index, w, h, scenario, bits):
     return sid, scanner, scene, imgs, classes, extra, i0s, psf
 
 
+def write_threat(out, cfg, seed, index, pixel_mm):
+    """`--kind threat`: one threat alone on air, noise-free, cropped to its box and a 2-pixel
+    margin, for projecting into a site's own threat-free scans (threat image projection). The
+    kV table's spectrum; classes in turn (index mod 4), families of `cfg`."""
+    rng = rng_for("threat", cfg, seed, index)
+    cls = THREAT_CLASSES[index % len(THREAT_CLASSES)]
+    if cfg == "wide":
+        import wide
+        make = wide.THREATS[cls]
+    else:
+        def make(r):
+            return THREATS[cls](r, cfg != "train")
+    side = int(math.ceil(900 / pixel_mm))
+    for _ in range(50):
+        scene = Scene(side, side, pixel_mm)
+        rec = scene.add(make(rng), side / 2, side / 2, U(rng, -math.pi, math.pi), U(rng, 0.85, 1.15), bool(rng.random() < 0.5),
+                        inside=True)
+        if rec is not None:
+            break
+    else:
+        raise RuntimeError(f"threat {index}: no placement fits {side} px")
+    scene.clamp_nonnegative()
+    x0, y0, x1, y1 = rec["box"]
+    x0, y0, x1, y1 = max(x0 - 2, 0), max(y0 - 2, 0), min(x1 + 2, side), min(y1 + 2, side)
+    sid = f"threat_{cfg}_{seed}_{index:05d}"
+    for ch in ("low", "high"):
+        t = transmission(scene, "kv", ch)[y0:y1, x0:x1]
+        write_png(os.path.join(out, f"{sid}_{ch}.png"), np.clip(np.rint(t * 65535), 0, 65535).astype(np.uint16))
+    w, h = x1 - x0, y1 - y0
+    b = rec["box"]
+    with open(os.path.join(out, f"{sid}.txt"), "w") as f:
+        f.write(f"{THREAT_CLASSES.index(cls)} {((b[0] + b[2]) / 2 - x0) / w:.6f} {((b[1] + b[3]) / 2 - y0) / h:.6f} "
+                f"{(b[2] - b[0]) / w:.6f} {(b[3] - b[1]) / h:.6f}\n")
+    with open(os.path.join(out, f"{sid}.json"), "w") as f:
+        json.dump({"id": sid, "kind": "threat", "config": cfg, "seed": seed, "index": index, "pixel_mm": pixel_mm,
+                   "class": cls, "family": rec["family"], "width": w, "height": h}, f, indent=1)
+        f.write("\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description="Synthetic dual-energy X-ray scans with ground truth.")
-    ap.add_argument("--kind", choices=["baggage", "cargo"], required=True)
+    ap.add_argument("--kind", choices=["baggage", "cargo", "threat"], required=True)
     ap.add_argument("--config", choices=CONFIGS, required=True)
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--count", type=int, required=True)
@@ -886,7 +945,13 @@ def main():
     ap.add_argument("--scenario", choices=CARGO_SCENARIOS, help="cargo only; default: drawn per scan")
     ap.add_argument("--bits", type=int, choices=[16, 8], default=16)
     ap.add_argument("--start", type=int, default=0, help="index of the first scan (to split work)")
+    ap.add_argument("--pixel-mm", type=float, default=1.0, help="threat only: the site scanner's pixel size")
     a = ap.parse_args()
+    if a.kind == "threat":
+        os.makedirs(a.out, exist_ok=True)
+        for i in range(a.start, a.start + a.count):
+            write_threat(a.out, a.config, a.seed, i, a.pixel_mm)
+        return
     if a.scenario and a.kind != "cargo":
         ap.error("--scenario is for --kind cargo")
     w = a.width or (640 if a.kind == "baggage" else 1600)
@@ -894,8 +959,23 @@ def main():
     if not (64 <= w <= 16384 and 64 <= h <= 16384):
         ap.error("--width and --height must be within 64-16384")
     os.makedirs(a.out, exist_ok=True)
+    if a.config == "wide" and (a.kind != "baggage" or a.width or a.height or a.bits != 16):
+        ap.error("--config wide is baggage only and draws its own size and bit depth per scan")
     for i in range(a.start, a.start + a.count):
-        sid, scanner, scene, imgs, classes, extra, i0s, psf = make_scan(a.kind, a.config, a.seed, i, w, h, a.scenario, a.bits)
+        sid = f"{a.kind}_{a.config}_{a.seed}_{i:05d}"
+        if a.config == "wide":
+            scene, imgs, classes, drawn = make_wide_scan(a.seed, i)
+            scanner, extra, i0s, psf = "kv", {}, drawn["i0"], drawn["psf"]
+            h, w = imgs["low"].shape
+            spec = drawn["spectrum"]
+            device = {"bits": drawn["bits"], "air_level": round(drawn["air_level"], 4), "spectrum": spec,
+                      "energies_kev": {ch: round(sum(k * x for k, x in zip(spec[ch]["kev"], spec[ch]["weight"])), 1)
+                                       for ch in ("low", "high")}}
+        else:
+            sid, scanner, scene, imgs, classes, extra, i0s, psf = make_scan(a.kind, a.config, a.seed, i, w, h, a.scenario, a.bits)
+            table = TABLE["scanners"][scanner]
+            device = {"bits": a.bits, "air_level": AIR_LEVEL[scanner], "spectrum": table["spectrum"],
+                      "energies_kev": table["effective_kev"]}
         write_png(os.path.join(a.out, f"{sid}_low.png"), imgs["low"])
         write_png(os.path.join(a.out, f"{sid}_high.png"), imgs["high"])
         write_png(os.path.join(a.out, f"{sid}_materials.png"), classes)
@@ -909,13 +989,12 @@ def main():
         with open(os.path.join(a.out, f"{sid}.txt"), "w") as f:
             f.write("".join(line + "\n" for line in lines))
         masses = scene.mass_kg()
-        sc = TABLE["scanners"][scanner]
         meta = {
             "id": sid, "kind": a.kind, "config": a.config, "seed": a.seed, "index": i,
-            "scanner": scanner, "width": w, "height": h, "bits": a.bits, "pixel_mm": round(scene.px, 4),
-            "energies_kev": sc["effective_kev"], "spectrum": sc["spectrum"],
+            "scanner": scanner, "width": w, "height": h, "bits": device["bits"], "pixel_mm": round(scene.px, 4),
+            "energies_kev": device["energies_kev"], "spectrum": device["spectrum"],
             "i0": {k: round(v, 1) for k, v in i0s.items()}, "psf_sigma_px": round(psf, 3),
-            "dense_floor": sc["dense_floor"], "air_level": AIR_LEVEL[scanner], "dark_level": PEDESTAL,
+            "dense_floor": TABLE["scanners"][scanner]["dense_floor"], "air_level": device["air_level"], "dark_level": PEDESTAL,
             "classes": THREAT_CLASSES, "material_classes": MATERIAL_CLASSES,
             "objects": [{k: v for k, v in r.items() if not k.startswith("_")} for r in scene.records],
             "mass_kg": masses, "total_kg": round(sum(masses.values()), 3),

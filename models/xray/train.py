@@ -128,7 +128,7 @@ def targets(boxes):
     pos_mask = np.isfinite(cost.min(1))
     idx = np.nonzero(pos_mask)[0]
     pos[idx] = 1
-    cls_t[idx, np.asarray([boxes[k][0] for k in j[idx]])] = 1
+    cls_t[idx, np.asarray([boxes[k][0] for k in j[idx]], np.int64)] = 1
     box_t[idx] = ltrb[idx, j[idx]] / STRIDES[idx, None]
     return cls_t, box_t, pos
 
@@ -165,8 +165,9 @@ def loss_fn(params, x, cls_t, box_t, pos):
     return l_cls + 2.0 * l_box + l_ctr, (l_cls, l_box, l_ctr)
 
 
-def augment(x, boxes, rng):
-    """Flips and quarter turns of a [S, S, 2] input and its boxes (model pixels)."""
+def augment(x, boxes, rng, zoom_min=0.6):
+    """Flips, quarter turns, zoom and intensity changes of a [S, S, 2] input and its boxes
+    (model pixels)."""
     s = xc.S
     b = [list(bb) for bb in boxes]
     if rng.random() < 0.5:
@@ -178,9 +179,39 @@ def augment(x, boxes, rng):
     if rng.random() < 0.5:  # transpose
         x = np.transpose(x, (1, 0, 2))
         b = [[c, y1, x1, y2, x2] for c, x1, y1, x2, y2 in b]
-    # intensity: a little gain on the -ln image (thickness / I0 variation)
-    x = x.astype(np.float32) * np.float32(rng.uniform(0.9, 1.1))
+    x = x.astype(np.float32)
+    if rng.random() < 0.7:  # zoom: another pixel size or bag size; boxes cut below half are dropped
+        x, b = zoom(x, b, float(np.exp(rng.uniform(np.log(zoom_min), np.log(1.3)))), rng)
+    # intensity: gain on the -ln image per channel (spectrum, thickness, calibration), noise
+    x = x * np.asarray([rng.uniform(0.8, 1.25)] * 2, np.float32) * rng.uniform(0.92, 1.08, 2).astype(np.float32)
+    if rng.random() < 0.3:
+        x = x + rng.normal(0, rng.uniform(0.002, 0.01), x.shape).astype(np.float32) * (x > 0)
     return np.ascontiguousarray(x), [tuple(bb) for bb in b]
+
+
+def zoom(x, boxes, s, rng):
+    """Rescales a [S, S, 2] input by `s` about a random point: smaller is pasted on air (0),
+    larger is cropped. Boxes follow; a box left with under half its area is dropped."""
+    n = max(16, int(round(xc.S * s)))
+    z = np.stack([xc.bilinear(x[..., c], n, n) for c in range(2)], -1)
+    k = n / xc.S
+    out = np.zeros_like(x)
+    if n <= xc.S:
+        ox, oy = int(rng.integers(0, xc.S - n + 1)), int(rng.integers(0, xc.S - n + 1))
+        out[oy:oy + n, ox:ox + n] = z
+        dx, dy = ox, oy
+    else:
+        ox, oy = int(rng.integers(0, n - xc.S + 1)), int(rng.integers(0, n - xc.S + 1))
+        out = z[oy:oy + xc.S, ox:ox + xc.S]
+        dx, dy = -ox, -oy
+    kept = []
+    for c, x1, y1, x2, y2 in boxes:
+        bx = [x1 * k + dx, y1 * k + dy, x2 * k + dx, y2 * k + dy]
+        cx = [min(max(v, 0), xc.S) for v in bx]
+        area = (bx[2] - bx[0]) * (bx[3] - bx[1])
+        if area > 0 and (cx[2] - cx[0]) * (cx[3] - cx[1]) >= 0.5 * area and cx[2] - cx[0] >= 2 and cx[3] - cx[1] >= 2:
+            kept.append([c] + cx)
+    return out, kept
 
 
 def params_from_onnx(path):
@@ -213,6 +244,7 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, help="use at most this many scans per folder")
+    ap.add_argument("--zoom-min", type=float, default=0.6, help="smallest zoom of the augmentation (1 = none)")
     a = ap.parse_args()
 
     t0 = time.time()
@@ -248,7 +280,7 @@ def main():
         acc = np.zeros(4)
         for i in range(steps_per_epoch):
             idx = order[i * a.batch:(i + 1) * a.batch]
-            batch = [augment(X[k], bs[k], rng) for k in idx]
+            batch = [augment(X[k], bs[k], rng, a.zoom_min) for k in idx]
             xb = np.stack([bb[0] for bb in batch])
             tg = [targets(bb[1]) for bb in batch]
             params, state, loss, parts = step(params, state, xb, np.stack([t[0] for t in tg]),
@@ -257,9 +289,11 @@ def main():
         acc /= steps_per_epoch
         print(f"epoch {ep + 1}/{a.epochs}: loss {acc[0]:.4f} (cls {acc[1]:.4f}, box {acc[2]:.4f}, ctr {acc[3]:.4f}); "
               f"{time.time() - t1:.0f} s", flush=True)
-    meta = {"data": a.data, "scans": int(len(X)), "epochs": a.epochs, "batch": a.batch, "lr": a.lr, "seed": a.seed,
-            "init": a.init, "train_seconds": round(time.time() - t1), "jax": jax.__version__, "optax": optax.__version__}
-    save_params(params, a.out, meta)
+        meta = {"data": a.data, "scans": int(len(X)), "epochs": ep + 1, "batch": a.batch, "lr": a.lr, "seed": a.seed,
+                "zoom_min": a.zoom_min,
+                "init": a.init, "train_seconds": round(time.time() - t1), "jax": jax.__version__, "optax": optax.__version__}
+        save_params(params, a.out + ".partial.npz", meta)  # the last epoch's weights, kept if training stops
+    os.replace(a.out + ".partial.npz", a.out)
     print(f"wrote {a.out}: {json.dumps(meta)}")
 
 

@@ -1,10 +1,7 @@
 //! `qorovul models fetch|list|verify`: obtain every model of the manifest, convert where
 //! needed, verify its sha256 and place it in the cache the binary loads from.
 
-use indicatif::{ProgressBar, ProgressStyle};
 use operators::detect::manifest::{Manifest, ModelEntry};
-use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Subcommand)]
@@ -19,6 +16,20 @@ pub enum ModelsCmd {
     List,
     /// Re-hash the cached models against the manifest.
     Verify,
+    /// Score the X-ray threat detector on this site's threat-free scans, as they are and with
+    /// the generator's threats projected into them; exits non-zero below the targets.
+    AcceptXray {
+        /// Folder of the site's threat-free scans (`{id}_low.png|tif`, `{id}_high.…`).
+        #[arg(long)]
+        scans: PathBuf,
+        /// Threats to project: `synth.py --kind threat --pixel-mm <the site's>` output.
+        #[arg(long)]
+        threats: PathBuf,
+        #[arg(long, default_value_t = 0.9)]
+        min_detection: f64,
+        #[arg(long, default_value_t = 0.1)]
+        max_false_alarms: f64,
+    },
 }
 
 /// Where the repository's `models/` folder is: `QOROVUL_MODELS_DIR`, else the source tree
@@ -58,6 +69,20 @@ pub fn run(cmd: ModelsCmd) -> Result<(), String> {
                 }
             }
             if bad.is_empty() { Ok(()) } else { Err(bad.join("\n")) }
+        }
+        ModelsCmd::AcceptXray { scans, threats, min_detection, max_false_alarms } => {
+            use operators::xray::{acceptance, threats::ThreatDetector};
+            let site = acceptance::read_scans(&scans)?;
+            let mut det = ThreatDetector::load(&manifest, 2)?;
+            let sha = manifest.entry(operators::xray::threats::MODEL)?.sha256.clone();
+            let run = acceptance::run(&mut det, &sha, &site, &acceptance::read_library(&threats)?, 1)?;
+            println!("{run}");
+            let shortfalls = run.shortfalls(min_detection, max_false_alarms);
+            if !shortfalls.is_empty() {
+                return Err(format!("not accepted: {}", shortfalls.join("; ")));
+            }
+            println!("accepted: set [xray_lane] threats_accepted = \"{sha}\"");
+            Ok(())
         }
         ModelsCmd::Fetch { reconvert } => {
             for m in &manifest.models {
@@ -135,37 +160,11 @@ fn convert(m: &ModelEntry, dir: &Path) -> Result<PathBuf, String> {
     Ok(out)
 }
 
-fn progress(len: u64, what: &str) -> ProgressBar {
-    let pb = ProgressBar::new(len);
-    pb.set_style(
-        ProgressStyle::with_template("{msg:<24} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    pb.set_message(what.to_string());
-    pb
-}
-
-/// Copies `from` to `to`, hashing on the way; returns the hex sha256.
+/// Copies `from` to `to`, synced; returns the copy's sha256.
 fn copy_hashing(from: &Path, to: &Path, name: &str) -> Result<String, String> {
-    let mut src = std::fs::File::open(from).map_err(|e| format!("{name}: {}: {e}", from.display()))?;
-    let len = src.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut dst = std::fs::File::create(to).map_err(|e| format!("{name}: {}: {e}", to.display()))?;
-    let pb = progress(len, &format!("{name}: copy + verify"));
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = src.read(&mut buf).map_err(|e| format!("{name}: reading {}: {e}", from.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        dst.write_all(&buf[..n]).map_err(|e| format!("{name}: writing {}: {e}", to.display()))?;
-        pb.inc(n as u64);
-    }
-    dst.sync_all().map_err(|e| format!("{name}: {}: {e}", to.display()))?;
-    pb.finish();
-    Ok(pipeline::hash::hex(&hasher.finalize()))
+    std::fs::copy(from, to).map_err(|e| format!("{name}: {} to {}: {e}", from.display(), to.display()))?;
+    std::fs::File::open(to).and_then(|f| f.sync_all()).map_err(|e| format!("{name}: {}: {e}", to.display()))?;
+    sha256_file(to, name)
 }
 
 fn sha256_file(path: &Path, name: &str) -> Result<String, String> {

@@ -23,5 +23,6 @@ mod rtsp;
 mod scene_vtest;
 mod sources;
 mod support;
+mod xray_acceptance;
 mod xray_lane;
 mod zenoh_alerts;

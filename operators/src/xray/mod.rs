@@ -26,6 +26,7 @@
 //! pixel_size_mm = 0.8
 //! ```
 
+pub mod acceptance;
 pub mod calibration;
 pub mod cargo;
 pub mod materials;
