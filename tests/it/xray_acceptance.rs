@@ -8,7 +8,7 @@
 
 use super::support::{Proc, model_lock};
 use operators::detect::{BBox, Manifest};
-use operators::xray::acceptance::read_pair;
+use operators::xray::acceptance::{read_pair, yolo_labels};
 use operators::xray::threats::ThreatDetector;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -47,6 +47,7 @@ fn generate(script: &str, args: &[&str], count: usize, out: &Path) {
                 .args(args)
                 .args(["--start", &start.to_string(), "--count", &n.to_string(), "--out"])
                 .arg(out)
+                .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
                 .expect("python runs")
@@ -56,18 +57,6 @@ fn generate(script: &str, args: &[&str], count: usize, out: &Path) {
         let c = c.wait_with_output().expect("python runs");
         assert!(c.status.success(), "{script}: {}", String::from_utf8_lossy(&c.stderr));
     }
-}
-
-fn labels(path: &Path, w: f32, h: f32) -> Vec<(usize, BBox)> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let f: Vec<f32> = l.split_whitespace().map(|x| x.parse().unwrap()).collect();
-            let (cx, cy, bw, bh) = (f[1] * w, f[2] * h, f[3] * w, f[4] * h);
-            (f[0] as usize, BBox::new(cx - bw / 2.0, cy - bh / 2.0, cx + bw / 2.0, cy + bh / 2.0))
-        })
-        .collect()
 }
 
 #[test]
@@ -86,7 +75,9 @@ fn independent_bags_at_the_operating_point_then_the_acceptance_command() {
     for i in 0..BAGS {
         let id = format!("ind_{SEED}_{i:05}");
         let scan = read_pair(&bags, &id).unwrap();
-        let truth = labels(&bags.join(format!("{id}.txt")), scan.width as f32, scan.height as f32);
+        let truth =
+            yolo_labels(&std::fs::read_to_string(bags.join(format!("{id}.txt"))).unwrap(), scan.width, scan.height)
+                .unwrap();
         let found = det.detect_scaled(&scan.low, &scan.high, scan.width, scan.height, scan.top).unwrap();
         if truth.is_empty() {
             clean += 1;
@@ -96,7 +87,7 @@ fn independent_bags_at_the_operating_point_then_the_acceptance_command() {
             }
         }
         for c in 0..4 {
-            let boxes: Vec<&BBox> = truth.iter().filter(|(k, _)| *k == c).map(|(_, b)| b).collect();
+            let boxes: Vec<&BBox> = truth.iter().filter(|(k, _)| *k as usize == c).map(|(_, b)| b).collect();
             if !boxes.is_empty() {
                 holding[c] += 1;
                 detected[c] += usize::from(

@@ -98,6 +98,24 @@ pub fn read_scans(dir: &Path) -> Result<Vec<(String, Image)>, String> {
     scan_ids(dir)?.into_iter().map(|id| Ok((id.clone(), read_pair(dir, &id)?))).collect()
 }
 
+/// YOLO labels (`class cx cy w h` per line, normalised) of a `width` × `height` image, as
+/// (class, box in pixels); a line that is not five numbers is refused by its number.
+pub fn yolo_labels(text: &str, width: usize, height: usize) -> Result<Vec<(u32, BBox)>, String> {
+    let (w, h) = (width as f32, height as f32);
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let f: Vec<f32> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        let [class, cx, cy, bw, bh] = f[..] else {
+            return Err(format!("line {}: not `class cx cy w h`: {line:?}", n + 1));
+        };
+        out.push((
+            class as u32,
+            BBox::new((cx - bw / 2.0) * w, (cy - bh / 2.0) * h, (cx + bw / 2.0) * w, (cy + bh / 2.0) * h),
+        ));
+    }
+    Ok(out)
+}
+
 /// The projection library `synth.py --kind threat` wrote: every `{id}_low.png`,
 /// `{id}_high.png` with its one-line YOLO label `{id}.txt`.
 pub fn read_library(dir: &Path) -> Result<Vec<LibraryThreat>, String> {
@@ -106,16 +124,11 @@ pub fn read_library(dir: &Path) -> Result<Vec<LibraryThreat>, String> {
         let image = read_pair(dir, &id)?;
         let label = dir.join(format!("{id}.txt"));
         let text = std::fs::read_to_string(&label).map_err(|e| format!("{}: {e}", label.display()))?;
-        let f: Vec<f32> = text
-            .split_whitespace()
-            .map(|x| x.parse().map_err(|_| format!("{id}.txt: {x:?} is not a number")))
-            .collect::<Result<_, _>>()?;
-        let [class, cx, cy, bw, bh] = f[..] else {
-            return Err(format!("{id}.txt: one threat per file, `class cx cy w h`; got {} numbers", f.len()));
+        let labels = yolo_labels(&text, image.width, image.height).map_err(|e| format!("{}: {e}", label.display()))?;
+        let [(class, bbox)] = labels[..] else {
+            return Err(format!("{}: one threat per file; got {}", label.display(), labels.len()));
         };
-        let (w, h) = (image.width as f32, image.height as f32);
-        let bbox = BBox::new((cx - bw / 2.0) * w, (cy - bh / 2.0) * h, (cx + bw / 2.0) * w, (cy + bh / 2.0) * h);
-        out.push(LibraryThreat { id, class: class as u32, image, bbox });
+        out.push(LibraryThreat { id, class, image, bbox });
     }
     Ok(out)
 }
@@ -279,4 +292,33 @@ pub fn run(
         cleared,
         classes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_read_and_a_bad_line_is_refused_by_its_number() {
+        let got = yolo_labels("1 0.5 0.5 0.5 0.25\n\n", 200, 100).unwrap();
+        assert_eq!(got, vec![(1, BBox::new(50.0, 37.5, 150.0, 62.5))]);
+        let err = yolo_labels("0 0.5 0.5 0.1 0.1\n0 0.5 nan?\n", 10, 10).unwrap_err();
+        assert!(err.starts_with("line 2:"), "{err}");
+    }
+
+    #[test]
+    fn a_projected_threat_multiplies_the_transmission_where_it_lies() {
+        let scan = Image { width: 4, height: 3, low: vec![1000; 12], high: vec![60000; 12], top: 65535.0 };
+        let threat = LibraryThreat {
+            id: "t".into(),
+            class: 1,
+            image: Image { width: 2, height: 1, low: vec![32768, 65535], high: vec![0, 65535], top: 65535.0 },
+            bbox: BBox::new(0.0, 0.0, 1.0, 1.0),
+        };
+        let (out, b) = project(&scan, &threat, 2, 1);
+        assert_eq!(b, BBox::new(2.0, 1.0, 3.0, 2.0));
+        assert_eq!((out.low[6], out.high[6]), (500, 0), "half the light, and none");
+        assert_eq!((out.low[7], out.high[7]), (1000, 60000), "air in the threat's image changes nothing");
+        assert_eq!(out.low.iter().filter(|&&v| v != 1000).count(), 1);
+    }
 }

@@ -56,21 +56,6 @@ fn read_u16(path: &Path) -> (Vec<u16>, usize, usize) {
     (m.data_typed::<u16>().unwrap().to_vec(), w, h)
 }
 
-/// YOLO labels (`class cx cy w h`, normalised) as (class, box in pixels).
-fn read_labels(path: &Path, w: f32, h: f32) -> Vec<(u32, BBox)> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<f32> = l.split_whitespace().filter_map(|x| x.parse().ok()).collect();
-            (f.len() == 5).then(|| {
-                let (cx, cy, bw, bh) = (f[1] * w, f[2] * h, f[3] * w, f[4] * h);
-                (f[0] as u32, BBox::new(cx - bw / 2.0, cy - bh / 2.0, cx + bw / 2.0, cy + bh / 2.0))
-            })
-        })
-        .collect()
-}
-
 /// Runs the committed model on `SCANS` generated scans of `config`; returns the recall over
 /// all planted threats after printing it per class.
 fn recall_on(config: &str) -> f64 {
@@ -82,7 +67,8 @@ fn recall_on(config: &str) -> f64 {
     for i in 0..SCANS {
         let id = format!("baggage_{config}_{SEED}_{i:05}");
         let scan = super::super::acceptance::read_pair(&dir, &id).unwrap();
-        let truth = read_labels(&dir.join(format!("{id}.txt")), scan.width as f32, scan.height as f32);
+        let text = std::fs::read_to_string(dir.join(format!("{id}.txt"))).unwrap();
+        let truth = super::super::acceptance::yolo_labels(&text, scan.width, scan.height).unwrap();
         let found = det.detect_scaled(&scan.low, &scan.high, scan.width, scan.height, scan.top).unwrap();
         for (class, b) in &truth {
             totals[*class as usize] += 1;
