@@ -8,11 +8,9 @@
 //! A site turns threat alarms on (`[xray_lane] threats_accepted = "<sha256>"`) only after a
 //! run it accepts; until then the lane records threat findings as advisory.
 
-use super::scan::{ScanLimits, probe};
+use super::scan::{ScanLimits, load_image};
 use super::threats::ThreatDetector;
 use crate::detect::BBox;
-use opencv::core::{CV_8UC1, CV_16UC1, Vector};
-use opencv::imgcodecs;
 use opencv::prelude::*;
 use std::fmt;
 use std::path::Path;
@@ -35,32 +33,16 @@ pub struct LibraryThreat {
     pub bbox: BBox,
 }
 
-/// Decodes one 8- or 16-bit grayscale PNG or TIFF, its header checked first.
+/// One 8- or 16-bit grayscale PNG or TIFF as samples widened to `u16`, and its full scale.
 fn read_gray(path: &Path, limits: &ScanLimits) -> Result<(Vec<u16>, usize, usize, f32), String> {
-    let name = path.display().to_string();
-    let len = std::fs::metadata(path).map_err(|e| format!("{name}: {e}"))?.len();
-    if len > limits.max_file_bytes {
-        return Err(format!("{name}: {len} bytes is above the limit of {}", limits.max_file_bytes));
-    }
-    let bytes = std::fs::read(path).map_err(|e| format!("{name}: {e}"))?;
-    let header = probe(&name, &bytes).map_err(|e| e.to_string())?;
-    if header.width * header.height > limits.max_pixels {
-        return Err(format!(
-            "{name}: {}x{} is above the limit of {} pixels",
-            header.width, header.height, limits.max_pixels
-        ));
-    }
-    let mat = imgcodecs::imdecode(&Vector::<u8>::from_slice(&bytes), imgcodecs::IMREAD_UNCHANGED)
-        .map_err(|e| format!("{name}: {e}"))?;
-    let (w, h) = (mat.cols() as usize, mat.rows() as usize);
-    let cv = |e: opencv::Error| format!("{name}: {e}");
-    match mat.typ() {
-        t if t == CV_16UC1 => Ok((mat.data_typed::<u16>().map_err(cv)?.to_vec(), w, h, 65535.0)),
-        t if t == CV_8UC1 => {
-            Ok((mat.data_typed::<u8>().map_err(cv)?.iter().map(|&v| u16::from(v)).collect(), w, h, 255.0))
-        }
-        _ => Err(format!("{name}: not a one-channel 8- or 16-bit image")),
-    }
+    let image = load_image(path, limits).map_err(|e| e.to_string())?;
+    let (w, h) = (image.mat.cols() as usize, image.mat.rows() as usize);
+    let cv = |e: opencv::Error| format!("{}: {e}", image.name);
+    Ok(if image.header.bits == 16 {
+        (image.mat.data_typed::<u16>().map_err(cv)?.to_vec(), w, h, 65535.0)
+    } else {
+        (image.mat.data_typed::<u8>().map_err(cv)?.iter().map(|&v| u16::from(v)).collect(), w, h, 255.0)
+    })
 }
 
 /// `{id}_low.{png,tif}` and `{id}_high.…` of `dir` as one image.

@@ -211,6 +211,15 @@ impl Scan {
     }
 }
 
+/// One image file on its own: size checked before reading, header judged against every limit
+/// at the bit depth it declares, then decoded.
+pub fn load_image(path: &Path, limits: &ScanLimits) -> Result<ScanImage, ScanError> {
+    let file = path.display().to_string();
+    let bytes = read_limited(path, limits)?;
+    let header = checked_header(&file, &bytes, probe(&file, &bytes)?.bits, limits)?;
+    decode_image(&file, &bytes, header)
+}
+
 fn read_limited(path: &Path, limits: &ScanLimits) -> Result<Vec<u8>, ScanError> {
     let file = path.display().to_string();
     let len = std::fs::metadata(path).map_err(|e| ScanError::Decode { file: file.clone(), what: e.to_string() })?.len();
