@@ -9,6 +9,17 @@ use std::time::{Duration, Instant};
 /// The sample video from Debian's opencv-doc.
 pub const VTEST: &str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
 
+/// The pinned virtualenv's python (`models/pypi/onnx-venv.sh`: numpy), which runs the X-ray
+/// generators.
+pub fn venv_python() -> std::path::PathBuf {
+    let venv = Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/models/pypi/onnx-venv.sh"))
+        .output()
+        .expect("bash runs");
+    assert!(venv.status.success(), "onnx-venv.sh: {}", String::from_utf8_lossy(&venv.stderr));
+    std::path::PathBuf::from(String::from_utf8(venv.stdout).unwrap().trim()).join("bin/python")
+}
+
 /// The `qorovul` binary built with these tests.
 pub const QOROVUL: &str = env!("CARGO_BIN_EXE_qorovul");
 

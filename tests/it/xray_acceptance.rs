@@ -6,7 +6,7 @@
 //! with the training generator's threats projected into them; its false alarms must be the
 //! ones counted here, and its exit status must follow its own table.
 
-use super::support::{Proc, model_lock};
+use super::support::{Proc, model_lock, venv_python};
 use operators::detect::{BBox, Manifest};
 use operators::xray::acceptance::{read_pair, yolo_labels};
 use operators::xray::threats::ThreatDetector;
@@ -29,16 +29,10 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn python() -> PathBuf {
-    let venv = Command::new("bash").arg(root().join("models/pypi/onnx-venv.sh")).output().expect("bash runs");
-    assert!(venv.status.success(), "onnx-venv.sh: {}", String::from_utf8_lossy(&venv.stderr));
-    PathBuf::from(String::from_utf8(venv.stdout).unwrap().trim()).join("bin/python")
-}
-
 /// Runs `script ARGS` in the pinned virtualenv, in two processes splitting `--start`.
 fn generate(script: &str, args: &[&str], count: usize, out: &Path) {
     let half = count / 2;
-    let python = python();
+    let python = venv_python();
     let children: Vec<_> = [(0, half), (half, count - half)]
         .into_iter()
         .map(|(start, n)| {

@@ -4,7 +4,9 @@
 //! answered with its reason and the next scan still flows. kV scans go through the threat
 //! detector on the node's inference executor, and without one still publish their materials.
 
-use super::support::{assert_valid_alert, credentials, free_port, model_lock, post_json_reply, threads_named};
+use super::support::{
+    assert_valid_alert, credentials, free_port, model_lock, post_json_reply, threads_named, venv_python,
+};
 use edge::analysers::Analysers;
 use edge::executor::{Executor, THREAD_NAME};
 use edge::feeds::Feeds;
@@ -26,10 +28,7 @@ fn root() -> PathBuf {
 
 /// Runs the generator in the pinned virtualenv; returns the folder and the scan ids.
 pub(super) fn generate(out: &Path, kind: &str, scenario: Option<&str>, width: u32, height: u32) -> Vec<String> {
-    let venv = Command::new("bash").arg(root().join("models/pypi/onnx-venv.sh")).output().expect("bash runs");
-    assert!(venv.status.success(), "onnx-venv.sh: {}", String::from_utf8_lossy(&venv.stderr));
-    let python = PathBuf::from(String::from_utf8(venv.stdout).unwrap().trim()).join("bin/python");
-    let mut cmd = Command::new(python);
+    let mut cmd = Command::new(venv_python());
     cmd.arg(root().join("models/xray/synth.py"))
         .args(["--kind", kind, "--config", "test", "--seed", "5", "--count", "1", "--out"])
         .arg(out)
