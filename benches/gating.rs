@@ -18,6 +18,9 @@ use qorovul::config::PipelineConfig;
 use qorovul::demo::clips::{StaticClip, VTEST};
 use std::time::{Duration, Instant};
 
+#[path = "support/bare_video.rs"]
+mod bare_video;
+
 struct Run {
     frames: u64,
     detector_frames: u64,
@@ -27,7 +30,14 @@ struct Run {
     zone_alerts: usize,
 }
 
+/// Set in the child that measures a clip's limit: `FILE,FRAMES`.
+const LIMIT: &str = "QV_GATING_LIMIT";
+
 fn main() {
+    if let Ok(arg) = std::env::var(LIMIT) {
+        let (file, frames) = arg.rsplit_once(',').unwrap();
+        return limit(file, frames.parse().unwrap());
+    }
     let full = std::env::args().any(|a| a == "--bench");
     let clip = StaticClip::standard();
     let clip_path = cache_dir().join("clips").join("static-lobby-v1.avi");
@@ -109,6 +119,13 @@ dwell_secs = {dwell}
             runs.push(r);
         }
         let (off, on) = (&runs[0], &runs[1]);
+        let (limit, settings) = limit_child(&uri, frames);
+        println!(
+            "  {name}: limit {limit:.1} frames/s (bare GStreamer decode + bare ONNX Runtime, every frame, in one loop; \
+             {settings}, the fastest of a sweep); not gated {:.2}× the limit, gated {:.2}×",
+            off.fps / limit,
+            on.fps / limit
+        );
         let calls = |r: &Run| r.detector_frames as f64 / r.frames.max(1) as f64;
         let ratio = calls(on) / calls(off).max(1e-9);
         println!(
@@ -185,4 +202,25 @@ fn run(uri: &str, frames: u64, scene: &str, gated: bool) -> Run {
         first_alert,
         zone_alerts,
     }
+}
+
+/// Runs this binary as the limit's child on `file`; (frames/s, its ONNX Runtime settings).
+fn limit_child(file: &str, frames: u64) -> (f64, String) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .env(LIMIT, format!("{file},{frames}"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "limit child: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let line = stdout.lines().find_map(|l| l.strip_prefix("RESULT ")).expect("the limit child's RESULT line");
+    let (fps, settings) = line.split_once(' ').unwrap();
+    (fps.parse().unwrap(), settings.to_string())
+}
+
+/// The limit: the bare tools in one loop on every frame of `file` (support/bare_video.rs).
+fn limit(file: &str, frames: u64) {
+    let env = bare_video::environment();
+    let best = bare_video::sweep(&env, file, 40);
+    let fps = bare_video::one_loop(&mut bare_video::Bare::new(&env, best), file, frames as usize).per_sec();
+    println!("RESULT {fps} {} ORT threads, spinning {}", best.threads, best.spinning);
 }

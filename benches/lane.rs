@@ -239,6 +239,11 @@ fn main() {
         on50.as_secs_f64() / b50.as_secs_f64(),
         on99.as_secs_f64() / b99.as_secs_f64(),
     );
+    println!(
+        "  limit (door on): the bare zenoh echo above — zenoh alone, default config with the production transport's \
+         TLS and access rules, put → the post's session puts it back → received, {} round trips at the same rate, in this run",
+        bare.len()
+    );
     println!("corridors: {corridors:?}; lane_decision alerts to the outbox: {decided_alerts}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,7 +5,7 @@ use super::Detection;
 use super::decode::{self, DecodeParams};
 use super::manifest::{DecoderKind, InputSpec, Layout, Manifest, ModelEntry, OutputSpec};
 use super::runtime::{self, Provider, ProviderChoice};
-use ort::session::Session;
+use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session};
 use ort::value::{TensorRef, ValueType};
 use pipeline::frame::RgbImage;
 use serde::{Deserialize, Serialize};
@@ -76,6 +76,9 @@ pub struct Detector {
     max_batch: usize,
     /// Reused input tensor storage: no allocation per frame.
     input: Vec<f32>,
+    /// Fetches the manifest's output only: a model's other outputs (CenterNet's heat maps,
+    /// 5 MB a frame) would be copied out for nothing.
+    run_options: RunOptions<HasSelectedOutputs>,
 }
 
 impl Detector {
@@ -124,6 +127,9 @@ impl Detector {
         let dynamic_batch = input_shape[0] < 0;
         let max_batch = if dynamic_batch && provider == Provider::Cuda { cfg.max_batch } else { 1 };
         let threshold = cfg.score_threshold.unwrap_or(output_spec.score_threshold);
+        let run_options = RunOptions::new()
+            .map_err(|e| format!("{what}: run options: {e}"))?
+            .with_outputs(OutputSelector::no_default().with(&output_spec.name));
         tracing::info!(
             model = %entry.name, provider = provider.as_str(), max_batch, threshold,
             "detector loaded: inference runs on {}", provider.as_str()
@@ -140,6 +146,7 @@ impl Detector {
             dynamic_batch,
             max_batch,
             input: Vec::new(),
+            run_options,
         })
     }
 
@@ -202,7 +209,7 @@ impl Detector {
         let tensor = TensorRef::from_array_view((shape, &self.input[..])).map_err(|e| format!("input tensor: {e}"))?;
         let outputs = self
             .session
-            .run(ort::inputs![self.input_spec.name.as_str() => tensor])
+            .run_with_options(ort::inputs![self.input_spec.name.as_str() => tensor], &self.run_options)
             .map_err(|e| format!("model {:?} inference: {e}", self.entry.name))?;
         let (out_shape, data) = outputs[self.output_spec.name.as_str()]
             .try_extract_tensor::<f32>()

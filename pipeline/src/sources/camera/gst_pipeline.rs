@@ -74,17 +74,6 @@ impl CameraPipeline {
         let model_sink = sink("model")?;
         let full_sink = sink("full")?;
         let bus = pipeline.bus().ok_or("pipeline has no bus")?;
-        // Detection outranks decoding (docs/ARCHITECTURE.md, "Threads and queues"): each streaming thread lowers its own
-        // priority as it starts (the sync handler runs in the thread that posts), so
-        // decoding fills the detector's idle gaps instead of taking its cores.
-        bus.set_sync_handler(|_, msg| {
-            if let gst::MessageView::StreamStatus(s) = msg.view()
-                && s.get().0 == gst::StreamStatusType::Enter
-            {
-                lower_this_thread_priority();
-            }
-            gst::BusSyncReply::Pass
-        });
         Ok(Self { pipeline, model_sink, full_sink, bus })
     }
 
@@ -142,19 +131,6 @@ impl CameraPipeline {
 impl Drop for CameraPipeline {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
-    }
-}
-
-/// Nice value of media threads: below the inference thread's 0.
-const MEDIA_THREAD_NICE: i32 = 10;
-
-/// Lowers the calling thread's scheduling priority (Linux: nice is per thread); threads
-/// it starts later (e.g. a decoder's own workers) inherit it.
-pub(super) fn lower_this_thread_priority() {
-    // SAFETY: plain syscalls on the calling thread's own id.
-    unsafe {
-        let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, MEDIA_THREAD_NICE);
     }
 }
 

@@ -135,7 +135,6 @@ impl Camera {
     }
 
     fn supervise(mut self) {
-        super::gst_pipeline::lower_this_thread_priority();
         let mut attempt = 0u32;
         loop {
             match self.run_once() {
