@@ -34,14 +34,17 @@ def main():
         rgb = cv2.cvtColor(cv2.resize(bgr, size), cv2.COLOR_BGR2RGB)
         return rgb.astype(np.float32)[None]
 
+    def decoded(n):
+        """Up to n frames of the video, decoded as they are asked for."""
+        cap = cv2.VideoCapture(video)
+        for _ in range(n):
+            ok, bgr = cap.read()
+            if not ok:
+                return
+            yield bgr
+
     # Inference alone, on frames decoded beforehand.
-    cap = cv2.VideoCapture(video)
-    inputs = []
-    while len(inputs) < frames:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        inputs.append(prepare(bgr))
+    inputs = [prepare(bgr) for bgr in decoded(frames)]
     ticks = []
     for x in inputs:
         session.run([output], {inp.name: x})
@@ -49,12 +52,8 @@ def main():
     inference = rate(ticks)
 
     # The whole loop: decode, prepare, infer, read the detections.
-    cap = cv2.VideoCapture(video)
     ticks = []
-    while len(ticks) < frames:
-        ok, bgr = cap.read()
-        if not ok:
-            break
+    for bgr in decoded(frames):
         rows = session.run([output], {inp.name: prepare(bgr)})[0][0]  # x1, y1, x2, y2, score, class
         _ = rows[rows[:, 4] >= 0.4]
         ticks.append(time.perf_counter())
