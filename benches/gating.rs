@@ -220,7 +220,9 @@ fn limit_child(file: &str, frames: u64) -> (f64, String) {
 /// The limit: the bare tools in one loop on every frame of `file` (support/bare_video.rs).
 fn limit(file: &str, frames: u64) {
     let env = bare_video::environment();
-    let best = bare_video::sweep(&env, file, 40);
-    let fps = bare_video::one_loop(&mut bare_video::Bare::new(&env, best), file, frames as usize).per_sec();
-    println!("RESULT {fps} {} ORT threads, spinning {}", best.threads, best.spinning);
+    let size = bare_video::Bare::input_size();
+    let (conversion, _) = bare_video::fastest_conversion(file, size, frames as usize);
+    let best = bare_video::sweep(&env, file, conversion, 40);
+    let fps = bare_video::one_loop(&mut bare_video::sessions(&env, best), file, conversion, frames as usize).per_sec();
+    println!("RESULT {fps} GStreamer {}, ONNX Runtime {best}", conversion.name());
 }

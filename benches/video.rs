@@ -2,8 +2,8 @@
 //!
 //! Three figures per round, each in a process of its own so no setting leaks between them:
 //! - **limit**: the bare tools at their best on this machine, in one loop on the same
-//!   cores — a GStreamer pipeline alone (decode, convert, scale to the model's input)
-//!   feeding an ONNX Runtime session alone (default session options, only the detections
+//!   cores — a GStreamer pipeline alone (decode, convert, scale to the model's input, with
+//!   the faster of two stock conversions) feeding an ONNX Runtime session alone (default session options, only the detections
 //!   output fetched) at the thread count and spinning that a sweep found fastest. Bare
 //!   decode alone and bare inference alone are printed too.
 //! - **pipeline**: qorovul's camera path as a node runs it (camera → slot → inference
@@ -29,7 +29,7 @@ use std::process::Command;
 
 #[path = "support/bare_video.rs"]
 mod bare_video;
-use bare_video::{Bare, BareDecode, MODEL, OrtSettings, Rate, one_loop};
+use bare_video::{Bare, MODEL, OrtSettings, Rate, one_loop};
 
 const VTEST: &str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
 /// The child's role, and the ONNX Runtime settings later rounds reuse from the first sweep.
@@ -65,7 +65,7 @@ fn main() {
                 _ => r.extend(child(what, full, settings.as_deref())),
             }
         }
-        settings.get_or_insert_with(|| format!("{}:{}", r["threads"], r["spinning"]));
+        settings.get_or_insert_with(|| format!("{}:{}:{}", r["sessions"], r["threads"], r["spinning"]));
         results.push(r);
     }
     let median = |key: &str| {
@@ -163,43 +163,37 @@ fn parse_result(kv: &str) -> BTreeMap<String, f64> {
 fn limit(frames: usize, sweep_frames: usize) {
     let env = bare_video::environment();
     let chosen = std::env::var(SETTINGS).ok().and_then(|s| {
-        let (t, s) = s.split_once(':')?;
-        Some(OrtSettings { threads: t.parse::<f64>().ok()? as usize, spinning: s.parse::<f64>().ok()? > 0.0 })
+        let v: Vec<f64> = s.split(':').filter_map(|x| x.parse().ok()).collect();
+        let [sessions, threads, spinning] = v[..] else { return None };
+        Some(OrtSettings { sessions: sessions as usize, threads: threads as usize, spinning: spinning > 0.0 })
     });
-    let best = chosen.unwrap_or_else(|| bare_video::sweep(&env, VTEST, sweep_frames));
-    let mut bare = Bare::new(&env, best);
-
-    let decode = BareDecode::start(VTEST, bare.size);
-    let mut decoded = Vec::new();
-    let mut rate = Rate::default();
-    while decoded.len() < frames {
-        let Some(buf) = decode.next() else { break };
-        rate.tick();
-        decoded.push(buf);
+    // Decode alone with each stock conversion; the limit uses the faster.
+    let size = Bare::input_size();
+    let (conversion, tried) = bare_video::fastest_conversion(VTEST, size, frames);
+    for (c, fps) in &tried {
+        println!("bare decode alone, {}: {fps:.1} frames/s", c.name());
     }
-    drop(decode);
-    let decode_fps = rate.per_sec();
-
-    let mut rate = Rate::default();
-    for buf in &decoded {
-        bare.detect(buf.map_readable().unwrap().as_slice());
-        rate.tick();
-    }
-    let inference_fps = rate.per_sec();
-    let inference_cpu = rate.cpu_ms_per_frame();
+    let decode_fps = tried.iter().map(|t| t.1).fold(0.0, f64::max);
+    let best = chosen.unwrap_or_else(|| bare_video::sweep(&env, VTEST, conversion, sweep_frames));
+    let mut bares = bare_video::sessions(&env, best);
+    let (_, decoded) = bare_video::decode_alone(VTEST, size, conversion, frames);
+    let alone = bare_video::inference_alone(&mut bares, &decoded);
     drop(decoded);
 
-    let looped = one_loop(&mut bare, VTEST, frames);
+    let looped = one_loop(&mut bares, VTEST, conversion, frames);
     println!(
-        "limit: ONNX Runtime {} threads, spinning {}, graph optimisation all, detections output only",
-        best.threads, best.spinning
+        "limit: GStreamer {}; ONNX Runtime {best}, graph optimisation all, detections output only",
+        conversion.name()
     );
     println!(
-        "RESULT decode={decode_fps:.2} inference={inference_fps:.2} limit={:.2} threads={} spinning={} \
-         inference_cpu_ms={inference_cpu:.2} limit_cpu_ms={:.2}",
+        "RESULT decode={decode_fps:.2} inference={:.2} limit={:.2} sessions={} threads={} spinning={} \
+         inference_cpu_ms={:.2} limit_cpu_ms={:.2}",
+        alone.per_sec(),
         looped.per_sec(),
+        best.sessions,
         best.threads,
         best.spinning as u8,
+        alone.cpu_ms_per_frame(),
         looped.cpu_ms_per_frame()
     );
 }

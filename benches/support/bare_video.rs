@@ -1,7 +1,8 @@
 //! The bare video loop the benchmarks' limits are measured with (`video`, `gating`): a
-//! GStreamer pipeline alone decoding a file to the model's input, and an ONNX Runtime
-//! session alone (default session options but the thread count and spinning) running
-//! CenterNet on it, fetching only its detections. Nothing of qorovul's own settings.
+//! GStreamer pipeline alone decoding a file to the model's input (with the faster of two
+//! stock conversions, measured), and an ONNX Runtime session alone (default session
+//! options but the thread count and spinning) running CenterNet on it, fetching only its
+//! detections. Nothing of qorovul's own settings.
 
 #![allow(dead_code)] // each benchmark that includes this file uses part of it
 
@@ -11,6 +12,8 @@ use operators::detect::Manifest;
 use ort::environment::Environment;
 use ort::session::{OutputSelector, RunOptions, Session};
 use ort::value::TensorRef;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 pub const MODEL: &str = "centernet";
@@ -50,11 +53,27 @@ impl Rate {
     }
 }
 
-/// A bare ONNX Runtime session: default options but these two.
+/// Bare ONNX Runtime sessions: default options but these. `sessions` above 1 run frames
+/// side by side, each session on a thread of its own.
 #[derive(Clone, Copy)]
 pub struct OrtSettings {
+    pub sessions: usize,
     pub threads: usize,
     pub spinning: bool,
+}
+
+impl std::fmt::Display for OrtSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self.sessions {
+            1 => write!(f, "1 session, {} threads, spinning {}", self.threads, self.spinning),
+            n => write!(f, "{n} sessions side by side, {} thread(s) each, spinning {}", self.threads, self.spinning),
+        }
+    }
+}
+
+/// The sessions `s` asks for.
+pub fn sessions(env: &Environment, s: OrtSettings) -> Vec<Bare> {
+    (0..s.sessions).map(|_| Bare::new(env, s)).collect()
 }
 
 pub struct Bare {
@@ -66,6 +85,12 @@ pub struct Bare {
 }
 
 impl Bare {
+    /// The model's input side, in pixels.
+    pub fn input_size() -> usize {
+        let entry = Manifest::builtin().get(MODEL).expect("centernet in the manifest").clone();
+        entry.detector_tensors().expect("detector tensors").0.shape[1] as usize
+    }
+
     pub fn new(env: &Environment, s: OrtSettings) -> Self {
         let entry = Manifest::builtin().get(MODEL).expect("centernet in the manifest").clone();
         let (input, output) = entry.detector_tensors().expect("detector tensors");
@@ -91,6 +116,36 @@ impl Bare {
     }
 }
 
+/// How a bare GStreamer pipeline turns the decoder's frames into the model's RGB input.
+/// Both are stock elements at their defaults; which is faster is measured, not assumed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Conversion {
+    /// `videoconvertscale`: convert and scale in one element.
+    OneElement,
+    /// `videoscale ! videoconvert`: scale the decoder's YUV, then convert the smaller frame.
+    ScaleThenConvert,
+}
+
+impl Conversion {
+    pub const ALL: [Conversion; 2] = [Conversion::OneElement, Conversion::ScaleThenConvert];
+
+    fn elements(self, size: usize) -> String {
+        match self {
+            Conversion::OneElement => format!("videoconvertscale ! video/x-raw,format=RGB,width={size},height={size}"),
+            Conversion::ScaleThenConvert => {
+                format!("videoscale ! video/x-raw,width={size},height={size} ! videoconvert ! video/x-raw,format=RGB")
+            }
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Conversion::OneElement => "videoconvertscale",
+            Conversion::ScaleThenConvert => "videoscale ! videoconvert",
+        }
+    }
+}
+
 /// GStreamer alone: decode a file and scale to the model's input, RGB.
 pub struct BareDecode {
     pipeline: gst::Pipeline,
@@ -98,11 +153,11 @@ pub struct BareDecode {
 }
 
 impl BareDecode {
-    pub fn start(file: &str, size: usize) -> Self {
+    pub fn start(file: &str, size: usize, conversion: Conversion) -> Self {
         gst::init().unwrap();
         let pipeline = gst::parse::launch(&format!(
-            "filesrc location={file} ! decodebin ! videoconvertscale \
-             ! video/x-raw,format=RGB,width={size},height={size} ! appsink name=sink sync=false max-buffers=8"
+            "filesrc location={file} ! decodebin ! {} ! appsink name=sink sync=false max-buffers=8",
+            conversion.elements(size)
         ))
         .unwrap()
         .downcast::<gst::Pipeline>()
@@ -127,34 +182,85 @@ impl Drop for BareDecode {
     }
 }
 
-/// Bare decode and bare inference in one loop on `frames` frames; frames/s.
-/// Bare decode and bare inference in one loop on `frames` frames of `file`.
-pub fn one_loop(bare: &mut Bare, file: &str, frames: usize) -> Rate {
-    let decode = BareDecode::start(file, bare.size);
-    let mut rate = Rate::default();
-    while (rate.ticks as usize) < frames {
+/// Bare decode alone: the first `frames` frames of `file`, kept for inference alone.
+pub fn decode_alone(file: &str, size: usize, conversion: Conversion, frames: usize) -> (Rate, Vec<gst::Buffer>) {
+    let decode = BareDecode::start(file, size, conversion);
+    let (mut rate, mut decoded) = (Rate::default(), Vec::new());
+    while decoded.len() < frames {
         let Some(buf) = decode.next() else { break };
-        let map = buf.map_readable().unwrap();
-        bare.detect(map.as_slice());
         rate.tick();
+        decoded.push(buf);
     }
-    rate
+    (rate, decoded)
 }
 
-/// The fastest thread count and spinning for the one loop on the first `frames` frames of
-/// `file`, trying 1 thread and every core, each with spinning on and off; prints each.
-pub fn sweep(env: &Environment, file: &str, frames: usize) -> OrtSettings {
+/// The faster conversion for decode alone on the first `frames` frames of `file`, with
+/// each one's frames/s.
+pub fn fastest_conversion(file: &str, size: usize, frames: usize) -> (Conversion, Vec<(Conversion, f64)>) {
+    let tried: Vec<(Conversion, f64)> =
+        Conversion::ALL.iter().map(|&c| (c, decode_alone(file, size, c, frames).0.per_sec())).collect();
+    let best = tried.iter().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap().0;
+    (best, tried)
+}
+
+/// Every session on a thread of its own, each taking the next frame from `next` until it
+/// gives none: one rate over all of them.
+fn side_by_side(bares: &mut [Bare], next: &(dyn Fn() -> Option<gst::Buffer> + Sync)) -> Rate {
+    let rate = Mutex::new(Rate::default());
+    std::thread::scope(|scope| {
+        for bare in bares.iter_mut() {
+            let rate = &rate;
+            scope.spawn(move || {
+                while let Some(buf) = next() {
+                    bare.detect(buf.map_readable().unwrap().as_slice());
+                    rate.lock().unwrap().tick();
+                }
+            });
+        }
+    });
+    rate.into_inner().unwrap()
+}
+
+/// Bare inference alone on frames decoded beforehand.
+pub fn inference_alone(bares: &mut [Bare], decoded: &[gst::Buffer]) -> Rate {
+    let taken = AtomicUsize::new(0);
+    side_by_side(bares, &|| decoded.get(taken.fetch_add(1, Ordering::Relaxed)).cloned())
+}
+
+/// Bare decode and bare inference in one loop (one per session) on `frames` frames of `file`.
+pub fn one_loop(bares: &mut [Bare], file: &str, conversion: Conversion, frames: usize) -> Rate {
+    let decode = BareDecode::start(file, bares[0].size, conversion);
+    let taken = AtomicUsize::new(0);
+    side_by_side(bares, &|| if taken.fetch_add(1, Ordering::Relaxed) < frames { decode.next() } else { None })
+}
+
+/// The fastest ONNX Runtime settings for the one loop on the first `frames` frames of
+/// `file`: one session with 1 thread or every core, each with spinning on and off, and a
+/// session per core side by side. Two passes, the second in reverse order, each setting's
+/// better one counting (a busy moment only ever slows a run); prints each.
+pub fn sweep(env: &Environment, file: &str, conversion: Conversion, frames: usize) -> OrtSettings {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    let mut tried = Vec::new();
+    let mut candidates = Vec::new();
     for threads in [1, cores] {
         for spinning in [true, false] {
-            let s = OrtSettings { threads, spinning };
-            let fps = one_loop(&mut Bare::new(env, s), file, frames).per_sec();
-            println!("ONNX Runtime sweep: {threads} threads, spinning {spinning}: {fps:.1} frames/s in one loop");
-            tried.push((fps, s));
+            candidates.push(OrtSettings { sessions: 1, threads, spinning });
         }
     }
-    tried.into_iter().max_by(|a, b| a.0.total_cmp(&b.0)).unwrap().1
+    if cores > 1 {
+        candidates.push(OrtSettings { sessions: cores, threads: 1, spinning: false });
+    }
+    let mut fps = vec![Vec::new(); candidates.len()];
+    let order: Vec<usize> = (0..candidates.len()).chain((0..candidates.len()).rev()).collect();
+    for i in order {
+        fps[i].push(one_loop(&mut sessions(env, candidates[i]), file, conversion, frames).per_sec());
+    }
+    let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+    for (s, f) in candidates.iter().zip(&fps) {
+        let each = f.iter().map(|x| format!("{x:.1}")).collect::<Vec<_>>().join(", ");
+        println!("ONNX Runtime sweep: {s}: {:.1} frames/s in one loop [{each}]", best(f));
+    }
+    let i = (0..candidates.len()).max_by(|&a, &b| best(&fps[a]).total_cmp(&best(&fps[b]))).unwrap();
+    candidates[i]
 }
 
 /// The bare ONNX Runtime environment: the library set-up unpacked, nothing configured.

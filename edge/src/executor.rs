@@ -1,15 +1,18 @@
 //! The inference executor (docs/ARCHITECTURE.md, "Threads and queues"): one plain thread
 //! owns the node's two detectors, the camera detector and the X-ray threat detector, so one
-//! GPU (or one CPU pool) is shared fairly between cameras and the X-ray lane. The other
-//! models belong to the threads that load them (face redaction: the snapshot worker; plate
-//! text: the plate reader; call embeddings: the feed thread's call desk); every session
-//! shares the process's one ONNX Runtime environment and its thread pool.
+//! GPU (or one CPU) is shared fairly between cameras and the X-ray lane. The other models
+//! belong to the threads that load them (face redaction: the snapshot worker; plate text:
+//! the plate reader; call embeddings: the feed thread's call desk).
 //!
-//! Round robin, one frame per stream per turn, so a busy camera cannot starve a quiet
-//! one. When the detector takes a batch (dynamic batch on a GPU), one turn gathers up to
-//! `max_batch` frames from different streams into one run. Between two camera turns the
-//! thread runs at most one queued X-ray scan ([`ScanQueue`]): a scan waits for one camera
-//! turn at most, and a camera for one scan at most.
+//! The camera detector's sessions run on runner threads of their own (on a CPU one per
+//! core, each frame on one core; on a GPU one, taking a batch). A turn starts frames on
+//! every runner with room, then hands downstream the oldest frames started, waiting for
+//! their detections if need be: frames leave in the order they were taken, and while one
+//! frame's detections are awaited the next frames already run. Frames are taken round robin, one
+//! from each stream in turn (up to a GPU batch's size per run), so a busy camera cannot
+//! starve a quiet one. Between two camera turns the thread runs at most one queued X-ray
+//! scan ([`ScanQueue`]): a scan waits for one camera turn at most, and a camera for one
+//! scan at most.
 //!
 //! Before a frame reaches the detector, its stream's motion gate looks at it
 //! ([`operators::motion`]): frames of a still scene skip the detector and go straight to
@@ -20,9 +23,10 @@ use operators::detect::runtime::Provider;
 use operators::detect::{Detection, Detector};
 use operators::motion::{GateDecision, MotionConfig, MotionGate, SmallGrey};
 use operators::xray::threats::{Threat, ThreatDetector};
-use pipeline::frame::{Frame, RgbImage};
+use pipeline::frame::Frame;
 use pipeline::metrics::{self, Metric};
 use pipeline::slot::{FullPolicy, Slot, Wakeup};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -104,8 +108,9 @@ impl StreamSet {
             s.slot.close();
         }
     }
-    /// Takes up to `max` frames, one per stream, starting after the stream served last;
-    /// forgets streams whose slot is closed and drained, naming them in `done`.
+    /// Takes up to `max` frames, one per stream per pass, starting after the stream served
+    /// last (each stream's frames stay in order); forgets streams whose slot is closed and
+    /// drained, naming them in `done`.
     fn take_turn(&self, cursor: &mut usize, max: usize, batch: &mut Vec<Taken>, done: &mut Vec<Arc<str>>) {
         let mut streams = self.streams.lock().unwrap();
         streams.retain(|s| {
@@ -116,13 +121,18 @@ impl StreamSet {
             !finished
         });
         let n = streams.len();
-        for k in 0..n {
-            if batch.len() >= max {
-                break;
-            }
-            let s = &streams[(*cursor + k) % n];
-            if let Some(frame) = s.slot.pop() {
-                batch.push(Taken { frame, gated: s.gated, counters: s.counters.clone() });
+        let mut took = true;
+        while took && batch.len() < max {
+            took = false;
+            for k in 0..n {
+                if batch.len() >= max {
+                    break;
+                }
+                let s = &streams[(*cursor + k) % n];
+                if let Some(frame) = s.slot.pop() {
+                    batch.push(Taken { frame, gated: s.gated, counters: s.counters.clone() });
+                    took = true;
+                }
             }
         }
         if n > 0 {
@@ -351,18 +361,29 @@ struct CameraServe {
     gates: std::collections::HashMap<Arc<str>, MotionGate>,
     errors: Metric,
     runs: Metric,
-    // Per-turn scratch, reused.
     cursor: usize,
-    batch: Vec<Taken>,
     done: Vec<Arc<str>>,
-    to_detect: Vec<(Taken, GateDecision, Option<SmallGrey>)>,
-    results: Vec<Vec<Detection>>,
+    /// Frames taken and not yet sent, oldest first, each run's frames together.
+    pending: VecDeque<Run>,
+}
+
+/// The frames taken for one run of the detector, in order, and whether it was submitted
+/// (no frame of it needed the detector, or the submission failed: nothing to collect).
+struct Run {
+    frames: Vec<Gated>,
+    submitted: bool,
+}
+
+/// A frame with its gate decision and grey copy.
+struct Gated {
+    taken: Taken,
+    decision: GateDecision,
+    grey: Option<SmallGrey>,
 }
 
 impl CameraServe {
     fn new(work: CameraWork) -> Self {
         Self {
-            batch: Vec::with_capacity(work.detector.max_batch()),
             detector: work.detector,
             motion: work.motion,
             streams: work.streams,
@@ -372,60 +393,106 @@ impl CameraServe {
             runs: metrics::global().metric("qv_inference_runs_total", &[]),
             cursor: 0,
             done: Vec::new(),
-            to_detect: Vec::new(),
-            results: Vec::new(),
+            pending: VecDeque::new(),
         }
     }
 
-    /// One turn over the streams: `Ok(true)` when frames were served, `Err` when analytics
-    /// is gone.
+    /// One turn: frames started on every idle runner, then the oldest sent downstream
+    /// (waiting for one run's detections at most). `Ok(true)` when frames were served,
+    /// `Err` when analytics is gone.
     fn turn(&mut self) -> Result<bool, ()> {
-        let mut batch = std::mem::take(&mut self.batch);
-        batch.clear();
-        self.streams.take_turn(&mut self.cursor, self.detector.max_batch(), &mut batch, &mut self.done);
-        for id in self.done.drain(..) {
-            self.gates.remove(&id);
-            self.out.send(ExecutorOutput::StreamDone(id)).map_err(|_| ())?;
+        let mut served = false;
+        // As many takes as runners are idle: frames the gate keeps from the detector take
+        // no runner, and must not keep the turn taking.
+        for _ in 0..self.detector.idle() {
+            if self.detector.idle() == 0 {
+                break;
+            }
+            let mut batch = Vec::with_capacity(self.detector.max_batch());
+            self.streams.take_turn(&mut self.cursor, self.detector.max_batch(), &mut batch, &mut self.done);
+            if !self.done.is_empty() {
+                // A finished stream's frames all go downstream before it is said done.
+                while !self.pending.is_empty() {
+                    self.send_oldest()?;
+                }
+                for id in std::mem::take(&mut self.done) {
+                    self.gates.remove(&id);
+                    self.out.send(ExecutorOutput::StreamDone(id)).map_err(|_| ())?;
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            served = true;
+            self.start(batch);
         }
-        let served = !batch.is_empty();
-        let sent = if served { self.run(&mut batch) } else { Ok(()) };
-        self.batch = batch;
-        sent.map(|()| served)
+        let mut waited = false;
+        while let Some(run) = self.pending.front() {
+            if run.submitted {
+                if waited {
+                    break;
+                }
+                waited = true;
+            }
+            self.send_oldest()?;
+            served = true;
+        }
+        Ok(served)
     }
 
-    /// Gates, detects and sends one turn's frames; `Err` when analytics is gone.
-    fn run(&mut self, batch: &mut Vec<Taken>) -> Result<(), ()> {
-        self.to_detect.clear();
-        for taken in batch.drain(..) {
-            let (decision, grey) = self.gate(&taken);
-            if decision.runs_detector() {
-                self.to_detect.push((taken, decision, grey));
-            } else {
-                taken.counters.analysed.inc();
-                let df = DetectedFrame { frame: taken.frame, detections: Vec::new(), gate: decision, grey };
-                self.out.send(ExecutorOutput::Frame(df)).map_err(|_| ())?;
+    /// Gates the frames and submits those the detector must see as one run.
+    fn start(&mut self, batch: Vec<Taken>) {
+        let frames: Vec<Gated> = batch
+            .into_iter()
+            .map(|taken| {
+                let (decision, grey) = self.gate(&taken);
+                Gated { taken, decision, grey }
+            })
+            .collect();
+        let detect: Vec<&Gated> = frames.iter().filter(|g| g.decision.runs_detector()).collect();
+        let mut submitted = false;
+        if !detect.is_empty() {
+            let images = detect.iter().map(|g| g.taken.frame.model_input.clone()).collect();
+            let sizes = detect.iter().map(|g| (g.taken.frame.full_width, g.taken.frame.full_height)).collect();
+            self.runs.inc();
+            match self.detector.submit(images, sizes) {
+                Ok(()) => submitted = true,
+                Err(e) => self.inference_failed(detect.len(), &e),
             }
         }
-        if self.to_detect.is_empty() {
-            return Ok(());
-        }
-        let images: Vec<&RgbImage> = self.to_detect.iter().map(|(t, ..)| &t.frame.model_input).collect();
-        let sizes: Vec<(u32, u32)> =
-            self.to_detect.iter().map(|(t, ..)| (t.frame.full_width, t.frame.full_height)).collect();
-        self.runs.inc();
-        if let Err(e) = self.detector.detect(&images, &sizes, &mut self.results) {
-            self.errors.inc();
-            tracing::error!("inference failed on {} frame(s): {e}", images.len());
-            self.to_detect.clear();
-            return Ok(());
-        }
-        for ((taken, gate, grey), dets) in self.to_detect.drain(..).zip(self.results.iter_mut()) {
+        self.pending.push_back(Run { frames, submitted });
+    }
+
+    /// Sends the oldest run's frames downstream, waiting for its detections if need be.
+    /// Frames whose detection failed are not sent (the failure is counted and logged).
+    fn send_oldest(&mut self) -> Result<(), ()> {
+        let Some(run) = self.pending.pop_front() else { return Ok(()) };
+        let mut detections = match run.submitted.then(|| self.detector.collect()) {
+            Some(Ok(d)) => Some(d.into_iter()),
+            Some(Err(e)) => {
+                self.inference_failed(run.frames.iter().filter(|g| g.decision.runs_detector()).count(), &e);
+                None
+            }
+            None => Some(Vec::new().into_iter()),
+        };
+        for Gated { taken, decision, grey } in run.frames {
+            let dets = if decision.runs_detector() {
+                let Some(d) = detections.as_mut().and_then(|d| d.next()) else { continue };
+                taken.counters.detector_runs.inc();
+                d
+            } else {
+                Vec::new()
+            };
             taken.counters.analysed.inc();
-            taken.counters.detector_runs.inc();
-            let df = DetectedFrame { frame: taken.frame, detections: std::mem::take(dets), gate, grey };
+            let df = DetectedFrame { frame: taken.frame, detections: dets, gate: decision, grey };
             self.out.send(ExecutorOutput::Frame(df)).map_err(|_| ())?;
         }
         Ok(())
+    }
+
+    fn inference_failed(&self, frames: usize, e: &str) {
+        self.errors.inc();
+        tracing::error!("inference failed on {frames} frame(s): {e}");
     }
 
     /// The frame's grey copy and its stream's gate decision. A frame the gate cannot

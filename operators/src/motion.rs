@@ -154,11 +154,10 @@ pub struct MotionGate {
     last_t: Option<f64>,
     last_motion: Option<f64>,
     last_detect: Option<f64>,
-    changed: f32,
 }
 
 impl MotionGate {
-    /// `enabled = false` (a moving camera) still measures motion but always detects.
+    /// `enabled = false` (a moving camera): always detects, and measures nothing.
     pub fn new(cfg: MotionConfig, enabled: bool) -> Result<Self, String> {
         cfg.validate().map_err(|e| format!("motion.{e}"))?;
         let subtractor = video::create_background_subtractor_mog2(500, cfg.var_threshold, false).map_err(cv)?;
@@ -173,18 +172,16 @@ impl MotionGate {
             last_t: None,
             last_motion: None,
             last_detect: None,
-            changed: 0.0,
         })
-    }
-
-    /// Share of the picture that changed in the latest frame.
-    pub fn changed(&self) -> f32 {
-        self.changed
     }
 
     /// Looks at the frame at event time `t` and decides whether the detector runs on it.
     /// The caller must run it when the answer says so: the re-check clock starts now.
     pub fn decide(&mut self, grey: &SmallGrey, t: f64) -> Result<GateDecision, String> {
+        if !self.enabled {
+            // Nothing reads a moving camera's motion: the background model is not kept.
+            return Ok(GateDecision::Always);
+        }
         let dt = match self.last_t {
             Some(prev) if t > prev => t - prev,
             _ => 0.0,
@@ -213,12 +210,12 @@ impl MotionGate {
         let first = self.last_detect.is_none();
         let total = (grey.mat.rows() * grey.mat.cols()).max(1) as f32;
         // The first frame only seeds the background: nothing to compare it with.
-        self.changed = if first { 0.0 } else { core::count_non_zero(&self.opened).map_err(cv)? as f32 / total };
-        let moving = self.changed >= self.cfg.min_changed;
+        let changed = if first { 0.0 } else { core::count_non_zero(&self.opened).map_err(cv)? as f32 / total };
+        let moving = changed >= self.cfg.min_changed;
         if moving {
             self.last_motion = Some(t);
         }
-        let decision = if !self.enabled || first {
+        let decision = if first {
             GateDecision::Always
         } else if moving || self.last_motion.is_some_and(|m| t - m <= self.cfg.hold_secs) {
             GateDecision::Motion

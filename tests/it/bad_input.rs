@@ -145,12 +145,12 @@ fn a_config_typo_names_file_line_and_field() {
     )
     .unwrap();
     let (status, _, err) = Proc::run(&["check-config", f.to_str().unwrap()], Duration::from_secs(30));
-    assert_eq!(status.unwrap().code(), Some(1), "{err}");
+    assert_eq!(status.unwrap().code(), Some(1), "{status:?}: {err}");
     assert!(err.contains("post.toml") && err.contains("line 6") && err.contains("stal_secs"), "{err}");
 
     std::fs::write(&f, "site = \"post-1\"\n[[camera]]\nid = \"gate\"\nuri = \"rtsp://127.0.0.1:1/x\"\n").unwrap();
     let (status, out, err) = Proc::run(&["check-config", f.to_str().unwrap()], Duration::from_secs(30));
-    assert!(status.unwrap().success(), "{err}");
+    assert!(status.unwrap().success(), "{status:?}\nstdout: {out}\nstderr: {err}");
     assert!(out.contains("ok"), "{out}");
 }
 

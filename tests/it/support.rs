@@ -87,6 +87,10 @@ impl Proc {
                 Err(RecvTimeoutError::Timeout) => break None,
             }
         };
+        // A death by signal writes nothing itself; say it, so a failing test shows why.
+        if let Some(signal) = status.and_then(|s| std::os::unix::process::ExitStatusExt::signal(&s)) {
+            err.push_str(&format!("[qorovul {} ended by signal {signal}]\n", args.join(" ")));
+        }
         let out: Vec<String> = p.stdout.try_iter().collect();
         (status, out.join("\n"), err)
     }

@@ -2,7 +2,8 @@
 //!
 //! ONNX Runtime is loaded at run time (`load-dynamic`) from the PyPI wheel that set-up
 //! unpacked into the cache, so the binary needs no ONNX Runtime at build time and an
-//! edge node can swap in the GPU build. All sessions share one global thread pool.
+//! edge node can swap in the GPU build. Sessions share one global thread pool, but for the
+//! camera detector's frames side by side on a CPU (one thread each, `detector.rs`).
 
 use ort::environment::{Environment, GlobalThreadPoolOptions};
 use ort::ep::{self, ExecutionProvider};
@@ -71,9 +72,9 @@ pub fn environment(intra_threads: usize) -> Result<Environment, String> {
             let pool = GlobalThreadPoolOptions::default()
                 .with_intra_threads(intra_threads.max(1))
                 .and_then(|p| p.with_inter_threads(1))
-                // Spinning, with decoding at the same priority: on 2 cores the camera path ran
-                // 35.2 frames/s (median of 3) against 30.4 without spinning and with decoding
-                // niced, whose wake-ups between operators left cores idle (issue 21).
+                // Spinning: a model run on the pool's threads waits at every operator's join;
+                // without spinning each wake-up left cores idle (on 2 cores the camera path,
+                // then on this pool, ran 35.2 frames/s spinning against 30.4; issue 21).
                 .and_then(|p| p.with_spin_control(true))
                 .map_err(|e| format!("ONNX Runtime thread pool: {e}"))?;
             let env = builder
