@@ -8,11 +8,11 @@
 //! core, each frame on one core; on a GPU one, taking a batch). A turn starts frames on
 //! every runner with room, then hands downstream the oldest frames started, waiting for
 //! their detections if need be: frames leave in the order they were taken, and while one
-//! frame's detections are awaited the next frames already run. Frames are taken round robin, one
-//! from each stream in turn (up to a GPU batch's size per run), so a busy camera cannot
-//! starve a quiet one. Between two camera turns the thread runs at most one queued X-ray
-//! scan ([`ScanQueue`]): a scan waits for one camera turn at most, and a camera for one
-//! scan at most.
+//! frame's detections are awaited the next frames already run. Frames are taken round
+//! robin, one from each stream in turn (up to a GPU batch's size per run), so a busy
+//! camera cannot starve a quiet one. Between two camera turns the thread runs at most one
+//! queued X-ray scan ([`ScanQueue`]): a scan waits for one camera turn at most, and a
+//! camera for one scan at most.
 //!
 //! Before a frame reaches the detector, its stream's motion gate looks at it
 //! ([`operators::motion`]): frames of a still scene skip the detector and go straight to

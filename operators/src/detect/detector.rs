@@ -1,8 +1,8 @@
 //! An object detector, checked against its manifest entry at load, that turns frames into
 //! detections. Its sessions run on threads of their own ("runners"): a caller submits
-//! frames to an idle runner and collects the answers in the order it submitted them, so on
-//! a CPU several frames run side by side, one per core (see [`DetectorConfig`]), and on a
-//! GPU one runner takes a batch.
+//! frames to a runner with room and collects the answers in the order it submitted them,
+//! so on a CPU several frames run side by side, one per core (see [`DetectorConfig`]), and
+//! on a GPU one runner takes a batch.
 
 use super::Detection;
 use super::decode::{self, DecodeParams};
@@ -262,10 +262,6 @@ impl Detector {
     /// Submissions the runners can take now.
     pub fn idle(&self) -> usize {
         self.outstanding.iter().map(|&n| RUNNER_DEPTH - n).sum()
-    }
-    /// Submissions not yet collected.
-    pub fn in_flight(&self) -> usize {
-        self.busy.len()
     }
     pub fn provider(&self) -> Provider {
         self.provider
