@@ -82,8 +82,6 @@ pub struct Detector {
     provider: Provider,
     /// Frames per submission.
     max_batch: usize,
-    /// Jobs given to each runner and not yet collected.
-    outstanding: Vec<usize>,
     /// The runner of each submission not yet collected, oldest first.
     busy: VecDeque<usize>,
 }
@@ -248,7 +246,7 @@ impl Detector {
             .enumerate()
             .map(|(i, r)| RunnerThread::spawn(r, model.clone(), format!("inference-{}", i + 1)))
             .collect::<Result<Vec<_>, String>>()?;
-        Ok(Self { outstanding: vec![0; runners.len()], busy: VecDeque::new(), runners, model, provider, max_batch })
+        Ok(Self { busy: VecDeque::new(), runners, model, provider, max_batch })
     }
 
     /// The image size frames must be scaled to, `(width, height)`.
@@ -261,7 +259,12 @@ impl Detector {
     }
     /// Submissions the runners can take now.
     pub fn idle(&self) -> usize {
-        self.outstanding.iter().map(|&n| RUNNER_DEPTH - n).sum()
+        self.runners.len() * RUNNER_DEPTH - self.busy.len()
+    }
+
+    /// Submissions runner `r` holds.
+    fn held(&self, r: usize) -> usize {
+        self.busy.iter().filter(|&&b| b == r).count()
     }
     pub fn provider(&self) -> Provider {
         self.provider
@@ -284,15 +287,14 @@ impl Detector {
         if n == 0 || n > self.max_batch || full_size.len() != n {
             return Err(format!("batch of {n} frames; this detector takes 1 to {}", self.max_batch));
         }
-        let r = (0..self.runners.len()).min_by_key(|&r| self.outstanding[r]).expect("a runner");
-        if self.outstanding[r] >= RUNNER_DEPTH {
+        let r = (0..self.runners.len()).min_by_key(|&r| self.held(r)).expect("a runner");
+        if self.held(r) >= RUNNER_DEPTH {
             return Err("every inference runner is busy".into());
         }
         let sent = self.runners[r].jobs.as_ref().is_some_and(|jobs| jobs.send(Job { images, full_size }).is_ok());
         if !sent {
             return Err("an inference runner has stopped".into());
         }
-        self.outstanding[r] += 1;
         self.busy.push_back(r);
         Ok(())
     }
@@ -301,9 +303,7 @@ impl Detector {
     /// was submitted, or the run failed.
     pub fn collect(&mut self) -> Result<Vec<Vec<Detection>>, String> {
         let r = self.busy.pop_front().ok_or("nothing submitted to collect")?;
-        let answer = self.runners[r].answers.recv().unwrap_or_else(|_| Err("an inference runner has stopped".into()));
-        self.outstanding[r] -= 1;
-        answer
+        self.runners[r].answers.recv().unwrap_or_else(|_| Err("an inference runner has stopped".into()))
     }
 
     /// Detects objects in each image and waits for the answer (nothing may be in flight);
