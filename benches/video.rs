@@ -3,9 +3,10 @@
 //! Three figures per round, each in a process of its own so no setting leaks between them:
 //! - **limit**: the bare tools at their best on this machine, in one loop on the same
 //!   cores — a GStreamer pipeline alone (decode, convert, scale to the model's input, with
-//!   the faster of two stock conversions) feeding an ONNX Runtime session alone (default session options, only the detections
-//!   output fetched) at the thread count and spinning that a sweep found fastest. Bare
-//!   decode alone and bare inference alone are printed too.
+//!   the faster of two stock conversions) feeding ONNX Runtime alone (default session
+//!   options, only the detections output fetched) at the settings a sweep found fastest:
+//!   one session with 1 or every core's threads, spinning on or off, or a session per core
+//!   side by side. Bare decode alone and bare inference alone are printed too.
 //! - **pipeline**: qorovul's camera path as a node runs it (camera → slot → inference
 //!   executor → tracker → rules), motion gate off, every frame analysed.
 //! - **peer**: the loop a plain integrator writes first (`benches/peer/video_peer.py`:

@@ -102,7 +102,7 @@ impl Bare {
             .unwrap();
         let session = builder.commit_from_file(entry.cached_path()).expect("run `qorovul models fetch` first");
         let options = RunOptions::new().unwrap().with_outputs(OutputSelector::no_default().with(&output.name));
-        Self { session, input: input.name.clone(), options, size: input.shape[1] as usize, tensor: Vec::new() }
+        Self { session, input: input.name.clone(), options, size: Self::input_size(), tensor: Vec::new() }
     }
 
     /// Runs the model on one RGB frame and counts the detections over 0.4.
